@@ -1,0 +1,42 @@
+/**
+ * Creates an admin user, or resets the password of an existing one (and makes it an active admin).
+ * Usage: npm run create-admin -- [username]   (password from ADMIN_PASSWORD or asked for)
+ * Run it while the server is stopped when using the embedded database: its data directory has one owner.
+ */
+import { stdin, stdout } from 'node:process'
+import { createInterface } from 'node:readline/promises'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/auth/passwords.js'
+import { loadConfig } from '../src/config.js'
+import { migrate } from '../src/db/migrate.js'
+import { openConfiguredDatabase } from '../src/runtime.js'
+import { createOrResetAdmin } from '../src/users/bootstrap.js'
+
+const username = process.argv[2] ?? 'admin'
+const config = loadConfig()
+const password = process.env.ADMIN_PASSWORD ?? (await ask(`New password for ${username}: `))
+if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENGTH) {
+  console.error(`The password must have ${PASSWORD_MIN_LENGTH}–${PASSWORD_MAX_LENGTH} characters`)
+  process.exit(1)
+}
+if (!/^[A-Za-z0-9._-]{3,50}$/.test(username)) {
+  console.error('The username must be 3–50 of a-z 0-9 . _ -')
+  process.exit(1)
+}
+
+const database = await openConfiguredDatabase(config)
+try {
+  await migrate(database.url)
+  const outcome = await createOrResetAdmin(database.handle.db, username, password)
+  console.log(outcome === 'created' ? `Created admin ${username}` : `Reset the password of ${username}`)
+} finally {
+  await database.close()
+}
+
+async function ask(question: string): Promise<string> {
+  const readline = createInterface({ input: stdin, output: stdout })
+  try {
+    return (await readline.question(question)).trim()
+  } finally {
+    readline.close()
+  }
+}

@@ -1,0 +1,140 @@
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import jwt from '@fastify/jwt'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { auditRoutes } from './audit/routes.js'
+import { auditSchemas } from './audit/schemas.js'
+import { authenticationPlugin } from './auth/authenticate.js'
+import { authRoutes } from './auth/routes.js'
+import { authSchemas } from './auth/schemas.js'
+import type { Config } from './config.js'
+import type { Database } from './db/database.js'
+import { registerErrorHandling } from './errors/handler.js'
+import { healthRoutes } from './health/routes.js'
+import { httpSchemas } from './http/schemas.js'
+import { createValidatorCompiler } from './http/validation.js'
+import { userRoutes } from './users/routes.js'
+import { userSchemas } from './users/schemas.js'
+
+const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string
+}
+
+/** Every named schema: shared by validation, serialisation and the OpenAPI document's components. */
+const componentSchemas = [...httpSchemas, ...userSchemas, ...authSchemas, ...auditSchemas]
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+export interface AppDependencies {
+  config: Config
+  db: Database
+  jwtSecret: string
+}
+
+/** The one set of server options, for the real server and for the tests alike. */
+export function serverOptions(config: Config): FastifyServerOptions {
+  return {
+    logger: {
+      level: config.logLevel,
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'res.headers["set-cookie"]',
+          '*.password',
+          '*.current_password',
+          '*.new_password',
+          '*.password_hash',
+          '*.access_token',
+        ],
+        censor: '[redacted]',
+      },
+    },
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const offered = request.headers['x-request-id']
+      return typeof offered === 'string' && SANE_REQUEST_ID.test(offered) ? offered : randomUUID()
+    },
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200 },
+  }
+}
+
+export async function buildApp({ config, db, jwtSecret }: AppDependencies): Promise<FastifyInstance> {
+  const app = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
+
+  for (const schema of componentSchemas) app.addSchema(schema)
+  app.setValidatorCompiler(createValidatorCompiler(componentSchemas))
+  registerErrorHandling(app)
+
+  // JSON only (and forms on /auth/login); anything else is a 415. An empty JSON body counts as none.
+  app.removeContentTypeParser('text/plain')
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string
+    if (text.trim() === '') return done(null, undefined)
+    parseJson(request, text, done)
+  })
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        'img-src': ["'self'", 'data:'],
+        'script-src': ["'self'"],
+        'style-src': ["'self'", "'unsafe-inline'"],
+      },
+    },
+  })
+  if (config.corsOrigins.length > 0) await app.register(cors, { origin: config.corsOrigins })
+
+  await app.register(jwt, {
+    secret: jwtSecret,
+    sign: { algorithm: 'HS256' },
+    verify: { algorithms: ['HS256'] },
+  })
+  await app.register(authenticationPlugin, { db, cacheMs: config.authCacheMs })
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Mini CRM API',
+        version: packageJson.version,
+        description: "A small sales team's clients and leads.",
+      },
+      servers: [{ url: config.publicUrl }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          passwordLogin: { type: 'oauth2', flows: { password: { tokenUrl: '/auth/login', scopes: {} } } },
+        },
+      },
+      security: [{ bearerAuth: [] }, { passwordLogin: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null, persistAuthorization: false } })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+
+  await app.register(healthRoutes, { db })
+  await app.register(authRoutes, {
+    db,
+    limits: config.login,
+    accessTokenTtlSeconds: config.accessTokenTtlSeconds,
+  })
+  await app.register(userRoutes, { db })
+  await app.register(auditRoutes, { db })
+
+  return app
+}

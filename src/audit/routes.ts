@@ -1,0 +1,26 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Database } from '../db/database.js'
+import { ProblemSchema, ref } from '../http/schemas.js'
+import { AuditLogPageSchema, AuditLogQuery } from './schemas.js'
+import { listAuditLogs } from './service.js'
+
+const problem = ref(ProblemSchema)
+
+export const auditRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
+  app.addHook('onRequest', app.authenticate)
+  app.addHook('onRequest', app.requireRole('admin'))
+
+  app.get(
+    '/audit-logs',
+    {
+      schema: {
+        operationId: 'listAuditLogs',
+        tags: ['audit'],
+        summary: 'Read the audit log, newest first',
+        querystring: AuditLogQuery,
+        response: { 200: ref(AuditLogPageSchema), 400: problem, 401: problem, 403: problem },
+      },
+    },
+    async (request) => listAuditLogs(db, request.query),
+  )
+}

@@ -1,0 +1,36 @@
+import type { Database } from '../db/database.js'
+import type { AuditAction } from '../db/types.js'
+import type { AuditedTable, AuditValues } from './audit.js'
+
+export interface AuditFilter {
+  table_name?: AuditedTable
+  record_id?: number
+  user_id?: number
+  action?: AuditAction
+  from?: string
+  to?: string
+  limit: number
+  offset: number
+}
+
+/** Audit rows, newest first. */
+export async function listAuditLogs(db: Database, filter: AuditFilter) {
+  let query = db.selectFrom('audit_logs')
+  if (filter.table_name) query = query.where('table_name', '=', filter.table_name)
+  if (filter.record_id !== undefined) query = query.where('record_id', '=', filter.record_id)
+  if (filter.user_id !== undefined) query = query.where('user_id', '=', filter.user_id)
+  if (filter.action) query = query.where('action', '=', filter.action)
+  if (filter.from) query = query.where('created_at', '>=', new Date(filter.from))
+  if (filter.to) query = query.where('created_at', '<', new Date(filter.to))
+  const [items, count] = await Promise.all([
+    query
+      .selectAll()
+      .$narrowType<{ old_values: AuditValues | null; new_values: AuditValues | null }>()
+      .orderBy('id', 'desc')
+      .limit(filter.limit)
+      .offset(filter.offset)
+      .execute(),
+    query.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+  ])
+  return { items, total: Number(count.total), limit: filter.limit, offset: filter.offset }
+}

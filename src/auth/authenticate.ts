@@ -1,0 +1,101 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Database } from '../db/database.js'
+import type { UserRole } from '../db/types.js'
+import { ForbiddenError, UnauthorizedError } from '../errors/domain.js'
+import type { Actor } from './actor.js'
+
+export interface TokenClaims {
+  sub: string
+  role: UserRole
+  /** The user's token_version when the token was issued. */
+  ver: number
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: TokenClaims
+    user: TokenClaims
+  }
+}
+
+export interface AuthenticatedActor extends Actor {
+  userId: number
+  role: UserRole
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>
+    requireRole(...roles: UserRole[]): (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** Call after a committed change to a user, so this instance stops trusting its cached state at once. */
+    forgetUserState(userId: number): void
+  }
+  interface FastifyRequest {
+    actor: AuthenticatedActor
+  }
+}
+
+interface UserState {
+  username: string
+  role: UserRole
+  isActive: boolean
+  tokenVersion: number
+}
+
+/**
+ * Verifies the bearer token, then checks it against the user's row: a changed password, role or
+ * is_active bumps token_version, and a deleted user has no row. The row is cached for at most
+ * `cacheMs` (≤ 5 s), so a revocation reaches every instance within that time.
+ */
+export const authenticationPlugin = fp<{ db: Database; cacheMs: number }>(
+  async (app: FastifyInstance, { db, cacheMs }) => {
+    const cache = new Map<number, { state: UserState | null; loadedAt: number }>()
+
+    async function loadState(userId: number): Promise<UserState | null> {
+      const cached = cache.get(userId)
+      if (cached && Date.now() - cached.loadedAt < cacheMs) return cached.state
+      const row = await db
+        .selectFrom('users')
+        .select(['username', 'role', 'is_active', 'token_version'])
+        .where('id', '=', userId)
+        .executeTakeFirst()
+      const state = row
+        ? { username: row.username, role: row.role, isActive: row.is_active, tokenVersion: row.token_version }
+        : null
+      if (cache.size > 10_000) cache.clear()
+      cache.set(userId, { state, loadedAt: Date.now() })
+      return state
+    }
+
+    app.decorateRequest('actor', null as unknown as AuthenticatedActor)
+
+    app.decorate('authenticate', async (request: FastifyRequest) => {
+      let claims: TokenClaims
+      try {
+        claims = await request.jwtVerify<TokenClaims>()
+      } catch (error) {
+        const expired = (error as { code?: string }).code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED'
+        throw new UnauthorizedError(expired ? 'The token has expired' : 'Missing or invalid bearer token')
+      }
+      const userId = Number(claims.sub)
+      if (!Number.isSafeInteger(userId) || userId < 1 || !Number.isInteger(claims.ver)) {
+        throw new UnauthorizedError('Missing or invalid bearer token')
+      }
+      const state = await loadState(userId)
+      if (!state?.isActive || state.tokenVersion !== claims.ver || state.role !== claims.role) {
+        throw new UnauthorizedError('The token has been revoked')
+      }
+      request.actor = { userId, username: state.username, role: state.role, requestId: request.id }
+    })
+
+    app.decorate('requireRole', (...roles: UserRole[]) => async (request: FastifyRequest) => {
+      if (!roles.includes(request.actor.role)) throw new ForbiddenError()
+    })
+
+    app.decorate('forgetUserState', (userId: number) => {
+      cache.delete(userId)
+    })
+  },
+  { name: 'authentication', dependencies: ['@fastify/jwt'] },
+)

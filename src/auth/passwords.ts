@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto'
+import argon2 from 'argon2'
+
+// OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
+const HASH_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const
+
+export const PASSWORD_MIN_LENGTH = 8
+export const PASSWORD_MAX_LENGTH = 128
+
+export function hashPassword(password: string): Promise<string> {
+  return argon2.hash(password, HASH_OPTIONS)
+}
+
+let unknownUserHash: Promise<string> | undefined
+
+/**
+ * Checks a password against a stored hash. For an unknown user it checks against a hash of a
+ * random password, so that every failure costs the same time.
+ */
+export async function verifyPassword(hash: string | undefined, password: string): Promise<boolean> {
+  if (hash === undefined) {
+    unknownUserHash ??= hashPassword(randomBytes(32).toString('base64url'))
+    await argon2.verify(await unknownUserHash, password)
+    return false
+  }
+  try {
+    return await argon2.verify(hash, password)
+  } catch {
+    return false
+  }
+}

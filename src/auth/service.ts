@@ -1,0 +1,58 @@
+import { sql } from 'kysely'
+import type { Database } from '../db/database.js'
+import type { UserRole } from '../db/types.js'
+import { UnauthorizedError, ValidationError } from '../errors/domain.js'
+import { verifyPassword } from './passwords.js'
+import { assertNotThrottled, clearUserFailures, recordFailure, type ThrottleLimits } from './throttle.js'
+
+export interface LoginResult {
+  userId: number
+  role: UserRole
+  tokenVersion: number
+}
+
+/**
+ * A wrong password, an unknown user and a deactivated user all get the same error after the
+ * same work (one argon2 verification), so the answer tells nothing about which it was.
+ */
+export async function login(
+  db: Database,
+  credentials: { username: string; password: string },
+  address: string,
+  limits: ThrottleLimits,
+): Promise<LoginResult> {
+  const username = credentials.username.trim().toLowerCase()
+  const keys = { user: username, address }
+  await assertNotThrottled(db, keys, limits)
+  const user = await db
+    .selectFrom('users')
+    .select(['id', 'role', 'is_active', 'password_hash', 'token_version'])
+    .where('username', '=', username)
+    .executeTakeFirst()
+  const passwordMatches = await verifyPassword(user?.password_hash, credentials.password)
+  if (!user || !passwordMatches || !user.is_active) {
+    await recordFailure(db, keys, limits)
+    throw new UnauthorizedError('Invalid username or password', 'invalid_credentials')
+  }
+  await clearUserFailures(db, keys)
+  // Bookkeeping, not a change made by anyone: no audit row, updated_at untouched.
+  await db.updateTable('users').set({ last_login_at: sql`now()` }).where('id', '=', user.id).execute()
+  return { userId: user.id, role: user.role, tokenVersion: user.token_version }
+}
+
+/** Guards a password change; wrong guesses count towards the login throttle of that user. */
+export async function assertCurrentPassword(
+  db: Database,
+  user: { userId: number; username: string },
+  password: string,
+  address: string,
+  limits: ThrottleLimits,
+): Promise<void> {
+  const keys = { user: user.username, address }
+  await assertNotThrottled(db, keys, limits)
+  const row = await db.selectFrom('users').select('password_hash').where('id', '=', user.userId).executeTakeFirst()
+  if (!(await verifyPassword(row?.password_hash, password))) {
+    await recordFailure(db, keys, limits)
+    throw ValidationError.field('current_password', 'is not your current password')
+  }
+}

@@ -1,0 +1,62 @@
+import { sql } from 'kysely'
+import type { Database } from '../db/database.js'
+import { TooManyRequestsError } from '../errors/domain.js'
+
+export interface ThrottleLimits {
+  maxFailuresPerUser: number
+  maxFailuresPerAddress: number
+  windowSeconds: number
+}
+
+export interface ThrottleKeys {
+  user: string
+  address: string
+}
+
+/**
+ * Failed logins are counted in PostgreSQL per username and per client address, so every
+ * instance sees the same counters and they survive a restart. A key that reached its limit
+ * is refused until its window (started by its first failure) ends.
+ */
+export async function assertNotThrottled(db: Database, keys: ThrottleKeys, limits: ThrottleLimits): Promise<void> {
+  const rows = await db
+    .selectFrom('login_failures')
+    .select([
+      'key',
+      'failures',
+      sql<number>`ceil(extract(epoch from window_started_at + make_interval(secs => ${limits.windowSeconds}) - now()))`.as(
+        'seconds_left',
+      ),
+    ])
+    .where('key', 'in', [userKey(keys), addressKey(keys)])
+    .where('window_started_at', '>', sql<Date>`now() - make_interval(secs => ${limits.windowSeconds})`)
+    .execute()
+  let retryAfter = 0
+  for (const row of rows) {
+    const limit = row.key === userKey(keys) ? limits.maxFailuresPerUser : limits.maxFailuresPerAddress
+    if (row.failures >= limit) retryAfter = Math.max(retryAfter, Math.max(1, Number(row.seconds_left)))
+  }
+  if (retryAfter > 0) throw new TooManyRequestsError(retryAfter)
+}
+
+export async function recordFailure(db: Database, keys: ThrottleKeys, limits: ThrottleLimits): Promise<void> {
+  const expired = sql<boolean>`login_failures.window_started_at <= now() - make_interval(secs => ${limits.windowSeconds})`
+  await db
+    .insertInto('login_failures')
+    .values([userKey(keys), addressKey(keys)].map((key) => ({ key, failures: 1, window_started_at: sql`now()` })))
+    .onConflict((conflict) =>
+      conflict.column('key').doUpdateSet({
+        failures: sql`case when ${expired} then 1 else login_failures.failures + 1 end`,
+        window_started_at: sql`case when ${expired} then now() else login_failures.window_started_at end`,
+      }),
+    )
+    .execute()
+}
+
+/** A successful login clears its username's count; the address's count stays. */
+export async function clearUserFailures(db: Database, keys: ThrottleKeys): Promise<void> {
+  await db.deleteFrom('login_failures').where('key', '=', userKey(keys)).execute()
+}
+
+const userKey = (keys: ThrottleKeys) => `user:${keys.user}`
+const addressKey = (keys: ThrottleKeys) => `address:${keys.address}`

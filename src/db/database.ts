@@ -1,0 +1,45 @@
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { DB } from './types.js'
+
+// int8 (ids of audit rows, count(*)) as numbers: every value here stays far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10))
+
+export type Database = Kysely<DB>
+
+export interface DatabaseOptions {
+  url: string
+  poolSize: number
+  connectTimeoutMs: number
+  statementTimeoutMs: number
+  onPoolError?: (error: Error) => void
+}
+
+export interface DatabaseHandle {
+  db: Database
+  pool: pg.Pool
+  close(): Promise<void>
+}
+
+export function openDatabase(options: DatabaseOptions): DatabaseHandle {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    connectionTimeoutMillis: options.connectTimeoutMs,
+    statement_timeout: options.statementTimeoutMs,
+    // A query that never gets an answer (a server gone silent) must not hold a request forever.
+    query_timeout: options.statementTimeoutMs + options.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    application_name: 'mini-crm-api',
+  })
+  // An idle connection that the server drops emits here; without a listener it would crash the process.
+  pool.on('error', (error) => options.onPoolError?.(error))
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  return {
+    db,
+    pool,
+    async close() {
+      await db.destroy()
+    },
+  }
+}

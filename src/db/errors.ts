@@ -1,0 +1,35 @@
+interface PgError {
+  code?: string
+  constraint?: string
+}
+
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  const pgError = error as PgError
+  return pgError?.code === '23505' && (constraint === undefined || pgError.constraint === constraint)
+}
+
+export function isForeignKeyViolation(error: unknown, constraint?: string): boolean {
+  const pgError = error as PgError
+  return pgError?.code === '23503' && (constraint === undefined || pgError.constraint === constraint)
+}
+
+const UNAVAILABLE_SYSTEM_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+])
+// Class 08 (connection exception), 57P01-57P03 (server shutting down or not yet up), 53300 (too many connections).
+const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300)$/
+
+/** True when the error means "the database could not be reached", as opposed to a bad query. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  const code = (error as { code?: unknown }).code
+  if (typeof code === 'string' && (UNAVAILABLE_SYSTEM_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Connection ended unexpectedly/i.test(
+    error.message,
+  )
+}

@@ -1,0 +1,83 @@
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { isDatabaseUnavailable } from '../db/errors.js'
+import { fieldErrors } from '../http/validation.js'
+import { DomainError, TooManyRequestsError } from './domain.js'
+
+interface Problem {
+  status: number
+  code: string
+  detail: string
+  extra?: Record<string, unknown>
+}
+
+// Errors raised by Fastify itself, before a route runs.
+const FRAMEWORK_ERRORS: Record<string, Omit<Problem, 'detail'>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'body_too_large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'malformed_body' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'malformed_json' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'malformed_json' },
+}
+
+function toProblem(error: FastifyError, request: FastifyRequest): Problem {
+  if (error instanceof DomainError) {
+    return { status: error.status, code: error.code, detail: error.message, extra: error.extra }
+  }
+  if (error.validation) {
+    const errors = fieldErrors(error.validation as never, error.validationContext ?? 'body')
+    return {
+      status: 400,
+      code: 'validation_failed',
+      detail: errors.map((entry) => `${entry.field}: ${entry.message}`).join('; '),
+      extra: { errors },
+    }
+  }
+  const known = error.code ? FRAMEWORK_ERRORS[error.code] : undefined
+  if (known) return { ...known, detail: error.message }
+  if (error instanceof SyntaxError && error.statusCode === 400) {
+    return { status: 400, code: 'malformed_json', detail: 'The body is not valid JSON' }
+  }
+  if (error.code?.startsWith('FST_JWT_') || error.code === 'FAST_JWT_INVALID_SIGNATURE') {
+    return { status: 401, code: 'unauthorized', detail: 'Missing, invalid or expired token' }
+  }
+  if (isDatabaseUnavailable(error)) {
+    request.log.warn({ err: { message: error.message, code: error.code } }, 'database unavailable')
+    return { status: 503, code: 'database_unavailable', detail: 'The database is unreachable; try again shortly' }
+  }
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    return { status: error.statusCode, code: 'bad_request', detail: error.message }
+  }
+  request.log.error({ err: error }, 'unhandled error')
+  return { status: 500, code: 'internal_error', detail: 'An unexpected error occurred' }
+}
+
+export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply {
+  const body = {
+    type: 'about:blank',
+    title: STATUS_CODES[problem.status] ?? 'Error',
+    status: problem.status,
+    code: problem.code,
+    detail: problem.detail,
+    ...problem.extra,
+    request_id: reply.request.id,
+  }
+  // Sent as a string so that no route's response schema can reshape it.
+  return reply.code(problem.status).type('application/problem+json').send(JSON.stringify(body))
+}
+
+/** One place where every error becomes application/problem+json (RFC 9457). */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const problem = toProblem(error, request)
+    if (error instanceof TooManyRequestsError) reply.header('retry-after', String(error.retryAfterSeconds))
+    return sendProblem(reply, problem)
+  })
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, {
+      status: 404,
+      code: 'not_found',
+      detail: `No route for ${request.method} ${request.url.split('?')[0]}`,
+    }),
+  )
+}

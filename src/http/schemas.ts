@@ -1,0 +1,88 @@
+import { type Static, type TSchema, Type } from '@sinclair/typebox'
+
+/** A `$ref` to a named component schema that keeps the static type of its target. */
+export function ref<T extends TSchema>(schema: T) {
+  if (!schema.$id) throw new Error('ref() needs a schema with an $id')
+  return Type.Unsafe<Static<T>>(Type.Ref(schema.$id))
+}
+
+/** A string enum as `{type: string, enum}`: one clear error message and one type in generated clients. */
+export function StringEnum<const T extends readonly string[]>(values: T, options: Record<string, unknown> = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options })
+}
+
+/** Serialised from the Date that PostgreSQL gives, as ISO 8601 in UTC with a Z. */
+export const Timestamp = Type.Unsafe<Date | string>({
+  type: 'string',
+  format: 'date-time',
+  examples: ['2026-11-26T20:05:00.000Z'],
+})
+export const NullableTimestamp = Type.Unsafe<Date | string | null>({
+  type: ['string', 'null'],
+  format: 'date-time',
+})
+
+export const MAX_ID = 2_147_483_647
+export const Id = Type.Integer({ minimum: 1, maximum: MAX_ID })
+export const IdParams = Type.Object({ id: Id }, { additionalProperties: false })
+
+export const MAX_LIMIT = 200
+
+/** limit, offset and a sort drawn from `fields` (`-field` for descending). */
+export function pageQuery<const F extends readonly string[]>(fields: F, defaultSort: string) {
+  const sorts = fields.flatMap((field) => [field, `-${field}`]) as Array<F[number] | `-${F[number]}`>
+  return {
+    limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 50 }),
+    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
+    sort: StringEnum(sorts, {
+      default: defaultSort,
+      description: `One of ${fields.join(', ')}; prefix - for descending`,
+    }),
+  }
+}
+
+export function Page<T extends TSchema>(item: T, id: string) {
+  return Type.Object(
+    {
+      items: Type.Array(item),
+      total: Type.Integer({ minimum: 0 }),
+      limit: Type.Integer(),
+      offset: Type.Integer(),
+    },
+    { $id: id, additionalProperties: false },
+  )
+}
+
+export const FieldErrorSchema = Type.Object({ field: Type.String(), message: Type.String() }, { $id: 'FieldError' })
+
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ examples: ['about:blank'] }),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String({ description: 'A stable machine-readable error code' }),
+    detail: Type.String(),
+    request_id: Type.Optional(Type.String()),
+    errors: Type.Optional(Type.Array(ref(FieldErrorSchema))),
+  },
+  { $id: 'Problem', additionalProperties: true, description: 'An RFC 9457 problem+json body' },
+)
+
+export const httpSchemas = [FieldErrorSchema, ProblemSchema]
+
+/** Parses `sort` as validated by pageQuery into a column and a direction. */
+export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; direction: 'asc' | 'desc' } {
+  return sort.startsWith('-')
+    ? { column: sort.slice(1) as F, direction: 'desc' }
+    : { column: sort as F, direction: 'asc' }
+}
+
+/** `type: [T, 'null']`, as OpenAPI 3.1 writes it, rather than an anyOf. */
+export function Nullable<T extends TSchema>(schema: T) {
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })
+}
+
+/** A pattern for ILIKE that matches `text` literally anywhere. */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`
+}

@@ -1,0 +1,109 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { hashPassword } from '../auth/passwords.js'
+import type { Database } from '../db/database.js'
+import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
+import { UserCreateSchema, UserListQuery, UserPageSchema, UserSchema, UserUpdateSchema } from './schemas.js'
+import { createUser, deleteUser, getUser, listUsers, type PasswordHash, updateUser } from './service.js'
+
+const problem = ref(ProblemSchema)
+
+export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
+  app.addHook('onRequest', app.authenticate)
+  app.addHook('onRequest', app.requireRole('admin'))
+
+  const hashIfGiven = async (password: string | undefined) =>
+    password === undefined ? undefined : ((await hashPassword(password)) as PasswordHash)
+
+  app.get(
+    '/users',
+    {
+      schema: {
+        operationId: 'listUsers',
+        tags: ['users'],
+        summary: 'List users',
+        querystring: UserListQuery,
+        response: { 200: ref(UserPageSchema), 400: problem, 401: problem, 403: problem },
+      },
+    },
+    async (request) => {
+      const page = await listUsers(db, request.query)
+      return { ...page, limit: request.query.limit, offset: request.query.offset }
+    },
+  )
+
+  app.post(
+    '/users',
+    {
+      schema: {
+        operationId: 'createUser',
+        tags: ['users'],
+        summary: 'Create a user',
+        body: ref(UserCreateSchema),
+        response: { 201: ref(UserSchema), 400: problem, 401: problem, 403: problem, 409: problem },
+      },
+    },
+    async (request, reply) => {
+      const { password, ...fields } = request.body
+      const passwordHash = (await hashIfGiven(password)) as PasswordHash
+      const user = await db.transaction().execute((trx) => createUser(trx, request.actor, { ...fields, passwordHash }))
+      return reply.code(201).header('location', `/users/${user.id}`).send(user)
+    },
+  )
+
+  app.get(
+    '/users/:id',
+    {
+      schema: {
+        operationId: 'getUser',
+        tags: ['users'],
+        summary: 'Read a user',
+        params: IdParams,
+        response: { 200: ref(UserSchema), 400: problem, 401: problem, 403: problem, 404: problem },
+      },
+    },
+    async (request) => getUser(db, request.params.id),
+  )
+
+  app.patch(
+    '/users/:id',
+    {
+      schema: {
+        operationId: 'updateUser',
+        tags: ['users'],
+        summary: 'Change a user',
+        description: 'A new password, role or is_active revokes the tokens the user holds.',
+        params: IdParams,
+        body: ref(UserUpdateSchema),
+        response: { 200: ref(UserSchema), 400: problem, 401: problem, 403: problem, 404: problem, 409: problem },
+      },
+    },
+    async (request) => {
+      const { password, ...fields } = request.body
+      const passwordHash = await hashIfGiven(password)
+      const user = await db
+        .transaction()
+        .execute((trx) => updateUser(trx, request.actor, request.params.id, { ...fields, passwordHash }))
+      app.forgetUserState(user.id)
+      return user
+    },
+  )
+
+  app.delete(
+    '/users/:id',
+    {
+      schema: {
+        operationId: 'deleteUser',
+        tags: ['users'],
+        summary: 'Delete a user',
+        description: 'Their leads become unassigned; the audit rows they wrote stay.',
+        params: IdParams,
+        response: { 204: Type.Null(), 400: problem, 401: problem, 403: problem, 404: problem, 409: problem },
+      },
+    },
+    async (request, reply) => {
+      await db.transaction().execute((trx) => deleteUser(trx, request.actor, request.params.id))
+      app.forgetUserState(request.params.id)
+      return reply.code(204).send(null)
+    },
+  )
+}

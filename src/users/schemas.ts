@@ -1,0 +1,74 @@
+import { Type } from '@sinclair/typebox'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js'
+import { Id, Nullable, NullableTimestamp, Page, pageQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
+
+export const ROLES = ['admin', 'sales', 'management'] as const
+export const RoleSchema = StringEnum(ROLES, { $id: 'Role', description: 'What the user may do' })
+
+const Username = Type.String({
+  pattern: '^[A-Za-z0-9._-]{3,50}$',
+  description: '3–50 of a-z 0-9 . _ -; stored lower-case, unique case-insensitively',
+  examples: ['maria.gomez'],
+})
+export const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH, writeOnly: true })
+const Email = Type.String({ format: 'email', maxLength: 254 })
+const FullName = Type.String({ minLength: 1, maxLength: 200 })
+
+export const UserSchema = Type.Object(
+  {
+    id: Id,
+    username: Type.String(),
+    email: Nullable(Type.String()),
+    full_name: Nullable(Type.String()),
+    role: ref(RoleSchema),
+    is_active: Type.Boolean(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    last_login_at: NullableTimestamp,
+  },
+  { $id: 'User', additionalProperties: false },
+)
+
+export const UserCreateSchema = Type.Object(
+  {
+    username: Username,
+    password: Password,
+    role: ref(RoleSchema),
+    email: Type.Optional(Nullable(Email)),
+    full_name: Type.Optional(Nullable(FullName)),
+    is_active: Type.Optional(Type.Boolean({ default: true })),
+  },
+  {
+    $id: 'UserCreate',
+    additionalProperties: false,
+    examples: [{ username: 'maria', password: 'a-long-secret', role: 'sales', full_name: 'María Gómez' }],
+  },
+)
+
+export const UserUpdateSchema = Type.Object(
+  {
+    username: Type.Optional(Username),
+    password: Type.Optional(Password),
+    role: Type.Optional(ref(RoleSchema)),
+    email: Type.Optional(Nullable(Email)),
+    full_name: Type.Optional(Nullable(FullName)),
+    is_active: Type.Optional(Type.Boolean()),
+  },
+  { $id: 'UserUpdate', additionalProperties: false, examples: [{ role: 'management' }] },
+)
+
+export const USER_SORTS = ['id', 'username', 'created_at', 'last_login_at'] as const
+
+export const UserListQuery = Type.Object(
+  {
+    role: Type.Optional(ref(RoleSchema)),
+    is_active: Type.Optional(Type.Boolean()),
+    q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Part of the username, name or email' })),
+    ...pageQuery(USER_SORTS, 'id'),
+  },
+  { additionalProperties: false },
+)
+
+export const UserPageSchema = Page(ref(UserSchema), 'UserPage')
+
+export const userSchemas = [RoleSchema, UserSchema, UserCreateSchema, UserUpdateSchema, UserPageSchema]
