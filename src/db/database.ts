@@ -32,8 +32,11 @@ export function openDatabase(options: DatabaseOptions): DatabaseHandle {
     idleTimeoutMillis: 30_000,
     application_name: 'mini-crm-api',
   })
-  // An idle connection that the server drops emits here; without a listener it would crash the process.
+  // pg reports a dropped connection as an 'error' event, on the pool for an idle client and on the
+  // client itself while it is checked out; an event with no listener would end the process. The
+  // query in flight rejects on its own, so both listeners only report.
   pool.on('error', (error) => options.onPoolError?.(error))
+  pool.on('connect', (client) => client.on('error', (error) => options.onPoolError?.(error)))
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
   return {
     db,

@@ -1,0 +1,243 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { cp, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
+import { sql } from 'kysely'
+import pg from 'pg'
+import { type Config, loadConfig } from '../../src/config.js'
+import type { Database } from '../../src/db/database.js'
+import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded.js'
+import { MIGRATIONS_DIR, migrate } from '../../src/db/migrate.js'
+import { type Runtime, startRuntime } from '../../src/runtime.js'
+
+/**
+ * The tests run on a real PostgreSQL server when TEST_DATABASE_URL names one (each test file gets
+ * a database of its own, created and dropped here), and on the embedded one otherwise.
+ */
+export const SERVER_URL = process.env.TEST_DATABASE_URL
+export const mode: 'server' | 'embedded' = SERVER_URL ? 'server' : 'embedded'
+
+export const ADMIN = { username: 'admin', password: 'admin123' }
+
+export interface TestUser {
+  id: number
+  username: string
+  password: string
+  role: 'admin' | 'sales' | 'management'
+  token: string
+}
+
+export interface TestContext {
+  app: FastifyInstance
+  db: Database
+  config: Config
+  /** The URL of this test's database. */
+  url: string
+  embedded: EmbeddedPostgres | undefined
+  adminToken: string
+  inject(options: InjectOptions): Promise<LightMyRequestResponse>
+  /** A request as the given token (or none), with a JSON body. */
+  as(
+    token: string | undefined,
+    method: InjectOptions['method'],
+    url: string,
+    body?: unknown,
+  ): Promise<LightMyRequestResponse>
+  login(username: string, password: string): Promise<string>
+  createUser(role: TestUser['role'], fields?: Record<string, unknown>): Promise<TestUser>
+  auditRows(table: string, recordId?: number): Promise<AuditRow[]>
+  /** Builds a new app on the same database, as a restarted process would. */
+  restart(): Promise<void>
+  close(): Promise<void>
+}
+
+export interface AuditRow {
+  id: number
+  table_name: string
+  record_id: number
+  action: string
+  old_values: Record<string, unknown> | null
+  new_values: Record<string, unknown> | null
+  user_id: number | null
+  username: string | null
+  request_id: string | null
+}
+
+export function testConfig(overrides: Record<string, string> = {}, dataDir?: string): Config {
+  return loadConfig(
+    {
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      DATA_DIR: dataDir ?? join(tmpdir(), 'mini-crm-test-unused'),
+      ...overrides,
+    },
+    { dotenv: false },
+  )
+}
+
+let userCounter = 0
+
+export async function startTestContext(overrides: Record<string, string> = {}): Promise<TestContext> {
+  const database = await createTestDatabase()
+  const config = testConfig({ ...overrides, ...(database.url && { DATABASE_URL: database.url }) })
+  let runtime: Runtime = await startRuntime(config, { embedded: database.embedded })
+  const url = runtime.database.url
+
+  const context: TestContext = {
+    get app() {
+      return runtime.app
+    },
+    get db() {
+      return runtime.database.handle.db
+    },
+    config,
+    url,
+    embedded: database.embedded,
+    adminToken: '',
+    inject: (options) => runtime.app.inject(options),
+    as: (token, method, path, body) =>
+      runtime.app.inject({
+        method,
+        url: path,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        ...(body !== undefined && { payload: body as never }),
+      }),
+    async login(username, password) {
+      const response = await runtime.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { username, password },
+      })
+      if (response.statusCode !== 200) throw new Error(`login ${username}: ${response.statusCode} ${response.body}`)
+      return response.json().access_token as string
+    },
+    async createUser(role, fields = {}) {
+      userCounter += 1
+      const username = `${role}${userCounter}.${randomBytes(3).toString('hex')}`
+      const password = `pw-${randomBytes(6).toString('hex')}`
+      const response = await context.as(context.adminToken, 'POST', '/users', {
+        username,
+        password,
+        role,
+        ...fields,
+      })
+      if (response.statusCode !== 201) throw new Error(`create user: ${response.statusCode} ${response.body}`)
+      const token = fields.is_active === false ? '' : await context.login(username, password)
+      return { id: response.json().id, username, password, role, token }
+    },
+    async auditRows(table, recordId) {
+      let query = context.db
+        .selectFrom('audit_logs')
+        .selectAll()
+        .where('table_name', '=', table as never)
+      if (recordId !== undefined) query = query.where('record_id', '=', recordId)
+      return (await query.orderBy('id').execute()) as unknown as AuditRow[]
+    },
+    async restart() {
+      await runtime.close()
+      runtime = await startRuntime(config, { embedded: database.embedded })
+    },
+    async close() {
+      await runtime.close()
+      await database.drop()
+    },
+  }
+  context.adminToken = await context.login(ADMIN.username, ADMIN.password)
+  return context
+}
+
+interface TestDatabase {
+  url: string | undefined
+  embedded: EmbeddedPostgres | undefined
+  drop(): Promise<void>
+}
+
+/** A fresh, migrated database: a new one on the server, or a copy of a migrated embedded template. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  if (SERVER_URL) {
+    const name = `crm_test_${process.pid}_${randomBytes(4).toString('hex')}`
+    await withServer((client) => client.query(`create database ${name}`))
+    const url = new URL(SERVER_URL)
+    url.pathname = `/${name}`
+    return {
+      url: url.toString(),
+      embedded: undefined,
+      drop: () => withServer((client) => client.query(`drop database if exists ${name} with (force)`)).then(() => {}),
+    }
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), 'mini-crm-pglite-'))
+  await cp(await embeddedTemplate(), dataDir, { recursive: true })
+  const embedded = await startEmbeddedPostgres({ dataDir })
+  return {
+    url: undefined,
+    embedded,
+    async drop() {
+      await embedded.close()
+      await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+async function withServer<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: SERVER_URL })
+  await client.connect()
+  try {
+    return await run(client)
+  } finally {
+    await client.end()
+  }
+}
+
+/**
+ * A migrated embedded data directory, made once per set of migrations and copied by each test
+ * file: creating one from nothing takes seconds, copying it a fraction of that.
+ */
+async function embeddedTemplate(): Promise<string> {
+  const files = (await readdir(MIGRATIONS_DIR)).sort()
+  const hash = createHash('sha256')
+  for (const file of files) hash.update(file).update(await readFile(join(MIGRATIONS_DIR, file)))
+  const pgliteVersion = JSON.parse(
+    await readFile(new URL('../../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8'),
+  ).version
+  hash.update(pgliteVersion)
+  const templateDir = join(tmpdir(), `mini-crm-pglite-template-${hash.digest('hex').slice(0, 16)}`)
+  try {
+    await readFile(join(templateDir, 'PG_VERSION'))
+    return templateDir
+  } catch {
+    // Not made yet: make it below.
+  }
+  const building = await mkdtemp(join(tmpdir(), 'mini-crm-pglite-building-'))
+  const embedded = await startEmbeddedPostgres({ dataDir: building })
+  try {
+    await migrate(embedded.url)
+  } finally {
+    await embedded.close()
+  }
+  try {
+    await rename(building, templateDir)
+  } catch {
+    // Another test file made it first.
+    await rm(building, { recursive: true, force: true })
+  }
+  return templateDir
+}
+
+export async function countRows(db: Database, table: 'users' | 'audit_logs'): Promise<number> {
+  const row = await db.selectFrom(table).select(sql<number>`count(*)`.as('count')).executeTakeFirstOrThrow()
+  return Number(row.count)
+}
+
+export function problemOf(response: LightMyRequestResponse) {
+  return response.json() as {
+    type: string
+    title: string
+    status: number
+    code: string
+    detail: string
+    errors?: { field: string; message: string }[]
+    [key: string]: unknown
+  }
+}

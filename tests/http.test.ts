@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { problemOf, startTestContext, type TestContext } from './helpers/context.js'
+
+describe('HTTP conventions', () => {
+  let ctx: TestContext
+
+  before(async () => {
+    ctx = await startTestContext({ BODY_LIMIT_BYTES: '2048', CORS_ORIGINS: 'https://crm.example.com' })
+  })
+  after(() => ctx?.close())
+
+  const post = (payload: string, contentType = 'application/json') =>
+    ctx.inject({
+      method: 'POST',
+      url: '/users',
+      headers: { authorization: `Bearer ${ctx.adminToken}`, 'content-type': contentType },
+      payload,
+    })
+
+  it('answers a bad body with problem+json, a code and one error per bad field', async () => {
+    const response = await post(JSON.stringify({ username: 'x', role: 'nope', password: 7, extra: true }))
+    assert.equal(response.statusCode, 400)
+    assert.match(String(response.headers['content-type']), /^application\/problem\+json/)
+    const problem = problemOf(response)
+    assert.equal(problem.type, 'about:blank')
+    assert.equal(problem.title, 'Bad Request')
+    assert.equal(problem.status, 400)
+    assert.equal(problem.code, 'validation_failed')
+    assert.equal(problem.request_id, response.headers['x-request-id'])
+    assert.deepEqual(problem.errors?.map((error) => error.field).sort(), ['extra', 'password', 'role', 'username'])
+    for (const error of problem.errors ?? []) assert.ok(error.message.length > 0)
+  })
+
+  it('refuses unknown fields rather than ignoring them', async () => {
+    const response = await post(
+      JSON.stringify({ username: 'fine.name', password: 'long-enough', role: 'sales', admin: true }),
+    )
+    assert.equal(response.statusCode, 400)
+    assert.deepEqual(problemOf(response).errors, [{ field: 'admin', message: 'is not an accepted field' }])
+  })
+
+  it('answers malformed JSON with 400 malformed_json', async () => {
+    const response = await post('{"username": "a",')
+    assert.equal(response.statusCode, 400)
+    assert.equal(problemOf(response).code, 'malformed_json')
+  })
+
+  it('answers a missing body with 400 naming it', async () => {
+    const response = await post('')
+    assert.equal(response.statusCode, 400)
+    assert.equal(problemOf(response).code, 'validation_failed')
+  })
+
+  it('answers a body over the limit with 413 and a wrong content type with 415', async () => {
+    const big = await post(JSON.stringify({ username: 'x'.repeat(4096), password: 'long-enough', role: 'sales' }))
+    assert.equal(big.statusCode, 413)
+    assert.equal(problemOf(big).code, 'body_too_large')
+    const text = await post('username=a', 'text/plain')
+    assert.equal(text.statusCode, 415)
+    assert.equal(problemOf(text).code, 'unsupported_media_type')
+    const form = await post('username=fine.name&password=long-enough&role=sales', 'application/x-www-form-urlencoded')
+    assert.equal(form.statusCode, 415, 'forms are taken by /auth/login only')
+  })
+
+  it('answers an unknown route with a problem+json 404', async () => {
+    const response = await ctx.inject({ method: 'GET', url: '/nowhere' })
+    assert.equal(response.statusCode, 404)
+    assert.equal(problemOf(response).code, 'not_found')
+  })
+
+  it('echoes a sane X-Request-Id and replaces an insane one', async () => {
+    const sane = await ctx.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'abc-123.def' } })
+    assert.equal(sane.headers['x-request-id'], 'abc-123.def')
+    const insane = await ctx.inject({ method: 'GET', url: '/health', headers: { 'x-request-id': 'a b<script>' } })
+    assert.match(String(insane.headers['x-request-id']), /^[0-9a-f-]{36}$/)
+    const generated = await ctx.inject({ method: 'GET', url: '/health' })
+    assert.match(String(generated.headers['x-request-id']), /^[0-9a-f-]{36}$/)
+    assert.notEqual(generated.headers['x-request-id'], insane.headers['x-request-id'])
+  })
+
+  it('sends security headers, and CORS only to the configured origins', async () => {
+    const allowed = await ctx.inject({ method: 'GET', url: '/health', headers: { origin: 'https://crm.example.com' } })
+    assert.equal(allowed.headers['x-content-type-options'], 'nosniff')
+    assert.ok(allowed.headers['content-security-policy'])
+    assert.ok(allowed.headers['strict-transport-security'])
+    assert.equal(allowed.headers['access-control-allow-origin'], 'https://crm.example.com')
+    const other = await ctx.inject({ method: 'GET', url: '/health', headers: { origin: 'https://evil.example.com' } })
+    assert.equal(other.headers['access-control-allow-origin'], undefined)
+  })
+
+  it('answers /health and /ready without a token', async () => {
+    assert.deepEqual((await ctx.inject({ method: 'GET', url: '/health' })).json(), { status: 'ok' })
+    assert.deepEqual((await ctx.inject({ method: 'GET', url: '/ready' })).json(), { status: 'ok' })
+  })
+})
+
+describe('CORS off by default', () => {
+  let ctx: TestContext
+  before(async () => {
+    ctx = await startTestContext()
+  })
+  after(() => ctx?.close())
+
+  it('sends no CORS header when CORS_ORIGINS is empty', async () => {
+    const response = await ctx.inject({ method: 'GET', url: '/health', headers: { origin: 'https://crm.example.com' } })
+    assert.equal(response.headers['access-control-allow-origin'], undefined)
+  })
+})
