@@ -12,6 +12,8 @@ import { auditSchemas } from './audit/schemas.js'
 import { authenticationPlugin } from './auth/authenticate.js'
 import { authRoutes } from './auth/routes.js'
 import { authSchemas } from './auth/schemas.js'
+import { clientRoutes } from './clients/routes.js'
+import { clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
 import type { Database } from './db/database.js'
 import { registerErrorHandling } from './errors/handler.js'
@@ -26,7 +28,7 @@ const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.me
 }
 
 /** Every named schema: shared by validation, serialisation and the OpenAPI document's components. */
-const componentSchemas = [...httpSchemas, ...userSchemas, ...authSchemas, ...auditSchemas]
+const componentSchemas = [...httpSchemas, ...userSchemas, ...authSchemas, ...auditSchemas, ...clientSchemas]
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -135,6 +137,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   })
   await app.register(userRoutes, { db })
   await app.register(auditRoutes, { db })
+  await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
 
   return app
 }

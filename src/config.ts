@@ -3,6 +3,8 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { type Static, Type } from '@sinclair/typebox'
 import envSchema from 'env-schema'
+import type { CountryCode } from 'libphonenumber-js'
+import { isCountryCode } from './phone.js'
 
 export const DEFAULT_ADMIN_PASSWORD = 'admin123'
 const MIN_PRODUCTION_SECRET_LENGTH = 32
@@ -61,7 +63,7 @@ export interface Config {
   trustProxy: boolean
   corsOrigins: string[]
   bodyLimitBytes: number
-  defaultPhoneRegion: string
+  defaultPhoneRegion: CountryCode
 }
 
 export class ConfigError extends Error {}
@@ -78,6 +80,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     })
   } catch (error) {
     throw new ConfigError(`Invalid configuration: ${(error as Error).message.replaceAll('env/', '')}`)
+  }
+  if (!isCountryCode(env.DEFAULT_PHONE_REGION)) {
+    throw new ConfigError(
+      `Invalid configuration: DEFAULT_PHONE_REGION ${env.DEFAULT_PHONE_REGION} is not a known country`,
+    )
   }
   const config: Config = {
     env: env.NODE_ENV,
@@ -106,7 +113,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
       .map((origin) => origin.trim())
       .filter(Boolean),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
-    defaultPhoneRegion: env.DEFAULT_PHONE_REGION,
+    defaultPhoneRegion: env.DEFAULT_PHONE_REGION as CountryCode,
   }
   if (config.env === 'production') {
     if (!config.jwtSecret || config.jwtSecret.length < MIN_PRODUCTION_SECRET_LENGTH) {

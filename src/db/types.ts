@@ -7,7 +7,9 @@ import type { ColumnType } from "kysely";
 
 export type AuditAction = "create" | "delete" | "update";
 
-export type AuditedTable = "users";
+export type AuditedTable = "clients" | "users";
+
+export type ClientType = "juridical" | "natural";
 
 export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
@@ -42,6 +44,20 @@ export interface AuditLogs {
   username: string | null;
 }
 
+export interface Clients {
+  address: string | null;
+  client_type: ClientType;
+  company_name: string | null;
+  contact_name: string;
+  created_at: Generated<Timestamp>;
+  created_by: number | null;
+  email: string | null;
+  id: Generated<number>;
+  phone: string;
+  search_text: Generated<string | null>;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface LoginFailures {
   failures: number;
   key: string;
@@ -64,6 +80,7 @@ export interface Users {
 
 export interface DB {
   audit_logs: AuditLogs;
+  clients: Clients;
   login_failures: LoginFailures;
   users: Users;
 }

@@ -1,0 +1,169 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
+import { listAuditLogs } from '../audit/service.js'
+import type { Database } from '../db/database.js'
+import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
+import {
+  ClientCreateSchema,
+  ClientDeleteQuery,
+  ClientDetailSchema,
+  ClientListQuery,
+  ClientPageSchema,
+  ClientSchema,
+  ClientSearchQuery,
+  ClientUpdateSchema,
+  PhoneParams,
+} from './schemas.js'
+import {
+  type ClientRules,
+  createClient,
+  deleteClient,
+  getClient,
+  getClientByPhone,
+  listClients,
+  searchClients,
+  updateClient,
+} from './service.js'
+
+const problem = ref(ProblemSchema)
+const readErrors = { 400: problem, 401: problem, 404: problem }
+
+export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (app, options) => {
+  const { db, rules } = options
+  app.addHook('onRequest', app.authenticate)
+
+  app.get(
+    '/clients',
+    {
+      schema: {
+        operationId: 'listClients',
+        tags: ['clients'],
+        summary: 'List clients',
+        querystring: ClientListQuery,
+        response: { 200: ref(ClientPageSchema), 400: problem, 401: problem },
+      },
+    },
+    async (request) => {
+      const page = await listClients(db, request.query)
+      return { ...page, limit: request.query.limit, offset: request.query.offset }
+    },
+  )
+
+  app.post(
+    '/clients',
+    {
+      schema: {
+        operationId: 'createClient',
+        tags: ['clients'],
+        summary: 'Register a client',
+        description:
+          'One client per phone number: a number already registered, however written, is a 409 phone_taken with existing_id.',
+        body: ref(ClientCreateSchema),
+        response: { 201: ref(ClientSchema), 400: problem, 401: problem, 409: problem },
+      },
+    },
+    async (request, reply) => {
+      const client = await db.transaction().execute((trx) => createClient(trx, request.actor, request.body, rules))
+      return reply.code(201).header('location', `/clients/${client.id}`).send(client)
+    },
+  )
+
+  app.get(
+    '/clients/search',
+    {
+      schema: {
+        operationId: 'searchClients',
+        tags: ['clients'],
+        summary: 'Find clients by name, company, email or phone, best match first',
+        querystring: ClientSearchQuery,
+        response: { 200: ref(ClientPageSchema), 400: problem, 401: problem },
+      },
+    },
+    async (request) => {
+      const page = await searchClients(db, request.query)
+      return { ...page, limit: request.query.limit, offset: request.query.offset }
+    },
+  )
+
+  app.get(
+    '/clients/by-phone/:phone',
+    {
+      schema: {
+        operationId: 'getClientByPhone',
+        tags: ['clients'],
+        summary: 'Find the client with a phone number, written in any form',
+        params: PhoneParams,
+        response: { 200: ref(ClientSchema), ...readErrors },
+      },
+    },
+    async (request) => getClientByPhone(db, request.params.phone, rules),
+  )
+
+  app.get(
+    '/clients/:id',
+    {
+      schema: {
+        operationId: 'getClient',
+        tags: ['clients'],
+        summary: 'Read a client with the leads you may see',
+        params: IdParams,
+        response: { 200: ref(ClientDetailSchema), ...readErrors },
+      },
+    },
+    async (request) => ({ ...(await getClient(db, request.params.id)), leads: [] }),
+  )
+
+  app.patch(
+    '/clients/:id',
+    {
+      schema: {
+        operationId: 'updateClient',
+        tags: ['clients'],
+        summary: 'Change a client',
+        params: IdParams,
+        body: ref(ClientUpdateSchema),
+        response: { 200: ref(ClientSchema), ...readErrors, 409: problem },
+      },
+    },
+    async (request) =>
+      db.transaction().execute((trx) => updateClient(trx, request.actor, request.params.id, request.body, rules)),
+  )
+
+  app.delete(
+    '/clients/:id',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      schema: {
+        operationId: 'deleteClient',
+        tags: ['clients'],
+        summary: 'Delete a client',
+        description: 'A client with leads is a 409 client_has_leads unless cascade=true, which deletes them too.',
+        params: IdParams,
+        querystring: ClientDeleteQuery,
+        response: { 204: Type.Null(), ...readErrors, 403: problem, 409: problem },
+      },
+    },
+    async (request, reply) => {
+      await db.transaction().execute((trx) => deleteClient(trx, request.actor, request.params.id))
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.get(
+    '/clients/:id/history',
+    {
+      schema: {
+        operationId: 'getClientHistory',
+        tags: ['clients'],
+        summary: "A client's audit rows, newest first",
+        params: IdParams,
+        querystring: HistoryQuery,
+        response: { 200: ref(AuditLogPageSchema), ...readErrors },
+      },
+    },
+    async (request) => {
+      await getClient(db, request.params.id)
+      return listAuditLogs(db, { table_name: 'clients', record_id: request.params.id, ...request.query })
+    },
+  )
+}

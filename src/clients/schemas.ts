@@ -1,0 +1,133 @@
+import { Type } from '@sinclair/typebox'
+import { Id, MAX_ID, MAX_LIMIT, Nullable, Page, pageQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
+
+export const CLIENT_TYPES = ['natural', 'juridical'] as const
+export const ClientTypeSchema = StringEnum(CLIENT_TYPES, {
+  $id: 'ClientType',
+  description: 'natural: a person; juridical: a company (company_name required)',
+})
+
+const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: '\\S' })
+const Phone = Type.String({
+  maxLength: 40,
+  description:
+    'Any common written form; without a country prefix it is read in DEFAULT_PHONE_REGION. Stored and returned in E.164.',
+  examples: ['+584123456789'],
+})
+const Email = Type.String({ format: 'email', maxLength: 254 })
+
+export const ClientSchema = Type.Object(
+  {
+    id: Id,
+    client_type: ref(ClientTypeSchema),
+    contact_name: Type.String(),
+    company_name: Nullable(Type.String()),
+    phone: Type.String({ description: 'E.164', examples: ['+584123456789'] }),
+    email: Nullable(Type.String()),
+    address: Nullable(Type.String()),
+    created_by: Nullable(Type.Integer({ description: 'The id of the user who created it' })),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: 'Client', additionalProperties: false },
+)
+
+export const ClientCreateSchema = Type.Object(
+  {
+    client_type: Type.Optional(ref(ClientTypeSchema)),
+    contact_name: Text(200),
+    company_name: Type.Optional(Nullable(Text(200))),
+    phone: Phone,
+    email: Type.Optional(Nullable(Email)),
+    address: Type.Optional(Nullable(Text(500))),
+  },
+  {
+    $id: 'ClientCreate',
+    additionalProperties: false,
+    examples: [
+      {
+        client_type: 'natural',
+        contact_name: 'Juan Pérez',
+        phone: '+584123456789',
+        email: 'juan@example.com',
+        address: 'Calle Principal 123',
+      },
+    ],
+  },
+)
+
+export const ClientUpdateSchema = Type.Object(
+  {
+    client_type: Type.Optional(ref(ClientTypeSchema)),
+    contact_name: Type.Optional(Text(200)),
+    company_name: Type.Optional(Nullable(Text(200))),
+    phone: Type.Optional(Phone),
+    email: Type.Optional(Nullable(Email)),
+    address: Type.Optional(Nullable(Text(500))),
+  },
+  { $id: 'ClientUpdate', additionalProperties: false, examples: [{ address: 'Avenida Bolívar 45' }] },
+)
+
+export const ClientPageSchema = Page(ref(ClientSchema), 'ClientPage')
+
+export const ClientDetailSchema = Type.Object(
+  {
+    ...ClientSchema.properties,
+    leads: Type.Array(Type.Unknown(), { description: 'The leads of this client that the caller may see' }),
+  },
+  { $id: 'ClientDetail', additionalProperties: false },
+)
+
+/** A date (a whole UTC day) or a timestamp with its offset. */
+export const DateOrTimestamp = Type.String({
+  pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+  description: 'A date (2026-11-26, a whole UTC day) or an ISO 8601 timestamp with Z or an offset',
+})
+
+export const CLIENT_SORTS = ['created_at', 'contact_name', 'updated_at'] as const
+
+const SearchText = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  pattern: '\\S',
+  description: 'Part of a name, company, email or phone; case, accents and a typo do not matter',
+})
+
+export const ClientListQuery = Type.Object(
+  {
+    client_type: Type.Optional(ref(ClientTypeSchema)),
+    q: Type.Optional(SearchText),
+    created_from: Type.Optional(DateOrTimestamp),
+    created_to: Type.Optional(DateOrTimestamp),
+    ...pageQuery(CLIENT_SORTS, '-created_at'),
+  },
+  { additionalProperties: false },
+)
+
+export const ClientSearchQuery = Type.Object(
+  {
+    q: SearchText,
+    limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 20 }),
+    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
+  },
+  { additionalProperties: false },
+)
+
+export const ClientDeleteQuery = Type.Object(
+  { cascade: Type.Boolean({ default: false, description: 'Delete the client’s leads too, each with its audit row' }) },
+  { additionalProperties: false },
+)
+
+export const PhoneParams = Type.Object(
+  { phone: Type.String({ minLength: 1, maxLength: 40, description: 'Any written form; URL-encode the +' }) },
+  { additionalProperties: false },
+)
+
+export const clientSchemas = [
+  ClientTypeSchema,
+  ClientSchema,
+  ClientCreateSchema,
+  ClientUpdateSchema,
+  ClientPageSchema,
+  ClientDetailSchema,
+]

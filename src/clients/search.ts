@@ -1,0 +1,47 @@
+import { type Expression, type SqlBool, sql } from 'kysely'
+import type { Database } from '../db/database.js'
+import { containsPattern } from '../http/schemas.js'
+
+// A typo in a name ("Peres" for "Pérez") scores about 0.5; pg_trgm's default of 0.6 would miss it.
+const WORD_SIMILARITY_THRESHOLD = 0.45
+
+/**
+ * Runs `read` with the trigram threshold that search uses, set for its transaction only, so the
+ * `<%` operator (which the GIN index answers) matches what the ranking expects.
+ */
+export function withSearchSettings<T>(db: Database, read: (db: Database) => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    await sql`select set_config('pg_trgm.word_similarity_threshold', ${String(WORD_SIMILARITY_THRESHOLD)}, true)`.execute(
+      trx,
+    )
+    return read(trx)
+  })
+}
+
+export interface ClientSearchTerms {
+  /** The query, lower-cased and without accents, as search_text is. */
+  normalized: Expression<string>
+  matches: Expression<SqlBool>
+  /** Higher is better. */
+  rank: Expression<number>
+}
+
+/**
+ * Matches `clients.search_text` (names, company, email and phone digits, lower-case and without
+ * accents): as a substring, as a similar word (a typo), or by the digits of a phone number however
+ * they were written. Every branch is answered by the trigram index.
+ */
+export function clientSearchTerms(q: string, column = sql.ref('clients.search_text')): ClientSearchTerms {
+  const normalized = sql<string>`immutable_unaccent(lower(${q.trim()}))`
+  const substring = sql<SqlBool>`${column} like immutable_unaccent(lower(${containsPattern(q.trim())}))`
+  const similarWord = sql<SqlBool>`${normalized} <% ${column}`
+  // Phone digits without a trunk prefix, so 0412-345 finds +58412345...
+  const digits = q.replace(/\D/g, '').replace(/^0+/, '')
+  const phoneDigits = digits.length >= 4 ? sql<SqlBool>`${column} like ${containsPattern(digits)}` : sql<SqlBool>`false`
+  return {
+    normalized,
+    matches: sql<SqlBool>`(${substring} or ${similarWord} or ${phoneDigits})`,
+    rank: sql<number>`(case when ${substring} or ${phoneDigits} then 1 else 0 end
+      + strict_word_similarity(${normalized}, ${column}) + word_similarity(${normalized}, ${column}))`,
+  }
+}

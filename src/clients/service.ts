@@ -1,0 +1,247 @@
+import { type Selectable, sql, type Transaction } from 'kysely'
+import type { CountryCode } from 'libphonenumber-js'
+import { diff, writeAudit } from '../audit/audit.js'
+import type { Actor } from '../auth/actor.js'
+import type { Database } from '../db/database.js'
+import { isUniqueViolation } from '../db/errors.js'
+import type { Clients, ClientType, DB } from '../db/types.js'
+import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
+import { createdRange } from '../http/dates.js'
+import { parseSort } from '../http/schemas.js'
+import { normalizePhone } from '../phone.js'
+import type { CLIENT_SORTS } from './schemas.js'
+import { clientSearchTerms, withSearchSettings } from './search.js'
+
+export const CLIENT_COLUMNS = [
+  'clients.id',
+  'clients.client_type',
+  'clients.contact_name',
+  'clients.company_name',
+  'clients.phone',
+  'clients.email',
+  'clients.address',
+  'clients.created_by',
+  'clients.created_at',
+  'clients.updated_at',
+] as const
+
+export type Client = Omit<Selectable<Clients>, 'search_text'>
+
+export interface ClientInput {
+  client_type?: ClientType
+  contact_name?: string
+  company_name?: string | null
+  phone?: string
+  email?: string | null
+  address?: string | null
+}
+
+export interface NewClient extends ClientInput {
+  contact_name: string
+  phone: string
+}
+
+export interface ClientRules {
+  defaultPhoneRegion: CountryCode
+}
+
+type ClientSort = (typeof CLIENT_SORTS)[number] | `-${(typeof CLIENT_SORTS)[number]}`
+
+export interface ClientListFilter {
+  client_type?: ClientType
+  q?: string
+  created_from?: string
+  created_to?: string
+  limit: number
+  offset: number
+  sort: ClientSort
+}
+
+export function phoneOrThrow(raw: string, rules: ClientRules, field = 'phone'): string {
+  const result = normalizePhone(raw, rules.defaultPhoneRegion)
+  if (!result.ok) throw ValidationError.field(field, result.reason)
+  return result.e164
+}
+
+/** Trims text, reads the phone into E.164 and lower-cases the email. */
+function normalize(input: ClientInput, rules: ClientRules): ClientInput {
+  const trimmed = (value: string | null | undefined) => (typeof value === 'string' ? value.trim() : value)
+  return {
+    ...input,
+    ...(input.contact_name !== undefined && { contact_name: input.contact_name.trim() }),
+    ...(input.company_name !== undefined && { company_name: trimmed(input.company_name) }),
+    ...(input.address !== undefined && { address: trimmed(input.address) }),
+    ...(input.email && { email: input.email.toLowerCase() }),
+    ...(input.phone !== undefined && { phone: phoneOrThrow(input.phone, rules) }),
+  }
+}
+
+function assertCompanyWhenJuridical(client: { client_type?: ClientType; company_name?: string | null }): void {
+  if (client.client_type === 'juridical' && !client.company_name) {
+    throw ValidationError.field('company_name', 'is required when client_type is juridical')
+  }
+}
+
+async function phoneTaken(trx: Transaction<DB>, phone: string): Promise<ConflictError> {
+  const existing = await trx.selectFrom('clients').select('id').where('phone', '=', phone).executeTakeFirst()
+  return new ConflictError('phone_taken', `A client with phone ${phone} already exists`, {
+    existing_id: existing?.id ?? null,
+  })
+}
+
+export async function createClient(
+  trx: Transaction<DB>,
+  actor: Actor,
+  input: NewClient,
+  rules: ClientRules,
+): Promise<Client> {
+  const values = normalize({ client_type: 'natural', ...input }, rules) as Required<ClientInput>
+  assertCompanyWhenJuridical(values)
+  // ON CONFLICT DO NOTHING waits for a concurrent insert of the same phone to finish, so exactly
+  // one of them creates the client and the others see it, without an aborted transaction.
+  const client = await trx
+    .insertInto('clients')
+    .values({
+      client_type: values.client_type,
+      contact_name: values.contact_name,
+      company_name: values.company_name ?? null,
+      phone: values.phone,
+      email: values.email ?? null,
+      address: values.address ?? null,
+      created_by: actor.userId,
+    })
+    .onConflict((conflict) => conflict.column('phone').doNothing())
+    .returning(CLIENT_COLUMNS)
+    .executeTakeFirst()
+  if (!client) throw await phoneTaken(trx, values.phone)
+  await writeAudit(trx, actor, {
+    table: 'clients',
+    recordId: client.id,
+    action: 'create',
+    oldValues: null,
+    newValues: client,
+  })
+  return client
+}
+
+export async function updateClient(
+  trx: Transaction<DB>,
+  actor: Actor,
+  id: number,
+  input: ClientInput,
+  rules: ClientRules,
+): Promise<Client> {
+  const current = await trx
+    .selectFrom('clients')
+    .select(CLIENT_COLUMNS)
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst()
+  if (!current) throw new NotFoundError('Client')
+  const changes = diff(current, normalize(input, rules))
+  if (!changes) return current
+  assertCompanyWhenJuridical({ ...current, ...changes.set })
+  let updated: Client
+  try {
+    // A savepoint, so that a taken phone leaves the transaction usable for finding its client.
+    await sql`savepoint client_update`.execute(trx)
+    updated = await trx
+      .updateTable('clients')
+      .set({ ...changes.set, updated_at: sql`now()` })
+      .where('id', '=', id)
+      .returning(CLIENT_COLUMNS)
+      .executeTakeFirstOrThrow()
+  } catch (error) {
+    if (!isUniqueViolation(error, 'clients_phone_key')) throw error
+    await sql`rollback to savepoint client_update`.execute(trx)
+    throw await phoneTaken(trx, changes.set.phone as string)
+  }
+  await writeAudit(trx, actor, {
+    table: 'clients',
+    recordId: id,
+    action: 'update',
+    oldValues: changes.oldValues,
+    newValues: changes.newValues,
+  })
+  return updated
+}
+
+export async function deleteClient(trx: Transaction<DB>, actor: Actor, id: number): Promise<void> {
+  const current = await trx
+    .selectFrom('clients')
+    .select(CLIENT_COLUMNS)
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst()
+  if (!current) throw new NotFoundError('Client')
+  await trx.deleteFrom('clients').where('id', '=', id).execute()
+  await writeAudit(trx, actor, {
+    table: 'clients',
+    recordId: id,
+    action: 'delete',
+    oldValues: current,
+    newValues: null,
+  })
+}
+
+export async function getClient(db: Database, id: number): Promise<Client> {
+  const client = await db.selectFrom('clients').select(CLIENT_COLUMNS).where('id', '=', id).executeTakeFirst()
+  if (!client) throw new NotFoundError('Client')
+  return client
+}
+
+export async function getClientByPhone(db: Database, rawPhone: string, rules: ClientRules): Promise<Client> {
+  const phone = phoneOrThrow(rawPhone, rules)
+  const client = await db.selectFrom('clients').select(CLIENT_COLUMNS).where('phone', '=', phone).executeTakeFirst()
+  if (!client) throw new NotFoundError('Client')
+  return client
+}
+
+export async function listClients(db: Database, filter: ClientListFilter): Promise<{ items: Client[]; total: number }> {
+  const read = async (db: Database) => {
+    let query = db.selectFrom('clients')
+    if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
+    const range = createdRange(
+      { from: 'created_from', to: 'created_to' },
+      { from: filter.created_from, to: filter.created_to },
+    )
+    if (range.from) query = query.where('created_at', '>=', range.from)
+    if (range.before) query = query.where('created_at', '<', range.before)
+    if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
+    const { column, direction } = parseSort(filter.sort)
+    const [items, count] = await Promise.all([
+      query
+        .select(CLIENT_COLUMNS)
+        .orderBy(column, direction)
+        .orderBy('id', direction)
+        .limit(filter.limit)
+        .offset(filter.offset)
+        .execute(),
+      query.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+    ])
+    return { items, total: Number(count.total) }
+  }
+  return filter.q ? withSearchSettings(db, read) : read(db)
+}
+
+/** Clients matching `q`, best match first. */
+export async function searchClients(
+  db: Database,
+  query: { q: string; limit: number; offset: number },
+): Promise<{ items: Client[]; total: number }> {
+  return withSearchSettings(db, async (trx) => {
+    const terms = clientSearchTerms(query.q)
+    const matching = trx.selectFrom('clients').where(terms.matches)
+    const [items, count] = await Promise.all([
+      matching
+        .select(CLIENT_COLUMNS)
+        .orderBy(terms.rank, 'desc')
+        .orderBy('id')
+        .limit(query.limit)
+        .offset(query.offset)
+        .execute(),
+      matching.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+    ])
+    return { items, total: Number(count.total) }
+  })
+}

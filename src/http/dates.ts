@@ -1,0 +1,28 @@
+import { ValidationError } from '../errors/domain.js'
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
+const DAY_MS = 86_400_000
+
+/**
+ * A `from`/`to` pair of query values as a half-open range [from, before): a date means the
+ * whole UTC day, so `to=2026-11-30` includes all of the 30th; a timestamp `to` is inclusive.
+ */
+export function createdRange(
+  fields: { from: string; to: string },
+  values: { from?: string; to?: string },
+): { from?: Date; before?: Date } {
+  const from = values.from === undefined ? undefined : parseDate(fields.from, values.from)
+  let before: Date | undefined
+  if (values.to !== undefined) {
+    const to = parseDate(fields.to, values.to)
+    before = new Date(to.getTime() + (DATE_ONLY.test(values.to) ? DAY_MS : 1))
+  }
+  if (from && before && from >= before) throw ValidationError.field(fields.to, `must not be before ${fields.from}`)
+  return { from, before }
+}
+
+function parseDate(field: string, value: string): Date {
+  const date = new Date(DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value)
+  if (Number.isNaN(date.getTime())) throw ValidationError.field(field, 'is not a real date')
+  return date
+}
