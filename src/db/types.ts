@@ -7,7 +7,7 @@ import type { ColumnType } from "kysely";
 
 export type AuditAction = "create" | "delete" | "update";
 
-export type AuditedTable = "clients" | "users";
+export type AuditedTable = "clients" | "leads" | "users";
 
 export type ClientType = "juridical" | "natural";
 
@@ -26,6 +26,10 @@ export type JsonObject = {
 export type JsonPrimitive = boolean | number | string | null;
 
 export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
+
+export type LeadChannel = "instagram" | "manual" | "web" | "whatsapp";
+
+export type LeadStatus = "closed" | "contacted" | "discarded" | "new" | "quoted";
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
@@ -58,6 +62,21 @@ export interface Clients {
   updated_at: Generated<Timestamp>;
 }
 
+export interface Leads {
+  admin_notes: string | null;
+  assigned_to: number | null;
+  channel: LeadChannel;
+  client_id: number;
+  created_at: Generated<Timestamp>;
+  created_by: number | null;
+  id: Generated<number>;
+  notes_search: Generated<string | null>;
+  sales_notes: string | null;
+  status: Generated<LeadStatus>;
+  status_changed_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface LoginFailures {
   failures: number;
   key: string;
@@ -81,6 +100,7 @@ export interface Users {
 export interface DB {
   audit_logs: AuditLogs;
   clients: Clients;
+  leads: Leads;
   login_failures: LoginFailures;
   users: Users;
 }
