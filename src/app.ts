@@ -20,6 +20,8 @@ import { registerErrorHandling } from './errors/handler.js'
 import { healthRoutes } from './health/routes.js'
 import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
+import { leadRoutes } from './leads/routes.js'
+import { leadSchemas } from './leads/schemas.js'
 import { userRoutes } from './users/routes.js'
 import { userSchemas } from './users/schemas.js'
 
@@ -28,7 +30,14 @@ const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.me
 }
 
 /** Every named schema: shared by validation, serialisation and the OpenAPI document's components. */
-const componentSchemas = [...httpSchemas, ...userSchemas, ...authSchemas, ...auditSchemas, ...clientSchemas]
+const componentSchemas = [
+  ...httpSchemas,
+  ...userSchemas,
+  ...authSchemas,
+  ...auditSchemas,
+  ...clientSchemas,
+  ...leadSchemas,
+]
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -138,6 +147,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(userRoutes, { db })
   await app.register(auditRoutes, { db })
   await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
+  await app.register(leadRoutes, { db })
 
   return app
 }

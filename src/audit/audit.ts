@@ -13,21 +13,31 @@ export interface AuditEntry {
   newValues: AuditValues | null
 }
 
-/** Writes the audit row of a change, in the transaction that made the change. */
-export async function writeAudit(trx: Transaction<DB>, actor: Actor, entry: AuditEntry): Promise<void> {
-  await trx
-    .insertInto('audit_logs')
-    .values({
-      table_name: entry.table,
-      record_id: entry.recordId,
-      action: entry.action,
-      old_values: entry.oldValues === null ? null : JSON.stringify(entry.oldValues),
-      new_values: entry.newValues === null ? null : JSON.stringify(entry.newValues),
-      user_id: actor.userId,
-      username: actor.username,
-      request_id: actor.requestId,
-    })
-    .execute()
+// Eight parameters a row: 1,000 rows stay far below PostgreSQL's 65,535 parameters a statement.
+const ROWS_PER_INSERT = 1000
+
+/** Writes the audit rows of changes, in the transaction that made them. */
+export async function writeAudit(
+  trx: Transaction<DB>,
+  actor: Actor,
+  entries: AuditEntry | AuditEntry[],
+): Promise<void> {
+  const rows = (Array.isArray(entries) ? entries : [entries]).map((entry) => ({
+    table_name: entry.table,
+    record_id: entry.recordId,
+    action: entry.action,
+    old_values: entry.oldValues === null ? null : JSON.stringify(entry.oldValues),
+    new_values: entry.newValues === null ? null : JSON.stringify(entry.newValues),
+    user_id: actor.userId,
+    username: actor.username,
+    request_id: actor.requestId,
+  }))
+  for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
+    await trx
+      .insertInto('audit_logs')
+      .values(rows.slice(start, start + ROWS_PER_INSERT))
+      .execute()
+  }
 }
 
 export interface Changes<T> {

@@ -3,6 +3,7 @@ import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import { listAuditLogs } from '../audit/service.js'
 import type { Database } from '../db/database.js'
 import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
+import { leadsOfClient } from '../leads/service.js'
 import {
   ClientCreateSchema,
   ClientDeleteQuery,
@@ -110,7 +111,10 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientDetailSchema), ...readErrors },
       },
     },
-    async (request) => ({ ...(await getClient(db, request.params.id)), leads: [] }),
+    async (request) => {
+      const client = await getClient(db, request.params.id)
+      return { ...client, leads: await leadsOfClient(db, request.actor, client.id) }
+    },
   )
 
   app.patch(
@@ -144,7 +148,9 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
       },
     },
     async (request, reply) => {
-      await db.transaction().execute((trx) => deleteClient(trx, request.actor, request.params.id))
+      await db
+        .transaction()
+        .execute((trx) => deleteClient(trx, request.actor, request.params.id, { cascade: request.query.cascade }))
       return reply.code(204).send(null)
     },
   )

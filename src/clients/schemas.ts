@@ -1,5 +1,17 @@
 import { Type } from '@sinclair/typebox'
-import { Id, MAX_ID, MAX_LIMIT, Nullable, Page, pageQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
+import {
+  DateOrTimestamp,
+  Id,
+  MAX_ID,
+  MAX_LIMIT,
+  Nullable,
+  Page,
+  pageQuery,
+  ref,
+  StringEnum,
+  Timestamp,
+} from '../http/schemas.js'
+import { LeadSchema } from '../leads/schemas.js'
 
 export const CLIENT_TYPES = ['natural', 'juridical'] as const
 export const ClientTypeSchema = StringEnum(CLIENT_TYPES, {
@@ -73,16 +85,12 @@ export const ClientPageSchema = Page(ref(ClientSchema), 'ClientPage')
 export const ClientDetailSchema = Type.Object(
   {
     ...ClientSchema.properties,
-    leads: Type.Array(Type.Unknown(), { description: 'The leads of this client that the caller may see' }),
+    leads: Type.Array(ref(LeadSchema), {
+      description: 'The leads of this client that the caller may see, newest first',
+    }),
   },
   { $id: 'ClientDetail', additionalProperties: false },
 )
-
-/** A date (a whole UTC day) or a timestamp with its offset. */
-export const DateOrTimestamp = Type.String({
-  pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
-  description: 'A date (2026-11-26, a whole UTC day) or an ISO 8601 timestamp with Z or an offset',
-})
 
 export const CLIENT_SORTS = ['created_at', 'contact_name', 'updated_at'] as const
 

@@ -8,6 +8,7 @@ import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
+import { countLeadsOfClient, deleteLeadsOfClient } from '../leads/service.js'
 import { normalizePhone } from '../phone.js'
 import type { CLIENT_SORTS } from './schemas.js'
 import { clientSearchTerms, withSearchSettings } from './search.js'
@@ -166,7 +167,14 @@ export async function updateClient(
   return updated
 }
 
-export async function deleteClient(trx: Transaction<DB>, actor: Actor, id: number): Promise<void> {
+/** A client with leads is refused unless `cascade`, which deletes them too, one audit row each. */
+export async function deleteClient(
+  trx: Transaction<DB>,
+  actor: Actor,
+  id: number,
+  options: { cascade: boolean },
+): Promise<void> {
+  // The row lock keeps a new lead from joining the client while it goes.
   const current = await trx
     .selectFrom('clients')
     .select(CLIENT_COLUMNS)
@@ -174,6 +182,18 @@ export async function deleteClient(trx: Transaction<DB>, actor: Actor, id: numbe
     .forUpdate()
     .executeTakeFirst()
   if (!current) throw new NotFoundError('Client')
+  if (options.cascade) {
+    await deleteLeadsOfClient(trx, actor, id)
+  } else {
+    const leadCount = await countLeadsOfClient(trx, id)
+    if (leadCount > 0) {
+      throw new ConflictError(
+        'client_has_leads',
+        `The client still has ${leadCount} lead(s); delete with cascade=true to delete them too`,
+        { lead_count: leadCount },
+      )
+    }
+  }
   await trx.deleteFrom('clients').where('id', '=', id).execute()
   await writeAudit(trx, actor, {
     table: 'clients',

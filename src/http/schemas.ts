@@ -26,6 +26,12 @@ export const MAX_ID = 2_147_483_647
 export const Id = Type.Integer({ minimum: 1, maximum: MAX_ID })
 export const IdParams = Type.Object({ id: Id }, { additionalProperties: false })
 
+/** A date (a whole UTC day) or a timestamp with its offset. */
+export const DateOrTimestamp = Type.String({
+  pattern: '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:\\d{2}))?$',
+  description: 'A date (2026-11-26, a whole UTC day) or an ISO 8601 timestamp with Z or an offset',
+})
+
 export const MAX_LIMIT = 200
 
 /** limit, offset and a sort drawn from `fields` (`-field` for descending). */

@@ -6,6 +6,7 @@ import { isUniqueViolation } from '../db/errors.js'
 import type { DB, UserRole, Users } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { containsPattern, parseSort } from '../http/schemas.js'
+import { unassignLeadsOf } from '../leads/service.js'
 import type { USER_SORTS } from './schemas.js'
 
 export const USER_COLUMNS = [
@@ -164,6 +165,7 @@ export async function deleteUser(trx: Transaction<DB>, actor: Actor, id: number)
   const current = await trx.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst()
   if (!current) throw new NotFoundError('User')
   if (current.role === 'admin' && current.is_active) await assertAnotherActiveAdmin(trx, id)
+  await unassignLeadsOf(trx, actor, id)
   await trx.deleteFrom('users').where('id', '=', id).execute()
   await writeAudit(trx, actor, {
     table: 'users',

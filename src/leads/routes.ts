@@ -1,0 +1,197 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import type { preValidationHookHandler } from 'fastify'
+import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
+import { listAuditLogs } from '../audit/service.js'
+import type { Database } from '../db/database.js'
+import { ValidationError } from '../errors/domain.js'
+import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
+import {
+  LeadAssignmentSchema,
+  LeadCreateSchema,
+  LeadListQuery,
+  LeadPageSchema,
+  LeadSchema,
+  LeadStatsQuery,
+  LeadStatsSchema,
+  LeadStatusChangeSchema,
+  LeadUpdateSchema,
+} from './schemas.js'
+import {
+  assignLead,
+  changeLeadStatus,
+  createLead,
+  deleteLead,
+  getLead,
+  leadStats,
+  listLeads,
+  updateLead,
+} from './service.js'
+
+const problem = ref(ProblemSchema)
+const readErrors = { 400: problem, 401: problem, 404: problem }
+
+/** status and assigned_to have routes of their own: say which, rather than "not an accepted field". */
+const pointToOwnRoutes: preValidationHookHandler = async (request) => {
+  const body = request.body
+  if (typeof body !== 'object' || body === null) return
+  const id = (request.params as { id?: string }).id
+  const errors = []
+  if ('status' in body) errors.push({ field: 'status', message: `is changed with PATCH /leads/${id}/status` })
+  if ('assigned_to' in body) errors.push({ field: 'assigned_to', message: `is changed with PATCH /leads/${id}/assign` })
+  if (errors.length > 0) throw new ValidationError(errors)
+}
+
+export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
+  app.addHook('onRequest', app.authenticate)
+
+  app.get(
+    '/leads',
+    {
+      schema: {
+        operationId: 'listLeads',
+        tags: ['leads'],
+        summary: 'List leads (sales users: those assigned to them)',
+        querystring: LeadListQuery,
+        response: { 200: ref(LeadPageSchema), 400: problem, 401: problem },
+      },
+    },
+    async (request) => {
+      const page = await listLeads(db, request.actor, request.query)
+      return { ...page, limit: request.query.limit, offset: request.query.offset }
+    },
+  )
+
+  app.post(
+    '/leads',
+    {
+      schema: {
+        operationId: 'createLead',
+        tags: ['leads'],
+        summary: 'Create a lead',
+        description: 'Sales users create leads assigned to themselves, and may not write admin_notes.',
+        body: ref(LeadCreateSchema),
+        response: { 201: ref(LeadSchema), 400: problem, 401: problem, 403: problem },
+      },
+    },
+    async (request, reply) => {
+      const lead = await db.transaction().execute((trx) => createLead(trx, request.actor, request.body))
+      return reply.code(201).header('location', `/leads/${lead.id}`).send(lead)
+    },
+  )
+
+  app.get(
+    '/leads/stats',
+    {
+      schema: {
+        operationId: 'getLeadStats',
+        tags: ['leads'],
+        summary: 'Counts by status, channel, assignee and day, with the same filters as the list',
+        querystring: LeadStatsQuery,
+        response: { 200: ref(LeadStatsSchema), 400: problem, 401: problem },
+      },
+    },
+    async (request) => leadStats(db, request.actor, request.query),
+  )
+
+  app.get(
+    '/leads/:id',
+    {
+      schema: {
+        operationId: 'getLead',
+        tags: ['leads'],
+        summary: 'Read a lead',
+        params: IdParams,
+        response: { 200: ref(LeadSchema), ...readErrors },
+      },
+    },
+    async (request) => getLead(db, request.actor, request.params.id),
+  )
+
+  app.patch(
+    '/leads/:id',
+    {
+      preValidation: pointToOwnRoutes,
+      schema: {
+        operationId: 'updateLead',
+        tags: ['leads'],
+        summary: 'Change a lead’s client, channel or notes',
+        params: IdParams,
+        body: ref(LeadUpdateSchema),
+        response: { 200: ref(LeadSchema), ...readErrors, 403: problem },
+      },
+    },
+    async (request) =>
+      db.transaction().execute((trx) => updateLead(trx, request.actor, request.params.id, request.body)),
+  )
+
+  app.patch(
+    '/leads/:id/status',
+    {
+      schema: {
+        operationId: 'changeLeadStatus',
+        tags: ['leads'],
+        summary: 'Move a lead to another status',
+        description:
+          'new → contacted | quoted | closed | discarded; contacted → quoted | closed | discarded; quoted → contacted | closed | discarded; closed and discarded are final, but admin and management may reopen them to contacted. Anything else is a 409 invalid_transition listing the allowed next states.',
+        params: IdParams,
+        body: ref(LeadStatusChangeSchema),
+        response: { 200: ref(LeadSchema), ...readErrors, 409: problem },
+      },
+    },
+    async (request) =>
+      db.transaction().execute((trx) => changeLeadStatus(trx, request.actor, request.params.id, request.body.status)),
+  )
+
+  app.patch(
+    '/leads/:id/assign',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      schema: {
+        operationId: 'assignLead',
+        tags: ['leads'],
+        summary: 'Assign a lead to an active user, or unassign it with null',
+        params: IdParams,
+        body: ref(LeadAssignmentSchema),
+        response: { 200: ref(LeadSchema), ...readErrors, 403: problem },
+      },
+    },
+    async (request) =>
+      db.transaction().execute((trx) => assignLead(trx, request.actor, request.params.id, request.body.assigned_to)),
+  )
+
+  app.delete(
+    '/leads/:id',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      schema: {
+        operationId: 'deleteLead',
+        tags: ['leads'],
+        summary: 'Delete a lead',
+        params: IdParams,
+        response: { 204: Type.Null(), ...readErrors, 403: problem },
+      },
+    },
+    async (request, reply) => {
+      await db.transaction().execute((trx) => deleteLead(trx, request.actor, request.params.id))
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.get(
+    '/leads/:id/history',
+    {
+      schema: {
+        operationId: 'getLeadHistory',
+        tags: ['leads'],
+        summary: "A lead's audit rows, newest first",
+        params: IdParams,
+        querystring: HistoryQuery,
+        response: { 200: ref(AuditLogPageSchema), ...readErrors },
+      },
+    },
+    async (request) => {
+      await getLead(db, request.actor, request.params.id)
+      return listAuditLogs(db, { table_name: 'leads', record_id: request.params.id, ...request.query })
+    },
+  )
+}

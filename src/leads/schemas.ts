@@ -1,0 +1,161 @@
+import { Type } from '@sinclair/typebox'
+import { DateOrTimestamp, Id, Nullable, Page, pageQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
+
+export const LEAD_STATUSES = ['new', 'contacted', 'quoted', 'closed', 'discarded'] as const
+export const LEAD_CHANNELS = ['web', 'whatsapp', 'instagram', 'manual'] as const
+
+export const LeadStatusSchema = StringEnum(LEAD_STATUSES, { $id: 'LeadStatus' })
+export const ChannelSchema = StringEnum(LEAD_CHANNELS, { $id: 'Channel' })
+
+const Notes = Type.String({ maxLength: 5000 })
+
+export const LeadClientSchema = Type.Object(
+  {
+    id: Id,
+    contact_name: Type.String(),
+    company_name: Nullable(Type.String()),
+    phone: Type.String(),
+  },
+  { $id: 'LeadClient', additionalProperties: false, description: 'The lead’s client, in short' },
+)
+
+export const LeadSchema = Type.Object(
+  {
+    id: Id,
+    client_id: Id,
+    client: ref(LeadClientSchema),
+    channel: ref(ChannelSchema),
+    status: ref(LeadStatusSchema),
+    admin_notes: Nullable(Type.String()),
+    sales_notes: Nullable(Type.String()),
+    assigned_to: Nullable(Type.Integer({ description: 'The id of the user who works the lead' })),
+    created_by: Nullable(Type.Integer()),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    status_changed_at: Timestamp,
+  },
+  { $id: 'Lead', additionalProperties: false },
+)
+
+export const LeadCreateSchema = Type.Object(
+  {
+    client_id: Id,
+    channel: ref(ChannelSchema),
+    status: Type.Optional(ref(LeadStatusSchema)),
+    admin_notes: Type.Optional(Nullable(Notes)),
+    sales_notes: Type.Optional(Nullable(Notes)),
+    assigned_to: Type.Optional(Nullable(Id)),
+  },
+  {
+    $id: 'LeadCreate',
+    additionalProperties: false,
+    examples: [
+      {
+        client_id: 1,
+        channel: 'web',
+        status: 'new',
+        admin_notes: 'Cliente interesado en servicios',
+        sales_notes: 'Llamar el lunes',
+      },
+    ],
+  },
+)
+
+export const LeadUpdateSchema = Type.Object(
+  {
+    client_id: Type.Optional(Id),
+    channel: Type.Optional(ref(ChannelSchema)),
+    admin_notes: Type.Optional(Nullable(Notes)),
+    sales_notes: Type.Optional(Nullable(Notes)),
+  },
+  {
+    $id: 'LeadUpdate',
+    additionalProperties: false,
+    description: 'status and assigned_to change only through their own routes',
+    examples: [{ sales_notes: 'Envió la cotización por correo' }],
+  },
+)
+
+export const LeadStatusChangeSchema = Type.Object(
+  { status: ref(LeadStatusSchema) },
+  { $id: 'LeadStatusChange', additionalProperties: false, examples: [{ status: 'contacted' }] },
+)
+
+export const LeadAssignmentSchema = Type.Object(
+  { assigned_to: Nullable(Id) },
+  { $id: 'LeadAssignment', additionalProperties: false, examples: [{ assigned_to: 2 }] },
+)
+
+export const LeadPageSchema = Page(ref(LeadSchema), 'LeadPage')
+
+const countsOf = (keys: readonly string[]) =>
+  Type.Object(Object.fromEntries(keys.map((key) => [key, Type.Integer({ minimum: 0 })])), {
+    additionalProperties: false,
+  })
+
+export const LeadStatsSchema = Type.Object(
+  {
+    total: Type.Integer({ minimum: 0 }),
+    by_status: countsOf(LEAD_STATUSES),
+    by_channel: countsOf(LEAD_CHANNELS),
+    by_assignee: Type.Array(
+      Type.Object(
+        {
+          user_id: Nullable(Type.Integer()),
+          username: Nullable(Type.String()),
+          total: Type.Integer({ minimum: 0 }),
+          closed: Type.Integer({ minimum: 0 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    conversion_rate: Type.Number({ minimum: 0, maximum: 1, description: 'closed ÷ total; 0 when there are none' }),
+    per_day: Type.Array(
+      Type.Object(
+        {
+          date: Type.String({ format: 'date' }),
+          created: Type.Integer({ minimum: 0 }),
+          closed: Type.Integer({ minimum: 0 }),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'Every UTC day of the range, days without leads included' },
+    ),
+  },
+  { $id: 'LeadStats', additionalProperties: false },
+)
+
+export const LEAD_SORTS = ['created_at', 'updated_at', 'status_changed_at'] as const
+
+const leadFilters = {
+  status: Type.Optional(Type.Array(ref(LeadStatusSchema), { maxItems: 5, description: 'Repeatable' })),
+  channel: Type.Optional(Type.Array(ref(ChannelSchema), { maxItems: 4, description: 'Repeatable' })),
+  client_id: Type.Optional(Id),
+  assigned_to: Type.Optional(
+    Type.String({ pattern: '^(me|none|[1-9][0-9]{0,9})$', description: 'A user id, me, or none (unassigned)' }),
+  ),
+  created_from: Type.Optional(DateOrTimestamp),
+  created_to: Type.Optional(DateOrTimestamp),
+  q: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', description: 'Client name or phone, or notes' }),
+  ),
+}
+
+export const LeadListQuery = Type.Object(
+  { ...leadFilters, ...pageQuery(LEAD_SORTS, '-created_at') },
+  { additionalProperties: false },
+)
+export const LeadStatsQuery = Type.Object(leadFilters, { additionalProperties: false })
+
+export const leadSchemas = [
+  LeadStatusSchema,
+  ChannelSchema,
+  LeadClientSchema,
+  LeadSchema,
+  LeadCreateSchema,
+  LeadUpdateSchema,
+  LeadStatusChangeSchema,
+  LeadAssignmentSchema,
+  LeadPageSchema,
+  LeadStatsSchema,
+]
