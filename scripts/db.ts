@@ -2,7 +2,7 @@
  * dbmate against the configured database: DATABASE_URL, or the embedded one under DATA_DIR.
  * Usage: tsx scripts/db.ts migrate | rollback | status
  */
-import { loadConfig } from '../src/config.js'
+import { embeddedDataDir, loadConfig } from '../src/config.js'
 import { startEmbeddedPostgres } from '../src/db/embedded.js'
 import { runDbmate } from '../src/db/migrate.js'
 
@@ -14,7 +14,7 @@ if (!args) {
 }
 
 const config = loadConfig()
-const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres({ dataDir: config.dataDir })
+const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres({ dataDir: embeddedDataDir(config) })
 try {
   process.stdout.write(await runDbmate(embedded?.url ?? (config.databaseUrl as string), args))
 } catch (error) {

@@ -18,6 +18,7 @@ import type { Config } from './config.js'
 import type { Database } from './db/database.js'
 import { registerErrorHandling } from './errors/handler.js'
 import { healthRoutes } from './health/routes.js'
+import { completeRouteDocumentation } from './http/openapi.js'
 import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
 import { leadRoutes } from './leads/routes.js'
@@ -84,6 +85,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   for (const schema of componentSchemas) app.addSchema(schema)
   app.setValidatorCompiler(createValidatorCompiler(componentSchemas))
   registerErrorHandling(app)
+  app.addHook('onRoute', completeRouteDocumentation)
 
   // JSON only (and forms on /auth/login); anything else is a 415. An empty JSON body counts as none.
   app.removeContentTypeParser('text/plain')

@@ -128,6 +128,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
   return config
 }
 
+/** Where the embedded database keeps its files. */
+export function embeddedDataDir(config: Config): string {
+  return join(config.dataDir, 'postgres')
+}
+
 /**
  * Outside production a missing JWT_SECRET is generated once and kept in DATA_DIR,
  * so that tokens survive a restart.

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
-import { type Config, resolveJwtSecret } from './config.js'
+import { type Config, embeddedDataDir, resolveJwtSecret } from './config.js'
 import { type DatabaseHandle, openDatabase } from './db/database.js'
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
@@ -23,7 +23,8 @@ export async function openConfiguredDatabase(
   options: { onPoolError?: (error: Error) => void; embedded?: EmbeddedPostgres } = {},
 ): Promise<DatabaseRuntime> {
   const embedded =
-    options.embedded ?? (config.databaseUrl ? undefined : await startEmbeddedPostgres({ dataDir: config.dataDir }))
+    options.embedded ??
+    (config.databaseUrl ? undefined : await startEmbeddedPostgres({ dataDir: embeddedDataDir(config) }))
   const url = embedded?.url ?? (config.databaseUrl as string)
   const handle = openDatabase({
     url,

@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { type Runtime, startRuntime } from '../src/runtime.js'
-import { ADMIN, createTestDatabase, mode, testConfig } from './helpers/context.js'
+import { ADMIN, createTestDatabase, mode, serverEnvironment, testConfig } from './helpers/context.js'
+import { freePort, startServer } from './helpers/server.js'
 
 const root = join(import.meta.dirname, '..')
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 /** A database this test may stop and start: the embedded server's socket, or a cluster of its own. */
 async function stoppableDatabase() {
@@ -89,37 +81,6 @@ describe('a lost database', () => {
   })
 })
 
-interface ServerProcess {
-  child: ChildProcess
-  url: string
-  exited: Promise<number | null>
-}
-
-async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'server.ts')], {
-    cwd: root,
-    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  let output = ''
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      const match = output.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
-      if (match?.[1]) {
-        clearTimeout(timer)
-        resolve(match[1])
-      }
-    }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
-    child.on('exit', () => reject(new Error(`server exited:\n${output}`)))
-  })
-  return { child, url, exited }
-}
-
 describe('the server process', () => {
   const cleanups: Array<() => Promise<unknown>> = []
   after(async () => {
@@ -127,14 +88,9 @@ describe('the server process', () => {
   })
 
   it('keeps its data and its tokens across a restart, and stops cleanly on SIGTERM', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'mini-crm-data-'))
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
-    const env: Record<string, string> = { DATA_DIR: dataDir }
-    if (mode === 'server') {
-      const database = await createTestDatabase()
-      cleanups.push(() => database.drop())
-      env.DATABASE_URL = database.url as string
-    }
+    const environment = await serverEnvironment()
+    cleanups.push(() => environment.cleanup())
+    const { env, dataDir } = environment
 
     let server = await startServer(env)
     cleanups.push(async () => server.child.kill('SIGKILL'))

@@ -32,6 +32,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         description:
           'Takes application/x-www-form-urlencoded (OAuth2 password flow) or JSON. Repeated failures are throttled per username and per client address.',
         security: [],
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
         body: ref(LoginSchema),
         response: { 200: ref(TokenSchema), 400: problem, 401: problem, 415: problem, 429: problem },
       },

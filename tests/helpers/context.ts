@@ -154,6 +154,32 @@ interface TestDatabase {
   drop(): Promise<void>
 }
 
+export interface ServerEnvironment {
+  /** DATA_DIR, and DATABASE_URL on a database server. */
+  env: Record<string, string>
+  dataDir: string
+  cleanup(): Promise<void>
+}
+
+/**
+ * What a server process of its own needs: a DATA_DIR (for its JWT secret, and in embedded mode a
+ * copy of the migrated template as its database) and, on a database server, a fresh database.
+ */
+export async function serverEnvironment(): Promise<ServerEnvironment> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mini-crm-server-'))
+  const removeDataDir = () => rm(dataDir, { recursive: true, force: true })
+  if (SERVER_URL) {
+    const database = await createTestDatabase()
+    return {
+      env: { DATA_DIR: dataDir, DATABASE_URL: database.url as string },
+      dataDir,
+      cleanup: () => database.drop().finally(removeDataDir),
+    }
+  }
+  await cp(await embeddedTemplate(), join(dataDir, 'postgres'), { recursive: true })
+  return { env: { DATA_DIR: dataDir }, dataDir, cleanup: removeDataDir }
+}
+
 /** A fresh, migrated database: a new one on the server, or a copy of a migrated embedded template. */
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (SERVER_URL) {

@@ -1,0 +1,62 @@
+import { STATUS_CODES } from 'node:http'
+import type { RouteOptions } from 'fastify'
+
+const PROBLEM_REF = 'Problem'
+const completed = new WeakSet<object>()
+
+interface RouteSchema {
+  operationId?: string
+  hide?: boolean
+  security?: unknown[]
+  body?: unknown
+  querystring?: { required?: string[]; properties?: Record<string, { default?: unknown }> }
+  params?: unknown
+  response?: Record<string, unknown>
+}
+
+const problemResponse = (status: number) => ({
+  description: STATUS_CODES[status] ?? 'Error',
+  content: { 'application/problem+json': { schema: { $ref: PROBLEM_REF } } },
+})
+
+/**
+ * Completes each route's documented responses, so the OpenAPI document lists every answer a
+ * route can give: the errors that every route of its kind can return (400 for bad input, 401
+ * without a valid token, 413/415 for bodies, 503 without the database), as problem+json, and
+ * a description for each status.
+ */
+export function completeRouteDocumentation(route: RouteOptions): void {
+  const schema = route.schema as RouteSchema | undefined
+  // GET and its automatic HEAD share one schema object: complete it once.
+  if (!schema?.operationId || schema.hide || !schema.response || completed.has(schema)) return
+  completed.add(schema)
+  if (schema.querystring) schema.querystring = withDefaultsOptional(schema.querystring)
+  const statuses = new Set(Object.keys(schema.response).map(Number))
+  if (schema.body || schema.querystring || schema.params) statuses.add(400)
+  if (schema.security === undefined) statuses.add(401)
+  if (schema.body) {
+    statuses.add(413)
+    statuses.add(415)
+  }
+  if (schema.operationId !== 'getHealth') statuses.add(503)
+
+  const response: Record<string, unknown> = {}
+  for (const status of [...statuses].sort()) {
+    const given = schema.response[status] as { $ref?: string } | undefined
+    if (status >= 400 && (given === undefined || given.$ref === PROBLEM_REF)) {
+      response[status] = problemResponse(status)
+    } else if (status === 204) {
+      response[status] = { description: 'No Content', type: 'null' }
+    } else {
+      response[status] = { description: STATUS_CODES[status], content: { 'application/json': { schema: given } } }
+    }
+  }
+  schema.response = response
+}
+
+/** A query parameter with a default is not required of the caller (validation fills it in). */
+function withDefaultsOptional(querystring: RouteSchema['querystring']): RouteSchema['querystring'] {
+  if (!querystring?.required || !querystring.properties) return querystring
+  const properties = querystring.properties
+  return { ...querystring, required: querystring.required.filter((name) => properties[name]?.default === undefined) }
+}

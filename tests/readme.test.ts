@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { promisify } from 'node:util'
+import { type ServerEnvironment, serverEnvironment } from './helpers/context.js'
+import { root, type ServerProcess, startServer } from './helpers/server.js'
+
+interface Example {
+  command: string
+  expectedStatus: number
+}
+
+/** Every fenced bash block of the README that calls curl on localhost:8000, with the status its comment names. */
+async function readmeExamples(): Promise<Example[]> {
+  const readme = await readFile(join(root, 'README.md'), 'utf8')
+  const examples: Example[] = []
+  for (const [, block = ''] of readme.matchAll(/```bash\n([\s\S]*?)```/g)) {
+    if (!/\bcurl\b/.test(block) || !block.includes('localhost:8000')) continue
+    const lines = block.split('\n')
+    const command = lines
+      .filter((line) => !line.startsWith('#'))
+      .join('\n')
+      .trim()
+    const status = lines.map((line) => line.match(/^# (\d{3})\b/)?.[1]).find(Boolean)
+    assert.ok(status, `a README example names no status:\n${block}`)
+    examples.push({ command, expectedStatus: Number(status) })
+  }
+  return examples
+}
+
+/** Runs a command as written in bash, with curl also printing the status on a last line. */
+async function run(command: string): Promise<{ status: number; body: string }> {
+  const script = `curl() { command curl -sS -w '\\n%{http_code}' "$@"; }\n${command}`
+  const { stdout } = await promisify(execFile)('bash', ['-c', script], { timeout: 30_000 })
+  const lines = stdout.trimEnd().split('\n')
+  return { status: Number(lines.pop()), body: lines.join('\n') }
+}
+
+describe("the README's curl examples", () => {
+  let server: ServerProcess | undefined
+  let environment: ServerEnvironment | undefined
+
+  before(async () => {
+    environment = await serverEnvironment()
+    server = await startServer({ ...environment.env, HOST: 'localhost', PORT: '8000' })
+  })
+  after(async () => {
+    try {
+      if (server) assert.equal(await server.stop(), 0)
+    } finally {
+      await environment?.cleanup()
+    }
+  })
+
+  it('answer, in order and as written, the status each one names', async () => {
+    const examples = await readmeExamples()
+    assert.ok(examples.length >= 10, `only ${examples.length} examples found`)
+    assert.match(examples[0]?.command ?? '', /\/auth\/login/, 'the README logs in first')
+    let token: string | undefined
+    for (const example of examples) {
+      const command = token ? example.command.replaceAll('<token>', token) : example.command
+      assert.ok(!command.includes('<token>'), 'an example uses <token> before the login example gave one')
+      const { status, body } = await run(command)
+      assert.equal(status, example.expectedStatus, `${example.command}\nanswered ${status}: ${body}`)
+      if (/\/auth\/login/.test(example.command)) token = JSON.parse(body).access_token
+    }
+  })
+})
