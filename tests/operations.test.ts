@@ -79,6 +79,79 @@ describe('a lost database', () => {
     assert.equal(status, 200)
     assert.equal((await listUsers()).statusCode, 200)
   })
+
+  it('answers a stream of writes with 201 or a quick 503 while it goes away, and leaves nothing half-written', async () => {
+    assert.ok(runtime && database)
+    const { app } = runtime
+    const token = (await app.inject({ method: 'POST', url: '/auth/login', payload: ADMIN })).json().access_token
+    const answers: Array<{ status: number; ms: number; id?: number }> = []
+    let stopped = false
+    let counter = 0
+    // Four writers for a bounded time; the database stops under them, then comes back.
+    const writer = async () => {
+      const until = Date.now() + 6000
+      while (Date.now() < until) {
+        counter += 1
+        const started = Date.now()
+        const response = await app.inject({
+          method: 'POST',
+          url: '/clients',
+          headers: { authorization: `Bearer ${token}` },
+          payload: {
+            contact_name: `Stream ${counter}`,
+            phone: `+58412${String(5_000_000 + counter).padStart(7, '0')}`,
+          },
+        })
+        answers.push({ status: response.statusCode, ms: Date.now() - started, id: response.json().id })
+        if (response.statusCode === 503) await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    }
+    const stopper = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      await database.stop()
+      stopped = true
+      await new Promise((resolve) => setTimeout(resolve, 2000))
+      await database.start()
+    })()
+    await Promise.all([writer(), writer(), writer(), writer(), stopper])
+    assert.ok(stopped)
+
+    const statuses = new Set(answers.map((answer) => answer.status))
+    assert.ok(statuses.has(201) && statuses.has(503), `answers: ${[...statuses].join(', ')}`)
+    assert.deepEqual(
+      [...statuses].filter((code) => code !== 201 && code !== 503),
+      [],
+      'only 201 or 503',
+    )
+    const slowest = Math.max(...answers.map((answer) => answer.ms))
+    assert.ok(slowest < 10_000, `a request hung for ${slowest} ms`)
+
+    // Recovered without a restart, and every client has its audit row, every 201 its client.
+    let ready = 503
+    for (let attempt = 0; attempt < 50 && ready !== 200; attempt++) {
+      ready = (await app.inject({ method: 'GET', url: '/ready' })).statusCode
+      if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    assert.equal(ready, 200)
+    const db = runtime.database.handle.db
+    const clients = await db.selectFrom('clients').select('id').execute()
+    const created = await db
+      .selectFrom('audit_logs')
+      .select('record_id')
+      .where('table_name', '=', 'clients')
+      .where('action', '=', 'create')
+      .execute()
+    assert.deepEqual(
+      clients.map((client) => client.id).sort((a, b) => a - b),
+      created.map((row) => row.record_id).sort((a, b) => a - b),
+    )
+    const answeredIds = answers.filter((answer) => answer.status === 201).map((answer) => answer.id)
+    for (const id of answeredIds)
+      assert.ok(
+        clients.some((client) => client.id === id),
+        `client ${id} was answered 201`,
+      )
+  })
 })
 
 describe('the server process', () => {
