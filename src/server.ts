@@ -15,7 +15,7 @@ const runtime = await startRuntime(config)
 const { app } = runtime
 
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-  if (err) app.log.error({ err }, 'shutting down after an error')
+  if (err) app.log.error({ err: { type: err.name, message: err.message } }, 'shutting down after an error')
   else app.log.info({ signal }, 'shutting down')
   await runtime.close()
 })

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
-import { normalizePhone } from '../src/phone.js'
 import { DEMO_MANAGER, demoSalesUsername, type SeedResult, seedDemo } from '../scripts/seed-demo.js'
+import { normalizePhone } from '../src/phone.js'
 import { startTestContext, type TestContext } from './helpers/context.js'
 
 const CLIENTS = 300
@@ -141,9 +141,7 @@ describe('seed:demo', () => {
     assert.equal(await count(ctx, 'leads'), 2 * LEADS)
     assert.equal(await count(ctx, 'users'), SALES_USERS + 2)
     const audits = await sql<{ table_name: string; rows: number }>`
-      select table_name::text, count(*)::int as rows from audit_logs where action = 'create' group by 1`.execute(
-      ctx.db,
-    )
+      select table_name::text, count(*)::int as rows from audit_logs where action = 'create' group by 1`.execute(ctx.db)
     const byTable = Object.fromEntries(audits.rows.map((r) => [r.table_name, r.rows]))
     assert.deepEqual(byTable, { clients: 2 * CLIENTS, leads: 2 * LEADS, users: SALES_USERS + 2 })
   })

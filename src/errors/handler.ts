@@ -48,7 +48,8 @@ function toProblem(error: FastifyError, request: FastifyRequest): Problem {
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
     return { status: error.statusCode, code: 'bad_request', detail: error.message }
   }
-  request.log.error({ err: error }, 'unhandled error')
+  // The error's kind and message only: stack traces stay out of the log, as they do out of responses.
+  request.log.error({ err: { type: error.name, message: error.message, code: error.code } }, 'unhandled error')
   return { status: 500, code: 'internal_error', detail: 'An unexpected error occurred' }
 }
 
