@@ -3,7 +3,7 @@ import type { Database } from '../db/database.js'
 import type { UserRole } from '../db/types.js'
 import { UnauthorizedError, ValidationError } from '../errors/domain.js'
 import { verifyPassword } from './passwords.js'
-import { assertNotThrottled, clearUserFailures, recordFailure, type ThrottleLimits } from './throttle.js'
+import { clearUserFailures, releaseAttempt, reserveAttempt, type ThrottleLimits } from './throttle.js'
 
 export interface LoginResult {
   userId: number
@@ -23,7 +23,7 @@ export async function login(
 ): Promise<LoginResult> {
   const username = credentials.username.trim().toLowerCase()
   const keys = { user: username, address }
-  await assertNotThrottled(db, keys, limits)
+  await reserveAttempt(db, keys, limits)
   const user = await db
     .selectFrom('users')
     .select(['id', 'role', 'is_active', 'password_hash', 'token_version'])
@@ -31,9 +31,9 @@ export async function login(
     .executeTakeFirst()
   const passwordMatches = await verifyPassword(user?.password_hash, credentials.password)
   if (!user || !passwordMatches || !user.is_active) {
-    await recordFailure(db, keys, limits)
     throw new UnauthorizedError('Invalid username or password', 'invalid_credentials')
   }
+  await releaseAttempt(db, keys)
   await clearUserFailures(db, keys)
   // Bookkeeping, not a change made by anyone: no audit row, updated_at untouched.
   await db.updateTable('users').set({ last_login_at: sql`now()` }).where('id', '=', user.id).execute()
@@ -49,10 +49,10 @@ export async function assertCurrentPassword(
   limits: ThrottleLimits,
 ): Promise<void> {
   const keys = { user: user.username, address }
-  await assertNotThrottled(db, keys, limits)
+  await reserveAttempt(db, keys, limits)
   const row = await db.selectFrom('users').select('password_hash').where('id', '=', user.userId).executeTakeFirst()
   if (!(await verifyPassword(row?.password_hash, password))) {
-    await recordFailure(db, keys, limits)
     throw ValidationError.field('current_password', 'is not your current password')
   }
+  await releaseAttempt(db, keys)
 }

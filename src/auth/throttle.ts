@@ -17,40 +17,50 @@ export interface ThrottleKeys {
  * Failed logins are counted in PostgreSQL per username and per client address, so every
  * instance sees the same counters and they survive a restart. A key that reached its limit
  * is refused until its window (started by its first failure) ends.
+ *
+ * An attempt is counted before its password is checked, in one statement, so that concurrent
+ * attempts cannot all pass a check that none of them has been counted in yet. An attempt that
+ * finds a key over its limit is refused and counts for nothing: its transaction rolls back.
  */
-export async function assertNotThrottled(db: Database, keys: ThrottleKeys, limits: ThrottleLimits): Promise<void> {
-  const rows = await db
-    .selectFrom('login_failures')
-    .select([
-      'key',
-      'failures',
-      sql<number>`ceil(extract(epoch from window_started_at + make_interval(secs => ${limits.windowSeconds}) - now()))`.as(
-        'seconds_left',
-      ),
-    ])
-    .where('key', 'in', [userKey(keys), addressKey(keys)])
-    .where('window_started_at', '>', sql<Date>`now() - make_interval(secs => ${limits.windowSeconds})`)
-    .execute()
-  let retryAfter = 0
-  for (const row of rows) {
-    const limit = row.key === userKey(keys) ? limits.maxFailuresPerUser : limits.maxFailuresPerAddress
-    if (row.failures >= limit) retryAfter = Math.max(retryAfter, Math.max(1, Number(row.seconds_left)))
-  }
-  if (retryAfter > 0) throw new TooManyRequestsError(retryAfter)
+export async function reserveAttempt(db: Database, keys: ThrottleKeys, limits: ThrottleLimits): Promise<void> {
+  const restart = sql<boolean>`(login_failures.failures = 0 or login_failures.window_started_at <= now() - make_interval(secs => ${limits.windowSeconds}))`
+  await db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .insertInto('login_failures')
+      .values([userKey(keys), addressKey(keys)].map((key) => ({ key, failures: 1, window_started_at: sql`now()` })))
+      .onConflict((conflict) =>
+        conflict.column('key').doUpdateSet({
+          failures: sql`case when ${restart} then 1 else login_failures.failures + 1 end`,
+          window_started_at: sql`case when ${restart} then now() else login_failures.window_started_at end`,
+        }),
+      )
+      .returning([
+        'key',
+        'failures',
+        sql<number>`ceil(extract(epoch from window_started_at + make_interval(secs => ${limits.windowSeconds}) - now()))`.as(
+          'seconds_left',
+        ),
+      ])
+      .execute()
+    let retryAfter = 0
+    for (const row of rows) {
+      const limit = row.key === userKey(keys) ? limits.maxFailuresPerUser : limits.maxFailuresPerAddress
+      if (row.failures > limit) retryAfter = Math.max(retryAfter, Math.max(1, Number(row.seconds_left)))
+    }
+    if (retryAfter > 0) throw new TooManyRequestsError(retryAfter)
+  })
 }
 
-export async function recordFailure(db: Database, keys: ThrottleKeys, limits: ThrottleLimits): Promise<void> {
-  const expired = sql<boolean>`login_failures.window_started_at <= now() - make_interval(secs => ${limits.windowSeconds})`
-  await db
-    .insertInto('login_failures')
-    .values([userKey(keys), addressKey(keys)].map((key) => ({ key, failures: 1, window_started_at: sql`now()` })))
-    .onConflict((conflict) =>
-      conflict.column('key').doUpdateSet({
-        failures: sql`case when ${expired} then 1 else login_failures.failures + 1 end`,
-        window_started_at: sql`case when ${expired} then now() else login_failures.window_started_at end`,
-      }),
-    )
-    .execute()
+/** The attempt was right after all: it gives back what reserveAttempt counted, one key at a time. */
+export async function releaseAttempt(db: Database, keys: ThrottleKeys): Promise<void> {
+  for (const key of [userKey(keys), addressKey(keys)]) {
+    await db
+      .updateTable('login_failures')
+      .set({ failures: sql`failures - 1` })
+      .where('key', '=', key)
+      .where('failures', '>', 0)
+      .execute()
+  }
 }
 
 /** A successful login clears its username's count; the address's count stays. */

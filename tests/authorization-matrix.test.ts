@@ -1,0 +1,348 @@
+import assert from 'node:assert/strict'
+import { createHmac, randomBytes } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import type { InjectOptions, LightMyRequestResponse } from 'fastify'
+import { countRows, problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+
+const PRINCIPALS = ['anonymous', 'salesOwner', 'salesOther', 'management', 'admin'] as const
+type Principal = (typeof PRINCIPALS)[number]
+type Expected = Record<Principal, number>
+
+/**
+ * The Roles table of API.md, one row per operationId, written out independently of the code under
+ * test. `salesOwner` is a sales user to whom the lead involved is assigned, `salesOther` one to whom
+ * it is not. A route added to the API without a row here makes the matrix test fail.
+ */
+const EXPECTED: Record<string, Expected> = {
+  // Public: no token needed, and a token does not hurt.
+  getHealth: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  getReadiness: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  login: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  // Your own account: anyone signed in.
+  getCurrentUser: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  changeOwnPassword: { anonymous: 401, salesOwner: 204, salesOther: 204, management: 204, admin: 204 },
+  // /users (all verbs) and /audit-logs: admin only.
+  listUsers: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  createUser: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 201 },
+  getUser: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  updateUser: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  deleteUser: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 204 },
+  listAuditLogs: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  // Clients: everyone reads, creates and updates; sales may not delete.
+  listClients: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  createClient: { anonymous: 401, salesOwner: 201, salesOther: 201, management: 201, admin: 201 },
+  searchClients: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  getClientByPhone: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  getClient: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  updateClient: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  deleteClient: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 204, admin: 204 },
+  getClientHistory: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  // Leads: lists and stats are scoped for sales, not refused; another's lead is 404 to sales.
+  listLeads: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  createLead: { anonymous: 401, salesOwner: 201, salesOther: 201, management: 201, admin: 201 },
+  getLeadStats: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  getLead: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
+  updateLead: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
+  changeLeadStatus: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
+  assignLead: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  deleteLead: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 204, admin: 204 },
+  getLeadHistory: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
+}
+
+interface Call {
+  /** Values for the path's {placeholders}. */
+  params?: Record<string, string | number>
+  query?: Record<string, string>
+  body?: unknown
+  /** Call as this token instead of the principal's own (a fresh user of the principal's role). */
+  token?: string
+}
+
+interface Fixtures {
+  users: Record<Exclude<Principal, 'anonymous' | 'admin'>, TestUser>
+  loginUser: TestUser
+  clientId: number
+  clientPhone: string
+  leadId: number
+}
+
+let phoneCounter = 0
+/** A valid Venezuelan mobile number no other client of this file has. */
+const freshPhone = () => `+58414${String(2_000_000 + ++phoneCounter)}`
+const freshName = (prefix: string) => `${prefix}.${randomBytes(4).toString('hex')}`
+const roleOf = (who: Exclude<Principal, 'anonymous'>): TestUser['role'] =>
+  who === 'salesOwner' || who === 'salesOther' ? 'sales' : who
+
+function base64url(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url')
+}
+
+function handMadeToken(header: object, claims: object, secret?: string): string {
+  const unsigned = `${base64url(header)}.${base64url(claims)}`
+  const signature = secret ? createHmac('sha256', secret).update(unsigned).digest('base64url') : ''
+  return `${unsigned}.${signature}`
+}
+
+function claimsOf(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString())
+}
+
+describe('authorization matrix', () => {
+  let ctx: TestContext
+  let fixtures: Fixtures
+  let tokens: Record<Principal, string | undefined>
+
+  /** A new client without leads. */
+  const newClient = async () => {
+    const response = await ctx.as(ctx.adminToken, 'POST', '/clients', {
+      contact_name: 'Matrix Fixture',
+      phone: freshPhone(),
+    })
+    assert.equal(response.statusCode, 201, response.body)
+    return response.json().id as number
+  }
+  /** A new lead on the fixture client, assigned to the owning sales user. */
+  const newLead = async () => {
+    const response = await ctx.as(ctx.adminToken, 'POST', '/leads', {
+      client_id: fixtures.clientId,
+      channel: 'web',
+      assigned_to: fixtures.users.salesOwner.id,
+    })
+    assert.equal(response.statusCode, 201, response.body)
+    return response.json().id as number
+  }
+
+  /** Valid params and bodies per operationId; whatever a call may change or delete is made fresh for it. */
+  const CALLS: Record<string, (who: Principal) => Promise<Call>> = {
+    getHealth: async () => ({}),
+    getReadiness: async () => ({}),
+    login: async () => ({ body: { username: fixtures.loginUser.username, password: fixtures.loginUser.password } }),
+    getCurrentUser: async () => ({}),
+    changeOwnPassword: async (who) => {
+      // It ends the caller's tokens: use a fresh user of the principal's role.
+      if (who === 'anonymous') return { body: { current_password: 'whatever-it-is', new_password: 'a-new-password' } }
+      const user = await ctx.createUser(roleOf(who))
+      return { token: user.token, body: { current_password: user.password, new_password: 'a-new-password' } }
+    },
+    listUsers: async () => ({ query: { role: 'sales' } }),
+    createUser: async () => ({ body: { username: freshName('matrix'), password: 'a-long-password', role: 'sales' } }),
+    getUser: async () => ({ params: { id: fixtures.users.salesOwner.id } }),
+    updateUser: async () => ({ params: { id: (await ctx.createUser('sales')).id }, body: { full_name: 'Renamed' } }),
+    deleteUser: async () => ({ params: { id: (await ctx.createUser('sales')).id } }),
+    listAuditLogs: async () => ({ query: { table_name: 'clients' } }),
+    listClients: async () => ({ query: { sort: '-created_at' } }),
+    createClient: async () => ({
+      body: { client_type: 'natural', contact_name: 'Nuevo Cliente', phone: freshPhone() },
+    }),
+    searchClients: async () => ({ query: { q: 'matrix' } }),
+    getClientByPhone: async () => ({ params: { phone: fixtures.clientPhone } }),
+    getClient: async () => ({ params: { id: fixtures.clientId } }),
+    updateClient: async () => ({ params: { id: await newClient() }, body: { address: 'Avenida Bolívar 45' } }),
+    deleteClient: async () => ({ params: { id: await newClient() } }),
+    getClientHistory: async () => ({ params: { id: fixtures.clientId } }),
+    listLeads: async () => ({ query: { status: 'new' } }),
+    createLead: async () => ({ body: { client_id: fixtures.clientId, channel: 'whatsapp', sales_notes: 'Llamar' } }),
+    getLeadStats: async () => ({}),
+    getLead: async () => ({ params: { id: fixtures.leadId } }),
+    updateLead: async () => ({ params: { id: await newLead() }, body: { sales_notes: 'Llamar el lunes' } }),
+    changeLeadStatus: async () => ({ params: { id: await newLead() }, body: { status: 'contacted' } }),
+    assignLead: async () => ({ params: { id: await newLead() }, body: { assigned_to: fixtures.users.salesOther.id } }),
+    deleteLead: async () => ({ params: { id: await newLead() } }),
+    getLeadHistory: async () => ({ params: { id: fixtures.leadId } }),
+  }
+
+  before(async () => {
+    ctx = await startTestContext()
+    const users = {
+      salesOwner: await ctx.createUser('sales'),
+      salesOther: await ctx.createUser('sales'),
+      management: await ctx.createUser('management'),
+    }
+    const clientPhone = freshPhone()
+    const client = await ctx.as(ctx.adminToken, 'POST', '/clients', {
+      client_type: 'juridical',
+      contact_name: 'Matrix Contact',
+      company_name: 'Matrix C.A.',
+      phone: clientPhone,
+    })
+    assert.equal(client.statusCode, 201, client.body)
+    fixtures = { users, loginUser: await ctx.createUser('sales'), clientId: client.json().id, clientPhone, leadId: 0 }
+    fixtures.leadId = await newLead()
+    tokens = {
+      anonymous: undefined,
+      salesOwner: users.salesOwner.token,
+      salesOther: users.salesOther.token,
+      management: users.management.token,
+      admin: ctx.adminToken,
+    }
+  })
+  after(() => ctx?.close())
+
+  it('answers every operation of the OpenAPI document as the Roles table says, for each kind of caller', async () => {
+    const documentResponse = await ctx.inject({ method: 'GET', url: '/openapi.json' })
+    assert.equal(documentResponse.statusCode, 200)
+    const document = documentResponse.json() as {
+      paths: Record<string, Record<string, { operationId?: string }>>
+    }
+    const operations: { method: string; path: string; operationId: string }[] = []
+    const withoutId: string[] = []
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        if (!['get', 'put', 'post', 'patch', 'delete', 'head', 'options', 'trace'].includes(method)) continue
+        if (operation.operationId)
+          operations.push({ method: method.toUpperCase(), path, operationId: operation.operationId })
+        else withoutId.push(`${method.toUpperCase()} ${path}`)
+      }
+    }
+    assert.ok(operations.length >= 28, `only ${operations.length} operations in the document`)
+
+    const mismatches: string[] = []
+    for (const { method, path, operationId } of operations) {
+      const expected = EXPECTED[operationId]
+      const prepare = CALLS[operationId]
+      if (!expected || !prepare) continue
+      for (const who of PRINCIPALS) {
+        const call: Call = await prepare(who)
+        const url: string = path.replace(/\{(\w+)\}/g, (_, name: string) => {
+          const value = call.params?.[name]
+          assert.notEqual(value, undefined, `${operationId}: no value for {${name}}`)
+          return encodeURIComponent(String(value))
+        })
+        const query = call.query ? `?${new URLSearchParams(call.query)}` : ''
+        const token = who === 'anonymous' ? undefined : (call.token ?? tokens[who])
+        const auditRowsBefore = await countRows(ctx.db, 'audit_logs')
+        const response = await ctx.as(token, method as InjectOptions['method'], `${url}${query}`, call.body)
+        const label: string = `${operationId} (${method} ${url}) as ${who}`
+        if (response.statusCode !== expected[who]) {
+          mismatches.push(`${label}: ${response.statusCode}, expected ${expected[who]}: ${response.body.slice(0, 200)}`)
+          continue
+        }
+        if (response.statusCode >= 400) {
+          assert.match(String(response.headers['content-type']), /^application\/problem\+json/, label)
+          assert.equal(problemOf(response).status, response.statusCode, label)
+          // A refused call changes nothing, so it leaves no audit row either.
+          assert.equal(await countRows(ctx.db, 'audit_logs'), auditRowsBefore, `${label} wrote an audit row`)
+        }
+      }
+    }
+
+    const documented = operations.map((operation) => operation.operationId)
+    assert.equal(new Set(documented).size, documented.length, 'operationIds are unique')
+    // One report, so that a failure shows every problem at once.
+    assert.deepEqual(
+      {
+        operationsWithoutId: withoutId,
+        operationsWithoutRow: documented.filter((id) => !(id in EXPECTED)),
+        rowsWithoutOperation: Object.keys(EXPECTED).filter((id) => !documented.includes(id)),
+        operationsWithoutCall: documented.filter((id) => !(id in CALLS)),
+        callsWithoutOperation: Object.keys(CALLS).filter((id) => !documented.includes(id)),
+        mismatches,
+      },
+      {
+        operationsWithoutId: [],
+        operationsWithoutRow: [],
+        rowsWithoutOperation: [],
+        operationsWithoutCall: [],
+        callsWithoutOperation: [],
+        mismatches: [],
+      },
+    )
+  })
+
+  it('keeps the body-dependent rules of the Roles table for sales', async () => {
+    const { salesOwner, salesOther } = fixtures.users
+    const auditRowsBefore = await countRows(ctx.db, 'audit_logs')
+    const refusals: [string, LightMyRequestResponse, number][] = [
+      [
+        'sales create a lead assigned to someone else',
+        await ctx.as(salesOwner.token, 'POST', '/leads', {
+          client_id: fixtures.clientId,
+          channel: 'web',
+          assigned_to: salesOther.id,
+        }),
+        403,
+      ],
+      [
+        'sales write admin_notes on their own lead',
+        await ctx.as(salesOwner.token, 'PATCH', `/leads/${fixtures.leadId}`, { admin_notes: 'mine now' }),
+        403,
+      ],
+    ]
+    const closed = await newLead()
+    assert.equal(
+      (await ctx.as(ctx.adminToken, 'PATCH', `/leads/${closed}/status`, { status: 'closed' })).statusCode,
+      200,
+    )
+    const closedRows = await countRows(ctx.db, 'audit_logs')
+    refusals.push([
+      'sales reopen their own closed lead',
+      await ctx.as(salesOwner.token, 'PATCH', `/leads/${closed}/status`, { status: 'contacted' }),
+      409,
+    ])
+    for (const [label, response, status] of refusals) {
+      assert.equal(response.statusCode, status, `${label}: ${response.body}`)
+      assert.match(String(response.headers['content-type']), /^application\/problem\+json/, label)
+    }
+    assert.equal(await countRows(ctx.db, 'audit_logs'), closedRows)
+    assert.equal(closedRows, auditRowsBefore + 2, 'only the fixture lead and its closing were written')
+    const lead = (await ctx.as(ctx.adminToken, 'GET', `/leads/${fixtures.leadId}`)).json()
+    assert.equal(lead.admin_notes, null)
+    // Management may reopen the same lead: the 409 above was the role's, not the transition's.
+    const reopened = await ctx.as(fixtures.users.management.token, 'PATCH', `/leads/${closed}/status`, {
+      status: 'contacted',
+    })
+    assert.equal(reopened.statusCode, 200, reopened.body)
+  })
+
+  it('refuses bad tokens and Authorization headers on protected routes with 401 problem+json', async () => {
+    const secret = ctx.config.jwtSecret as string
+    const now = Math.floor(Date.now() / 1000)
+    const liveAdmin = await ctx.createUser('admin')
+    const adminClaims = claimsOf(liveAdmin.token)
+
+    const deletedAdmin = await ctx.createUser('admin')
+    const deletedManager = await ctx.createUser('management')
+    for (const user of [deletedAdmin, deletedManager]) {
+      assert.equal((await ctx.as(user.token, 'GET', '/clients')).statusCode, 200, 'the token worked before')
+      assert.equal((await ctx.as(ctx.adminToken, 'DELETE', `/users/${user.id}`)).statusCode, 204)
+    }
+
+    const [salesHeader, , salesSignature] = fixtures.users.salesOwner.token.split('.')
+    const promotedPayload = base64url({ ...claimsOf(fixtures.users.salesOwner.token), role: 'admin' })
+    const promoted = `${salesHeader}.${promotedPayload}.${salesSignature}`
+
+    const header = { alg: 'HS256', typ: 'JWT' }
+    const liveClaims = { ...adminClaims, iat: now, exp: now + 600 }
+    // The control: the same hand-made claims, signed with the right secret and not expired, pass.
+    const control = handMadeToken(header, liveClaims, secret)
+    for (const url of ['/clients', '/users']) {
+      assert.equal((await ctx.as(control, 'GET', url)).statusCode, 200, `control on ${url}`)
+    }
+
+    const authorizations: Record<string, string> = {
+      'a deleted admin': `Bearer ${deletedAdmin.token}`,
+      'a deleted manager': `Bearer ${deletedManager.token}`,
+      expired: `Bearer ${handMadeToken(header, { ...adminClaims, iat: now - 7200, exp: now - 3600 }, secret)}`,
+      'another secret': `Bearer ${handMadeToken(header, liveClaims, 'another-secret-of-enough-length-000000')}`,
+      'alg none': `Bearer ${handMadeToken({ alg: 'none', typ: 'JWT' }, liveClaims)}`,
+      'role claim edited to admin': `Bearer ${promoted}`,
+      'Bearer alone': 'Bearer',
+      'Bearer and a space': 'Bearer ',
+      'Bearer x.y.z': 'Bearer x.y.z',
+      Basic: `Basic ${Buffer.from(`${liveAdmin.username}:${liveAdmin.password}`).toString('base64')}`,
+      'a 10 kB header': `Bearer ${'a'.repeat(10 * 1024)}`,
+      'a 10 kB token-shaped header': `Bearer ${liveAdmin.token}.${'A'.repeat(10 * 1024)}`,
+    }
+    for (const url of ['/clients', '/users']) {
+      for (const [name, authorization] of Object.entries(authorizations)) {
+        const response = await ctx.inject({ method: 'GET', url, headers: { authorization } })
+        const label = `${name} on GET ${url}`
+        assert.equal(response.statusCode, 401, `${label}: ${response.body.slice(0, 200)}`)
+        assert.match(String(response.headers['content-type']), /^application\/problem\+json/, label)
+        assert.equal(problemOf(response).status, 401, label)
+        assert.equal(problemOf(response).code, 'unauthorized', label)
+        assert.ok(!response.body.includes(secret), `${label}: the body carries the secret`)
+      }
+    }
+  })
+})
