@@ -16,7 +16,7 @@ import { clientRoutes } from './clients/routes.js'
 import { clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
 import type { Database } from './db/database.js'
-import { registerErrorHandling } from './errors/handler.js'
+import { registerErrorHandling, sendProblem } from './errors/handler.js'
 import { healthRoutes } from './health/routes.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { httpSchemas } from './http/schemas.js'
@@ -39,6 +39,8 @@ const componentSchemas = [
   ...clientSchemas,
   ...leadSchemas,
 ]
+
+const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -75,6 +77,13 @@ export function serverOptions(config: Config): FastifyServerOptions {
       return typeof offered === 'string' && SANE_REQUEST_ID.test(offered) ? offered : randomUUID()
     },
     return503OnClosing: true,
+    // A malformed or over-long URL, refused by the router before any route runs: problem+json too.
+    frameworkErrors: (error, _request, reply) =>
+      sendProblem(reply, {
+        status: error.statusCode === 414 ? 414 : 400,
+        code: error.statusCode === 414 ? 'uri_too_long' : 'malformed_url',
+        detail: error.statusCode === 414 ? 'A path segment is too long' : 'The URL is not validly encoded',
+      }),
     routerOptions: { maxParamLength: 200 },
   }
 }
@@ -85,6 +94,11 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   for (const schema of componentSchemas) app.addSchema(schema)
   app.setValidatorCompiler(createValidatorCompiler(componentSchemas))
   registerErrorHandling(app)
+  // A route that declares no query parameters takes none: an unknown one is a 400, as on every other route.
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as { operationId?: string; querystring?: unknown } | undefined
+    if (schema?.operationId && !schema.querystring) schema.querystring = NO_QUERY
+  })
   app.addHook('onRoute', completeRouteDocumentation)
 
   // JSON only (and forms on /auth/login); anything else is a 415. An empty JSON body counts as none.

@@ -5,9 +5,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import { sql } from 'kysely'
 import { ConfigError, loadConfig } from '../src/config.js'
 import { type Runtime, startRuntime } from '../src/runtime.js'
-import { ADMIN, createTestDatabase, mode, serverEnvironment, testConfig } from './helpers/context.js'
+import {
+  ADMIN,
+  createTestDatabase,
+  mode,
+  serverEnvironment,
+  startTestContext,
+  type TestContext,
+  testConfig,
+} from './helpers/context.js'
 import { freePort, startServer } from './helpers/server.js'
 
 const root = join(import.meta.dirname, '..')
@@ -234,5 +243,27 @@ describe('configuration', () => {
     assert.equal(config.defaultPhoneRegion, 'VE')
     assert.equal(config.accessTokenTtlSeconds, 3600)
     assert.deepEqual(config.corsOrigins, [])
+  })
+})
+
+describe('a slow database', () => {
+  let ctx: TestContext | undefined
+  after(() => ctx?.close())
+
+  it('answers 503 database_timeout when a statement outlives its time, and rolls it back', async () => {
+    ctx = await startTestContext({ DB_STATEMENT_TIMEOUT_MS: '300' })
+    await sql`create function slow_insert() returns trigger language plpgsql as $$ begin perform pg_sleep(4); return new; end $$`.execute(
+      ctx.db,
+    )
+    await sql`create trigger slow_insert before insert on clients for each row execute function slow_insert()`.execute(
+      ctx.db,
+    )
+    const response = await ctx.as(ctx.adminToken, 'POST', '/clients', { contact_name: 'Lenta', phone: '+584121110000' })
+    assert.equal(response.statusCode, 503)
+    assert.equal(response.json().code, 'database_timeout')
+    await sql`drop trigger slow_insert on clients`.execute(ctx.db)
+    const clients = await ctx.db.selectFrom('clients').select('id').execute()
+    assert.equal(clients.length, 0)
+    assert.equal((await ctx.auditRows('clients')).length, 0)
   })
 })

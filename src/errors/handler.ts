@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { isDatabaseUnavailable } from '../db/errors.js'
+import { isDatabaseTimeout, isDatabaseUnavailable } from '../db/errors.js'
 import { fieldErrors } from '../http/validation.js'
 import { DomainError, TooManyRequestsError } from './domain.js'
 
@@ -40,6 +40,10 @@ function toProblem(error: FastifyError, request: FastifyRequest): Problem {
   }
   if (error.code?.startsWith('FST_JWT_') || error.code === 'FAST_JWT_INVALID_SIGNATURE') {
     return { status: 401, code: 'unauthorized', detail: 'Missing, invalid or expired token' }
+  }
+  if (isDatabaseTimeout(error)) {
+    request.log.warn({ err: { message: error.message, code: error.code } }, 'database timeout')
+    return { status: 503, code: 'database_timeout', detail: 'The database took too long to answer; try again shortly' }
   }
   if (isDatabaseUnavailable(error)) {
     request.log.warn({ err: { message: error.message, code: error.code } }, 'database unavailable')

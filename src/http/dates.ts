@@ -23,6 +23,10 @@ export function createdRange(
 
 function parseDate(field: string, value: string): Date {
   const date = new Date(DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value)
-  if (Number.isNaN(date.getTime())) throw ValidationError.field(field, 'is not a real date')
+  // Date rolls 2026-02-30 over into March: a day that does not exist is refused instead.
+  const dayOfMonth = Number(value.slice(8, 10))
+  if (Number.isNaN(date.getTime()) || (DATE_ONLY.test(value) && date.getUTCDate() !== dayOfMonth)) {
+    throw ValidationError.field(field, 'is not a real date')
+  }
   return date
 }

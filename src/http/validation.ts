@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox'
-import { Ajv, type ErrorObject } from 'ajv'
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { FastifySchemaCompiler } from 'fastify'
 import type { FieldError } from '../errors/domain.js'
@@ -12,7 +12,48 @@ import type { FieldError } from '../errors/domain.js'
 export function createValidatorCompiler(sharedSchemas: TSchema[]): FastifySchemaCompiler<TSchema> {
   const strict = makeAjv({ coerceTypes: false }, sharedSchemas)
   const fromText = makeAjv({ coerceTypes: 'array' }, sharedSchemas)
-  return ({ schema, httpPart }) => (httpPart === 'body' ? strict : fromText).compile(schema)
+  return ({ schema, httpPart }) => refusingNul((httpPart === 'body' ? strict : fromText).compile(schema))
+}
+
+/**
+ * PostgreSQL cannot hold U+0000 in text or jsonb (SQLSTATE 22021, 22P05), so a NUL anywhere in a
+ * request, in a value or in a key, is a validation failure naming its field rather than a 500.
+ */
+function refusingNul(validate: ValidateFunction): ValidateFunction {
+  const checked = ((data: unknown) => {
+    const valid = validate(data)
+    const nul = nulPaths(data).map(
+      (instancePath): ErrorObject => ({
+        keyword: 'nul',
+        instancePath,
+        schemaPath: '#',
+        params: {},
+        message: 'must not contain a NUL character (U+0000)',
+      }),
+    )
+    checked.errors = nul.length > 0 ? [...nul, ...(validate.errors ?? [])] : validate.errors
+    return valid && nul.length === 0
+  }) as ValidateFunction
+  return checked
+}
+
+/** JSON pointers to every string (or key) holding a NUL; iterative, so deep nesting cannot overflow the stack. */
+function nulPaths(data: unknown): string[] {
+  const found: string[] = []
+  const pending: Array<[unknown, string]> = [[data, '']]
+  while (pending.length > 0) {
+    const [value, path] = pending.pop() as [unknown, string]
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) found.push(path)
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, inner] of Object.entries(value)) {
+        const child = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`
+        if (key.includes('\u0000')) found.push(child)
+        else pending.push([inner, child])
+      }
+    }
+  }
+  return found
 }
 
 function makeAjv(options: { coerceTypes: boolean | 'array' }, sharedSchemas: TSchema[]): Ajv {

@@ -9,7 +9,7 @@ import { isForeignKeyViolation } from '../db/errors.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
-import { containsPattern, parseSort } from '../http/schemas.js'
+import { containsPattern, MAX_ID, parseSort } from '../http/schemas.js'
 import { LEAD_CHANNELS, type LEAD_SORTS, LEAD_STATUSES } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
@@ -75,7 +75,11 @@ function filteredLeads(db: Database, actor: AuthenticatedActor, filter: LeadFilt
   if (filter.client_id !== undefined) query = query.where('leads.client_id', '=', filter.client_id)
   if (filter.assigned_to === 'none') query = query.where('leads.assigned_to', 'is', null)
   else if (filter.assigned_to === 'me') query = query.where('leads.assigned_to', '=', actor.userId)
-  else if (filter.assigned_to !== undefined) query = query.where('leads.assigned_to', '=', Number(filter.assigned_to))
+  else if (filter.assigned_to !== undefined) {
+    const assignee = Number(filter.assigned_to)
+    if (assignee > MAX_ID) throw ValidationError.field('assigned_to', `must be <= ${MAX_ID}`)
+    query = query.where('leads.assigned_to', '=', assignee)
+  }
   const range = createdRange(
     { from: 'created_from', to: 'created_to' },
     { from: filter.created_from, to: filter.created_to },
@@ -403,6 +407,9 @@ export async function leadStats(db: Database, actor: AuthenticatedActor, filter:
   return filter.q ? withSearchSettings(db, read) : read(db)
 }
 
+const MAX_STATS_DAYS = 3660
+const DAY_MS = 86_400_000
+
 /**
  * Leads created and leads closed on each UTC day, every day of the range present: the range is
  * created_from..created_to when given, otherwise the first lead's day to today.
@@ -416,6 +423,14 @@ async function perDay(
     { from: 'created_from', to: 'created_to' },
     { from: filter.created_from, to: filter.created_to },
   )
+  // One entry per day: a range of centuries would be millions of rows in one answer.
+  const now = Date.now()
+  if ((range.before?.getTime() ?? now) - (range.from?.getTime() ?? now) > MAX_STATS_DAYS * DAY_MS) {
+    throw ValidationError.field(
+      range.from ? 'created_from' : 'created_to',
+      `the stats cover at most ${MAX_STATS_DAYS} days; narrow created_from..created_to`,
+    )
+  }
   const utcDay = (column: string) => sql<string>`(${sql.ref(column)} at time zone 'UTC')::date`
   const result = await sql<{ date: string; created: number; closed: number }>`
     with matching as (${matching.select(['leads.created_at', 'leads.status', 'leads.status_changed_at'])}),
