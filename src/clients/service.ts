@@ -125,6 +125,18 @@ export async function createClient(
   return client
 }
 
+/** The client's row, locked until the transaction ends; 404 when there is none. */
+async function lockClient(trx: Transaction<DB>, id: number): Promise<Client> {
+  const client = await trx
+    .selectFrom('clients')
+    .select(CLIENT_COLUMNS)
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst()
+  if (!client) throw new NotFoundError('Client')
+  return client
+}
+
 export async function updateClient(
   trx: Transaction<DB>,
   actor: Actor,
@@ -132,13 +144,7 @@ export async function updateClient(
   input: ClientInput,
   rules: ClientRules,
 ): Promise<Client> {
-  const current = await trx
-    .selectFrom('clients')
-    .select(CLIENT_COLUMNS)
-    .where('id', '=', id)
-    .forUpdate()
-    .executeTakeFirst()
-  if (!current) throw new NotFoundError('Client')
+  const current = await lockClient(trx, id)
   const changes = diff(current, normalize(input, rules))
   if (!changes) return current
   assertCompanyWhenJuridical({ ...current, ...changes.set })
@@ -175,13 +181,7 @@ export async function deleteClient(
   options: { cascade: boolean },
 ): Promise<void> {
   // The row lock keeps a new lead from joining the client while it goes.
-  const current = await trx
-    .selectFrom('clients')
-    .select(CLIENT_COLUMNS)
-    .where('id', '=', id)
-    .forUpdate()
-    .executeTakeFirst()
-  if (!current) throw new NotFoundError('Client')
+  const current = await lockClient(trx, id)
   if (options.cascade) {
     await deleteLeadsOfClient(trx, actor, id)
   } else {
