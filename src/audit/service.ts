@@ -1,3 +1,4 @@
+import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import type { AuditAction } from '../db/types.js'
 import type { AuditedTable, AuditValues } from './audit.js'
@@ -22,7 +23,7 @@ export async function listAuditLogs(db: Database, filter: AuditFilter) {
   if (filter.action) query = query.where('action', '=', filter.action)
   if (filter.from) query = query.where('created_at', '>=', new Date(filter.from))
   if (filter.to) query = query.where('created_at', '<', new Date(filter.to))
-  const [items, count] = await Promise.all([
+  const [items, total] = await Promise.all([
     query
       .selectAll()
       .$narrowType<{ old_values: AuditValues | null; new_values: AuditValues | null }>()
@@ -30,7 +31,7 @@ export async function listAuditLogs(db: Database, filter: AuditFilter) {
       .limit(filter.limit)
       .offset(filter.offset)
       .execute(),
-    query.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+    countMatches(query),
   ])
-  return { items, total: Number(count.total), limit: filter.limit, offset: filter.offset }
+  return { items, total, limit: filter.limit, offset: filter.offset }
 }

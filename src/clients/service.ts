@@ -2,6 +2,7 @@ import { type Selectable, sql, type Transaction } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import { diff, writeAudit } from '../audit/audit.js'
 import type { Actor } from '../auth/actor.js'
+import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
@@ -229,7 +230,7 @@ export async function listClients(db: Database, filter: ClientListFilter): Promi
     if (range.before) query = query.where('created_at', '<', range.before)
     if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
     const { column, direction } = parseSort(filter.sort)
-    const [items, count] = await Promise.all([
+    const [items, total] = await Promise.all([
       query
         .select(CLIENT_COLUMNS)
         .orderBy(column, direction)
@@ -237,9 +238,9 @@ export async function listClients(db: Database, filter: ClientListFilter): Promi
         .limit(filter.limit)
         .offset(filter.offset)
         .execute(),
-      query.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+      countMatches(query),
     ])
-    return { items, total: Number(count.total) }
+    return { items, total }
   }
   return filter.q ? withSearchSettings(db, read) : read(db)
 }
@@ -252,7 +253,7 @@ export async function searchClients(
   return withSearchSettings(db, async (trx) => {
     const terms = clientSearchTerms(query.q)
     const matching = trx.selectFrom('clients').where(terms.matches)
-    const [items, count] = await Promise.all([
+    const [items, total] = await Promise.all([
       matching
         .select(CLIENT_COLUMNS)
         .orderBy(terms.rank, 'desc')
@@ -260,8 +261,8 @@ export async function searchClients(
         .limit(query.limit)
         .offset(query.offset)
         .execute(),
-      matching.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+      countMatches(matching),
     ])
-    return { items, total: Number(count.total) }
+    return { items, total }
   })
 }

@@ -4,6 +4,7 @@ import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { clientSearchTerms, withSearchSettings } from '../clients/search.js'
+import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isForeignKeyViolation } from '../db/errors.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
@@ -107,16 +108,16 @@ export async function listLeads(
   const read = async (db: Database) => {
     const matching = filteredLeads(db, actor, query)
     const { column, direction } = parseSort(query.sort)
-    const [items, count] = await Promise.all([
+    const [items, total] = await Promise.all([
       withClient(matching)
         .orderBy(`leads.${column}`, direction)
         .orderBy('leads.id', direction)
         .limit(query.limit)
         .offset(query.offset)
         .execute(),
-      matching.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+      countMatches(matching),
     ])
-    return { items, total: Number(count.total) }
+    return { items, total }
   }
   return query.q ? withSearchSettings(db, read) : read(db)
 }

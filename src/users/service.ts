@@ -1,6 +1,7 @@
 import { type Selectable, sql, type Transaction } from 'kysely'
 import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
 import type { Actor } from '../auth/actor.js'
+import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { DB, UserRole, Users } from '../db/types.js'
@@ -67,7 +68,7 @@ export async function listUsers(db: Database, filter: UserListFilter): Promise<{
     )
   }
   const { column, direction } = parseSort(filter.sort)
-  const [items, count] = await Promise.all([
+  const [items, total] = await Promise.all([
     query
       .select(USER_COLUMNS)
       .orderBy(column, (ob) => (direction === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()))
@@ -75,9 +76,9 @@ export async function listUsers(db: Database, filter: UserListFilter): Promise<{
       .limit(filter.limit)
       .offset(filter.offset)
       .execute(),
-    query.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow(),
+    countMatches(query),
   ])
-  return { items, total: Number(count.total) }
+  return { items, total }
 }
 
 export async function getUser(db: Database, id: number): Promise<User> {
