@@ -76,7 +76,8 @@ export function serverOptions(config: Config): FastifyServerOptions {
       const offered = request.headers['x-request-id']
       return typeof offered === 'string' && SANE_REQUEST_ID.test(offered) ? offered : randomUUID()
     },
-    return503OnClosing: true,
+    // While closing, requests in flight finish and the rest are answered as usual (as problem+json).
+    return503OnClosing: false,
     // A malformed or over-long URL, refused by the router before any route runs: problem+json too.
     frameworkErrors: (error, _request, reply) =>
       sendProblem(reply, {

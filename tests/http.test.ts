@@ -63,6 +63,13 @@ describe('HTTP conventions', () => {
     assert.equal(form.statusCode, 415, 'forms are taken by /auth/login only')
   })
 
+  it('answers a malformed URL with problem+json and an X-Request-Id', async () => {
+    const response = await ctx.inject({ method: 'GET', url: '/clients/%', headers: { 'x-request-id': 'bad-url-1' } })
+    assert.equal(response.statusCode, 400)
+    assert.equal(problemOf(response).code, 'malformed_url')
+    assert.equal(response.headers['x-request-id'], 'bad-url-1')
+  })
+
   it('answers an unknown route with a problem+json 404', async () => {
     const response = await ctx.inject({ method: 'GET', url: '/nowhere' })
     assert.equal(response.statusCode, 404)

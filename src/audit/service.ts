@@ -1,6 +1,7 @@
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import type { AuditAction } from '../db/types.js'
+import { ValidationError } from '../errors/domain.js'
 import type { AuditedTable, AuditValues } from './audit.js'
 
 export interface AuditFilter {
@@ -21,8 +22,8 @@ export async function listAuditLogs(db: Database, filter: AuditFilter) {
   if (filter.record_id !== undefined) query = query.where('record_id', '=', filter.record_id)
   if (filter.user_id !== undefined) query = query.where('user_id', '=', filter.user_id)
   if (filter.action) query = query.where('action', '=', filter.action)
-  if (filter.from) query = query.where('created_at', '>=', new Date(filter.from))
-  if (filter.to) query = query.where('created_at', '<', new Date(filter.to))
+  if (filter.from) query = query.where('created_at', '>=', timestamp('from', filter.from))
+  if (filter.to) query = query.where('created_at', '<', timestamp('to', filter.to))
   const [items, total] = await Promise.all([
     query
       .selectAll()
@@ -34,4 +35,11 @@ export async function listAuditLogs(db: Database, filter: AuditFilter) {
     countMatches(query),
   ])
   return { items, total, limit: filter.limit, offset: filter.offset }
+}
+
+/** A date-time the format check let through but Date cannot read (a leap second) is a 400, not a 500. */
+function timestamp(field: string, value: string): Date {
+  const date = new Date(value)
+  if (Number.isNaN(date.getTime())) throw ValidationError.field(field, 'is not a real timestamp')
+  return date
 }

@@ -13,14 +13,20 @@ export function hashPassword(password: string): Promise<string> {
 
 let unknownUserHash: Promise<string> | undefined
 
+/** Makes the unknown-user hash ahead of the first login, so that login costs the same as every other. */
+export async function prepareUnknownUserHash(): Promise<void> {
+  unknownUserHash ??= hashPassword(randomBytes(32).toString('base64url'))
+  await unknownUserHash
+}
+
 /**
  * Checks a password against a stored hash. For an unknown user it checks against a hash of a
  * random password, so that every failure costs the same time.
  */
 export async function verifyPassword(hash: string | undefined, password: string): Promise<boolean> {
   if (hash === undefined) {
-    unknownUserHash ??= hashPassword(randomBytes(32).toString('base64url'))
-    await argon2.verify(await unknownUserHash, password)
+    await prepareUnknownUserHash()
+    await argon2.verify(await (unknownUserHash as Promise<string>), password)
     return false
   }
   try {

@@ -4,7 +4,7 @@ import type { Database } from '../db/database.js'
 import { ProblemSchema, ref } from '../http/schemas.js'
 import { UserSchema } from '../users/schemas.js'
 import { getUser, type PasswordHash, updateUser } from '../users/service.js'
-import { hashPassword } from './passwords.js'
+import { hashPassword, prepareUnknownUserHash } from './passwords.js'
 import { LoginSchema, PasswordChangeSchema, TokenSchema } from './schemas.js'
 import { assertCurrentPassword, login } from './service.js'
 import type { ThrottleLimits } from './throttle.js'
@@ -19,6 +19,7 @@ export interface AuthRouteOptions {
 
 export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (app, options) => {
   const { db, limits, accessTokenTtlSeconds } = options
+  await prepareUnknownUserHash()
   // Form bodies only here, for the OAuth2 password flow; every other route takes JSON alone.
   await app.register(formbody)
 

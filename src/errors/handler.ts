@@ -68,6 +68,8 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
     request_id: reply.request.id,
   }
   // Sent as a string so that no route's response schema can reshape it.
+  // Set here too: the router's own errors are answered before the onSend hook that adds it.
+  reply.header('x-request-id', reply.request.id)
   return reply.code(problem.status).type('application/problem+json').send(JSON.stringify(body))
 }
 

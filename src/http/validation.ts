@@ -89,7 +89,9 @@ export function fieldErrors(errors: ErrorObject[], context: string): FieldError[
         message = `must be one of: ${(error.params.allowedValues as unknown[]).join(', ')}`
         break
     }
-    const field = path.length > 0 ? path.map(decodePointer).join('.') : context
+    // A repeated query parameter is one field to the caller: `status`, not `status.1`.
+    const sent = context === 'querystring' ? path.slice(0, 1) : path
+    const field = sent.length > 0 ? sent.map(decodePointer).join('.') : context
     if (!byField.has(field)) byField.set(field, message)
   }
   return [...byField].map(([field, message]) => ({ field, message }))

@@ -157,6 +157,8 @@ async function assertActiveUser(trx: Transaction<DB>, userId: number): Promise<v
     .select('id')
     .where('id', '=', userId)
     .where('is_active', '=', true)
+    // Waits for a concurrent deactivation to commit, then sees it: no lead goes to an inactive user.
+    .forShare()
     .executeTakeFirst()
   if (!user) throw ValidationError.field('assigned_to', `no active user has id ${userId}`)
 }
