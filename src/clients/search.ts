@@ -4,6 +4,7 @@ import { containsPattern } from '../http/schemas.js'
 
 // A typo in a name ("Peres" for "Pérez") scores about 0.5; pg_trgm's default of 0.6 would miss it.
 const WORD_SIMILARITY_THRESHOLD = 0.45
+const MIN_FUZZY_LENGTH = 4
 
 /**
  * Runs `read` with the trigram threshold that search uses, set for its transaction only, so the
@@ -34,7 +35,10 @@ export interface ClientSearchTerms {
 export function clientSearchTerms(q: string, column = sql.ref('clients.search_text')): ClientSearchTerms {
   const normalized = sql<string>`immutable_unaccent(lower(${q.trim()}))`
   const substring = sql<SqlBool>`${column} like immutable_unaccent(lower(${containsPattern(q.trim())}))`
-  const similarWord = sql<SqlBool>`${normalized} <% ${column}`
+  // Below four characters almost any word sharing two letters scores as similar ("cal" ~ "carmen"),
+  // multiplying the matches to rank: a short query matches as a substring only.
+  const similarWord =
+    q.trim().length >= MIN_FUZZY_LENGTH ? sql<SqlBool>`${normalized} <% ${column}` : sql<SqlBool>`false`
   // Phone digits without a trunk prefix, so 0412-345 finds +58412345...
   const digits = q.replace(/\D/g, '').replace(/^0+/, '')
   const phoneDigits = digits.length >= 4 ? sql<SqlBool>`${column} like ${containsPattern(digits)}` : sql<SqlBool>`false`
