@@ -44,10 +44,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientPageSchema), 400: problem, 401: problem },
       },
     },
-    async (request) => {
-      const page = await listClients(db, request.query)
-      return { ...page, limit: request.query.limit, offset: request.query.offset }
-    },
+    async (request) => listClients(db, request.query),
   )
 
   app.post(
@@ -80,10 +77,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientPageSchema), 400: problem, 401: problem },
       },
     },
-    async (request) => {
-      const page = await searchClients(db, request.query)
-      return { ...page, limit: request.query.limit, offset: request.query.offset }
-    },
+    async (request) => searchClients(db, request.query),
   )
 
   app.get(

@@ -218,7 +218,10 @@ export async function getClientByPhone(db: Database, rawPhone: string, rules: Cl
   return client
 }
 
-export async function listClients(db: Database, filter: ClientListFilter): Promise<{ items: Client[]; total: number }> {
+export async function listClients(
+  db: Database,
+  filter: ClientListFilter,
+): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
   const read = async (db: Database) => {
     let query = db.selectFrom('clients')
     if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
@@ -240,7 +243,7 @@ export async function listClients(db: Database, filter: ClientListFilter): Promi
         .execute(),
       countMatches(query),
     ])
-    return { items, total }
+    return { items, total, limit: filter.limit, offset: filter.offset }
   }
   return filter.q ? withSearchSettings(db, read) : read(db)
 }
@@ -249,7 +252,7 @@ export async function listClients(db: Database, filter: ClientListFilter): Promi
 export async function searchClients(
   db: Database,
   query: { q: string; limit: number; offset: number },
-): Promise<{ items: Client[]; total: number }> {
+): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
   return withSearchSettings(db, async (trx) => {
     const terms = clientSearchTerms(query.q)
     const matching = trx.selectFrom('clients').where(terms.matches)
@@ -263,6 +266,6 @@ export async function searchClients(
         .execute(),
       countMatches(matching),
     ])
-    return { items, total }
+    return { items, total, limit: query.limit, offset: query.offset }
   })
 }

@@ -55,10 +55,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(LeadPageSchema), 400: problem, 401: problem },
       },
     },
-    async (request) => {
-      const page = await listLeads(db, request.actor, request.query)
-      return { ...page, limit: request.query.limit, offset: request.query.offset }
-    },
+    async (request) => listLeads(db, request.actor, request.query),
   )
 
   app.post(

@@ -104,7 +104,7 @@ export async function listLeads(
   db: Database,
   actor: AuthenticatedActor,
   query: LeadListQuery,
-): Promise<{ items: Lead[]; total: number }> {
+): Promise<{ items: Lead[]; total: number; limit: number; offset: number }> {
   const read = async (db: Database) => {
     const matching = filteredLeads(db, actor, query)
     const { column, direction } = parseSort(query.sort)
@@ -117,7 +117,7 @@ export async function listLeads(
         .execute(),
       countMatches(matching),
     ])
-    return { items, total }
+    return { items, total, limit: query.limit, offset: query.offset }
   }
   return query.q ? withSearchSettings(db, read) : read(db)
 }

@@ -25,10 +25,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(UserPageSchema), 400: problem, 401: problem, 403: problem },
       },
     },
-    async (request) => {
-      const page = await listUsers(db, request.query)
-      return { ...page, limit: request.query.limit, offset: request.query.offset }
-    },
+    async (request) => listUsers(db, request.query),
   )
 
   app.post(

@@ -57,7 +57,10 @@ export interface UserListFilter {
 // A password change shows in the audit log as this marker, never as a hash.
 const PASSWORD_CHANGED = 'changed'
 
-export async function listUsers(db: Database, filter: UserListFilter): Promise<{ items: User[]; total: number }> {
+export async function listUsers(
+  db: Database,
+  filter: UserListFilter,
+): Promise<{ items: User[]; total: number; limit: number; offset: number }> {
   let query = db.selectFrom('users')
   if (filter.role) query = query.where('role', '=', filter.role)
   if (filter.is_active !== undefined) query = query.where('is_active', '=', filter.is_active)
@@ -78,7 +81,7 @@ export async function listUsers(db: Database, filter: UserListFilter): Promise<{
       .execute(),
     countMatches(query),
   ])
-  return { items, total }
+  return { items, total, limit: filter.limit, offset: filter.offset }
 }
 
 export async function getUser(db: Database, id: number): Promise<User> {
