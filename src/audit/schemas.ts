@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { Id, MAX_ID, MAX_LIMIT, Nullable, Page, ref, StringEnum, Timestamp } from '../http/schemas.js'
+import { Id, Nullable, Page, pagingQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
 
 export const AUDIT_ACTIONS = ['create', 'update', 'delete'] as const
 export const AUDITED_TABLES = ['users', 'clients', 'leads'] as const
@@ -24,10 +24,7 @@ export const AuditLogSchema = Type.Object(
 
 export const AuditLogPageSchema = Page(ref(AuditLogSchema), 'AuditLogPage')
 
-const pageOnly = {
-  limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 50 }),
-  offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
-}
+const pageOnly = pagingQuery()
 
 export const AuditLogQuery = Type.Object(
   {

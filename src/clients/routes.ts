@@ -100,14 +100,14 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
       schema: {
         operationId: 'getClient',
         tags: ['clients'],
-        summary: 'Read a client with the leads you may see',
+        summary: 'Read a client with the 20 most recent leads you may see',
         params: IdParams,
         response: { 200: ref(ClientDetailSchema), ...readErrors },
       },
     },
     async (request) => {
       const client = await getClient(db, request.params.id)
-      return { ...client, leads: await leadsOfClient(db, request.actor, client.id) }
+      return { ...client, ...(await leadsOfClient(db, request.actor, client.id)) }
     },
   )
 

@@ -86,8 +86,11 @@ export const ClientDetailSchema = Type.Object(
   {
     ...ClientSchema.properties,
     leads: Type.Array(ref(LeadSchema), {
-      description: 'The leads of this client that the caller may see, newest first',
+      maxItems: 20,
+      description:
+        'The 20 most recent leads of this client that the caller may see, newest first; the rest through GET /leads?client_id=',
     }),
+    leads_total: Type.Integer({ minimum: 0, description: 'How many leads of this client the caller may see' }),
   },
   { $id: 'ClientDetail', additionalProperties: false },
 )

@@ -23,8 +23,12 @@ export interface ClientSearchTerms {
   /** The query, lower-cased and without accents, as search_text is. */
   normalized: Expression<string>
   matches: Expression<SqlBool>
-  /** Higher is better. */
-  rank: Expression<number>
+  /** The query found as it was written: a substring, or the digits of a phone number. */
+  literal: Expression<SqlBool>
+  /** A word like the query (a typo), for queries of four characters or more. */
+  similar: Expression<SqlBool>
+  /** 1 − strict word similarity (a float4): 0 when whole words match; lower is better. */
+  distance: Expression<number>
 }
 
 /**
@@ -45,7 +49,8 @@ export function clientSearchTerms(q: string, column = sql.ref('clients.search_te
   return {
     normalized,
     matches: sql<SqlBool>`(${substring} or ${similarWord} or ${phoneDigits})`,
-    rank: sql<number>`(case when ${substring} or ${phoneDigits} then 1 else 0 end
-      + strict_word_similarity(${normalized}, ${column}) + word_similarity(${normalized}, ${column}))`,
+    literal: sql<SqlBool>`(${substring} or ${phoneDigits})`,
+    similar: similarWord,
+    distance: sql<number>`${normalized} <<<-> ${column}`,
   }
 }

@@ -1,10 +1,10 @@
-import { type Selectable, sql, type Transaction } from 'kysely'
+import { type Selectable, type SqlBool, sql, type Transaction } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import { diff, writeAudit } from '../audit/audit.js'
 import type { Actor } from '../auth/actor.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { columnKey, type Page, type PageRequest, paginate, type SortKey } from '../db/paginate.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
@@ -49,13 +49,11 @@ export interface ClientRules {
 
 type ClientSort = (typeof CLIENT_SORTS)[number] | `-${(typeof CLIENT_SORTS)[number]}`
 
-export interface ClientListFilter {
+export interface ClientListFilter extends PageRequest {
   client_type?: ClientType
   q?: string
   created_from?: string
   created_to?: string
-  limit: number
-  offset: number
   sort: ClientSort
 }
 
@@ -218,10 +216,13 @@ export async function getClientByPhone(db: Database, rawPhone: string, rules: Cl
   return client
 }
 
-export async function listClients(
-  db: Database,
-  filter: ClientListFilter,
-): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
+const CLIENT_SORT_KEYS: Record<(typeof CLIENT_SORTS)[number], SortKey> = {
+  created_at: columnKey('clients.created_at', 'timestamp'),
+  contact_name: columnKey('clients.contact_name', 'text'),
+  updated_at: columnKey('clients.updated_at', 'timestamp'),
+}
+
+export async function listClients(db: Database, filter: ClientListFilter): Promise<Page<Client>> {
   const read = async (db: Database) => {
     let query = db.selectFrom('clients')
     if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
@@ -233,39 +234,48 @@ export async function listClients(
     if (range.before) query = query.where('created_at', '<', range.before)
     if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
     const { column, direction } = parseSort(filter.sort)
-    const [items, total] = await Promise.all([
-      query
-        .select(CLIENT_COLUMNS)
-        .orderBy(column, direction)
-        .orderBy('id', direction)
-        .limit(filter.limit)
-        .offset(filter.offset)
-        .execute(),
-      countMatches(query),
-    ])
-    return { items, total, limit: filter.limit, offset: filter.offset }
+    return paginate(db, {
+      matching: query,
+      select: (matching) => matching.select(CLIENT_COLUMNS),
+      order: { keys: [CLIENT_SORT_KEYS[column]], id: 'clients.id', direction },
+      page: filter,
+      filters: filter,
+    })
   }
   return filter.q ? withSearchSettings(db, read) : read(db)
 }
 
-/** Clients matching `q`, best match first. */
-export async function searchClients(
-  db: Database,
-  query: { q: string; limit: number; offset: number },
-): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
+/** How many of the literal matches and of the similar ones are ranked: a bounded candidate set. */
+export const SEARCH_CANDIDATES = 500
+
+/**
+ * Clients matching `q`, best match first: literal matches (substring, phone digits) before
+ * similar words, then by closeness. Ranking is done on a bounded candidate set (the first
+ * SEARCH_CANDIDATES literal and similar matches that the trigram index yields), so a query that
+ * matches half the table costs what a rare one does; `total` still counts every match (bounded).
+ * Every match can be paged through, in a stable order, with GET /clients?q=.
+ */
+export async function searchClients(db: Database, query: PageRequest & { q: string }): Promise<Page<Client>> {
   return withSearchSettings(db, async (trx) => {
     const terms = clientSearchTerms(query.q)
-    const matching = trx.selectFrom('clients').where(terms.matches)
-    const [items, total] = await Promise.all([
-      matching
-        .select(CLIENT_COLUMNS)
-        .orderBy(terms.rank, 'desc')
-        .orderBy('id')
-        .limit(query.limit)
-        .offset(query.offset)
-        .execute(),
-      countMatches(matching),
-    ])
-    return { items, total, limit: query.limit, offset: query.offset }
+    const candidates = sql<SqlBool>`clients.id in (
+      (select id from clients where ${terms.literal} limit ${SEARCH_CANDIDATES})
+      union
+      (select id from clients where ${terms.similar} limit ${SEARCH_CANDIDATES}))`
+    return paginate(trx, {
+      matching: trx.selectFrom('clients').where(candidates),
+      counted: trx.selectFrom('clients').where(terms.matches),
+      select: (matching) => matching.select(CLIENT_COLUMNS),
+      order: {
+        keys: [
+          { expression: sql`case when ${terms.literal} then 0 else 1 end`, type: 'integer' },
+          { expression: terms.distance, type: 'real' },
+        ],
+        id: 'clients.id',
+        direction: 'asc',
+      },
+      page: query,
+      filters: { q: query.q },
+    })
   })
 }

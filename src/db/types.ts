@@ -62,6 +62,32 @@ export interface Clients {
   updated_at: Generated<Timestamp>;
 }
 
+export interface LeadClosedCounts {
+  assigned_to: number | null;
+  channel: LeadChannel;
+  closed_day: Timestamp;
+  day: Timestamp;
+  leads: number;
+  shard: number;
+}
+
+export interface LeadClosedDayCounts {
+  assigned_to: number | null;
+  channel: LeadChannel;
+  closed_day: Timestamp;
+  leads: number;
+  shard: number;
+}
+
+export interface LeadCounts {
+  assigned_to: number | null;
+  channel: LeadChannel;
+  day: Timestamp;
+  leads: number;
+  shard: number;
+  status: LeadStatus;
+}
+
 export interface Leads {
   admin_notes: string | null;
   assigned_to: number | null;
@@ -100,6 +126,9 @@ export interface Users {
 export interface DB {
   audit_logs: AuditLogs;
   clients: Clients;
+  lead_closed_counts: LeadClosedCounts;
+  lead_closed_day_counts: LeadClosedDayCounts;
+  lead_counts: LeadCounts;
   leads: Leads;
   login_failures: LoginFailures;
   users: Users;

@@ -1,4 +1,5 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import { MAX_COUNTED, MAX_OFFSET } from '../db/paginate.js'
 
 /** A `$ref` to a named component schema that keeps the static type of its target. */
 export function ref<T extends TSchema>(schema: T) {
@@ -34,12 +35,29 @@ export const DateOrTimestamp = Type.String({
 
 export const MAX_LIMIT = 200
 
-/** limit, offset and a sort drawn from `fields` (`-field` for descending). */
+/** limit, and offset or cursor: the paging parameters of every list (see src/db/paginate.ts). */
+export const pagingQuery = (defaultLimit = 50) => ({
+  limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: defaultLimit }),
+  offset: Type.Integer({
+    minimum: 0,
+    maximum: MAX_ID,
+    default: 0,
+    description: `0–${MAX_OFFSET}; deeper pages are read with cursor (a larger offset is a 400)`,
+  }),
+  cursor: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      description: 'The next_cursor of the previous page; the same filters and sort are required',
+    }),
+  ),
+})
+
+/** Paging, and a sort drawn from `fields` (`-field` for descending). */
 export function pageQuery<const F extends readonly string[]>(fields: F, defaultSort: string) {
   const sorts = fields.flatMap((field) => [field, `-${field}`]) as Array<F[number] | `-${F[number]}`>
   return {
-    limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 50 }),
-    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
+    ...pagingQuery(),
     sort: StringEnum(sorts, {
       default: defaultSort,
       description: `One of ${fields.join(', ')}; prefix - for descending`,
@@ -51,9 +69,15 @@ export function Page<T extends TSchema>(item: T, id: string) {
   return Type.Object(
     {
       items: Type.Array(item),
-      total: Type.Integer({ minimum: 0 }),
+      total: Type.Integer({
+        minimum: 0,
+        maximum: MAX_COUNTED,
+        description: `The number of matches, exact up to ${MAX_COUNTED}; ${MAX_COUNTED} with total_exact false beyond`,
+      }),
+      total_exact: Type.Boolean(),
       limit: Type.Integer(),
       offset: Type.Integer(),
+      next_cursor: Nullable(Type.String({ description: 'Pass as cursor for the next page; null on the last page' })),
     },
     { $id: id, additionalProperties: false },
   )

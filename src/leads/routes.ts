@@ -16,16 +16,8 @@ import {
   LeadStatusChangeSchema,
   LeadUpdateSchema,
 } from './schemas.js'
-import {
-  assignLead,
-  changeLeadStatus,
-  createLead,
-  deleteLead,
-  getLead,
-  leadStats,
-  listLeads,
-  updateLead,
-} from './service.js'
+import { assignLead, changeLeadStatus, createLead, deleteLead, getLead, listLeads, updateLead } from './service.js'
+import { leadStats } from './stats.js'
 
 const problem = ref(ProblemSchema)
 const readErrors = { 400: problem, 401: problem, 404: problem }

@@ -1,17 +1,17 @@
 import { type Selectable, type SelectQueryBuilder, sql, type Transaction } from 'kysely'
 import { jsonBuildObject } from 'kysely/helpers/postgres'
-import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
+import { type AuditValues, auditRows, diff, writeAudit } from '../audit/audit.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { clientSearchTerms, withSearchSettings } from '../clients/search.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isForeignKeyViolation } from '../db/errors.js'
+import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
 import { containsPattern, MAX_ID, parseSort } from '../http/schemas.js'
-import { LEAD_CHANNELS, type LEAD_SORTS, LEAD_STATUSES } from './schemas.js'
+import type { LEAD_SORTS } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
 
@@ -37,7 +37,10 @@ const LEAD_COLUMNS = [
 
 const MAY_ASSIGN = ['admin', 'management'] as const
 
-/** The lead columns and its client in short, joined in the same query (never one query a row). */
+/**
+ * The lead columns and its client in short, joined in the same query (never one query a row).
+ * `leads` may also be a CTE of that name holding the rows an insert or update returned.
+ */
 function withClient<O>(query: SelectQueryBuilder<DB, 'leads', O>) {
   return query
     .innerJoin('clients', 'clients.id', 'leads.client_id')
@@ -62,25 +65,29 @@ export interface LeadFilter {
   q?: string
 }
 
-export interface LeadListQuery extends LeadFilter {
-  limit: number
-  offset: number
+export interface LeadListQuery extends LeadFilter, PageRequest {
   sort: (typeof LEAD_SORTS)[number] | `-${(typeof LEAD_SORTS)[number]}`
 }
 
+/** The `assigned_to` filter as a user id, null for `none`, undefined when absent. */
+export function parseAssignee(actor: AuthenticatedActor, value: string | undefined): number | null | undefined {
+  if (value === undefined) return undefined
+  if (value === 'none') return null
+  if (value === 'me') return actor.userId
+  const assignee = Number(value)
+  if (assignee > MAX_ID) throw ValidationError.field('assigned_to', `must be <= ${MAX_ID}`)
+  return assignee
+}
+
 /** The scoped leads that match the filters of GET /leads and /leads/stats. */
-function filteredLeads(db: Database, actor: AuthenticatedActor, filter: LeadFilter) {
+export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: LeadFilter) {
   let query = visibleLeads(db, actor)
   if (filter.status?.length) query = query.where('leads.status', 'in', filter.status)
   if (filter.channel?.length) query = query.where('leads.channel', 'in', filter.channel)
   if (filter.client_id !== undefined) query = query.where('leads.client_id', '=', filter.client_id)
-  if (filter.assigned_to === 'none') query = query.where('leads.assigned_to', 'is', null)
-  else if (filter.assigned_to === 'me') query = query.where('leads.assigned_to', '=', actor.userId)
-  else if (filter.assigned_to !== undefined) {
-    const assignee = Number(filter.assigned_to)
-    if (assignee > MAX_ID) throw ValidationError.field('assigned_to', `must be <= ${MAX_ID}`)
-    query = query.where('leads.assigned_to', '=', assignee)
-  }
+  const assignee = parseAssignee(actor, filter.assigned_to)
+  if (assignee === null) query = query.where('leads.assigned_to', 'is', null)
+  else if (assignee !== undefined) query = query.where('leads.assigned_to', '=', assignee)
   const range = createdRange(
     { from: 'created_from', to: 'created_to' },
     { from: filter.created_from, to: filter.created_to },
@@ -100,24 +107,17 @@ function filteredLeads(db: Database, actor: AuthenticatedActor, filter: LeadFilt
   return query
 }
 
-export async function listLeads(
-  db: Database,
-  actor: AuthenticatedActor,
-  query: LeadListQuery,
-): Promise<{ items: Lead[]; total: number; limit: number; offset: number }> {
+export async function listLeads(db: Database, actor: AuthenticatedActor, query: LeadListQuery): Promise<Page<Lead>> {
   const read = async (db: Database) => {
-    const matching = filteredLeads(db, actor, query)
-    const { column, direction } = parseSort(query.sort)
-    const [items, total] = await Promise.all([
-      withClient(matching)
-        .orderBy(`leads.${column}`, direction)
-        .orderBy('leads.id', direction)
-        .limit(query.limit)
-        .offset(query.offset)
-        .execute(),
-      countMatches(matching),
-    ])
-    return { items, total, limit: query.limit, offset: query.offset }
+    const { limit: _limit, offset: _offset, cursor: _cursor, sort, ...filter } = query
+    const { column, direction } = parseSort(sort)
+    return paginate(db, {
+      matching: filteredLeads(db, actor, filter),
+      select: (matching) => withClient(matching),
+      order: { keys: [columnKey(`leads.${column}`, 'timestamp')], id: 'leads.id', direction },
+      page: query,
+      filters: query,
+    })
   }
   return query.q ? withSearchSettings(db, read) : read(db)
 }
@@ -128,12 +128,24 @@ export async function getLead(db: Database, actor: AuthenticatedActor, id: numbe
   return lead
 }
 
-/** The leads of one client that the caller may see, newest first. */
-export function leadsOfClient(db: Database, actor: AuthenticatedActor, clientId: number): Promise<Lead[]> {
-  return withClient(visibleLeads(db, actor).where('leads.client_id', '=', clientId))
-    .orderBy('leads.created_at', 'desc')
-    .orderBy('leads.id', 'desc')
-    .execute()
+export const CLIENT_LEADS_SHOWN = 20
+
+/** The most recent leads of one client that the caller may see, and how many they may see in all. */
+export async function leadsOfClient(
+  db: Database,
+  actor: AuthenticatedActor,
+  clientId: number,
+): Promise<{ leads: Lead[]; leads_total: number }> {
+  const ofClient = visibleLeads(db, actor).where('leads.client_id', '=', clientId)
+  const [leads, total] = await Promise.all([
+    withClient(ofClient)
+      .orderBy('leads.created_at', 'desc')
+      .orderBy('leads.id', 'desc')
+      .limit(CLIENT_LEADS_SHOWN)
+      .execute(),
+    ofClient.select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow(),
+  ])
+  return { leads, leads_total: Number(total.count) }
 }
 
 async function lockVisibleLead(trx: Transaction<DB>, actor: AuthenticatedActor, id: number): Promise<LeadRow> {
@@ -144,11 +156,6 @@ async function lockVisibleLead(trx: Transaction<DB>, actor: AuthenticatedActor, 
     .executeTakeFirst()
   if (!lead) throw new NotFoundError('Lead')
   return lead
-}
-
-async function assertClientExists(trx: Transaction<DB>, clientId: number): Promise<void> {
-  const client = await trx.selectFrom('clients').select('id').where('id', '=', clientId).executeTakeFirst()
-  if (!client) throw ValidationError.field('client_id', `no client has id ${clientId}`)
 }
 
 async function assertActiveUser(trx: Transaction<DB>, userId: number): Promise<void> {
@@ -163,7 +170,7 @@ async function assertActiveUser(trx: Transaction<DB>, userId: number): Promise<v
   if (!user) throw ValidationError.field('assigned_to', `no active user has id ${userId}`)
 }
 
-/** A client or an assignee deleted by a concurrent request after our check. */
+/** A client that does not exist (the foreign key answers it), or an assignee deleted after our check. */
 async function translateForeignKeys<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run()
@@ -194,31 +201,38 @@ export async function createLead(trx: Transaction<DB>, actor: AuthenticatedActor
     if (input.admin_notes !== undefined) throw new ForbiddenError('admin_notes is read-only for sales users')
     assignedTo = actor.userId
   }
-  await assertClientExists(trx, input.client_id)
-  if (assignedTo != null) await assertActiveUser(trx, assignedTo)
+  // The caller is an active user (authentication checked it): only someone else needs the check.
+  if (assignedTo != null && assignedTo !== actor.userId) await assertActiveUser(trx, assignedTo)
+  // The new row comes back joined to its client from the insert itself, without a second read.
   const created = await translateForeignKeys(() =>
-    trx
-      .insertInto('leads')
-      .values({
-        client_id: input.client_id,
-        channel: input.channel,
-        status: input.status ?? 'new',
-        admin_notes: input.admin_notes ?? null,
-        sales_notes: input.sales_notes ?? null,
-        assigned_to: assignedTo ?? null,
-        created_by: actor.userId,
-      })
-      .returning(LEAD_COLUMNS)
-      .executeTakeFirstOrThrow(),
+    withClient(
+      trx
+        .with('leads', (db) =>
+          db
+            .insertInto('leads')
+            .values({
+              client_id: input.client_id,
+              channel: input.channel,
+              status: input.status ?? 'new',
+              admin_notes: input.admin_notes ?? null,
+              sales_notes: input.sales_notes ?? null,
+              assigned_to: assignedTo ?? null,
+              created_by: actor.userId,
+            })
+            .returning(LEAD_COLUMNS),
+        )
+        .selectFrom('leads'),
+    ).executeTakeFirstOrThrow(),
   )
+  const { client: _client, ...row } = created
   await writeAudit(trx, actor, {
     table: 'leads',
     recordId: created.id,
     action: 'create',
     oldValues: null,
-    newValues: created,
+    newValues: row,
   })
-  return getLead(trx, actor, created.id)
+  return created
 }
 
 export interface LeadPatch {
@@ -228,6 +242,7 @@ export interface LeadPatch {
   sales_notes?: string | null
 }
 
+/** One statement: the update, its audit row, and the lead joined to its client. */
 async function applyChange(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
@@ -235,21 +250,27 @@ async function applyChange(
   changes: { set: Partial<LeadRow>; oldValues: AuditValues; newValues: AuditValues },
   extraSet: Record<string, unknown> = {},
 ): Promise<Lead> {
-  await translateForeignKeys(() =>
-    trx
-      .updateTable('leads')
-      .set({ ...changes.set, ...extraSet, updated_at: sql`now()` })
-      .where('id', '=', current.id)
-      .execute(),
-  )
-  await writeAudit(trx, actor, {
+  const audit = auditRows(actor, {
     table: 'leads',
     recordId: current.id,
     action: 'update',
     oldValues: changes.oldValues,
     newValues: changes.newValues,
   })
-  return getLead(trx, actor, current.id)
+  return translateForeignKeys(() =>
+    withClient(
+      trx
+        .with('audit', (db) => db.insertInto('audit_logs').values(audit))
+        .with('leads', (db) =>
+          db
+            .updateTable('leads')
+            .set({ ...changes.set, ...extraSet, updated_at: sql`now()` })
+            .where('id', '=', current.id)
+            .returning(LEAD_COLUMNS),
+        )
+        .selectFrom('leads'),
+    ).executeTakeFirstOrThrow(),
+  )
 }
 
 export async function updateLead(
@@ -264,7 +285,6 @@ export async function updateLead(
   }
   const changes = diff(current, patch)
   if (!changes) return getLead(trx, actor, id)
-  if (changes.set.client_id !== undefined) await assertClientExists(trx, changes.set.client_id)
   return applyChange(trx, actor, current, changes)
 }
 
@@ -341,119 +361,4 @@ export async function unassignLeadsOf(trx: Transaction<DB>, actor: Actor, userId
       newValues: { assigned_to: null },
     })),
   )
-}
-
-export interface LeadStats {
-  total: number
-  by_status: Record<LeadStatus, number>
-  by_channel: Record<LeadChannel, number>
-  by_assignee: Array<{ user_id: number | null; username: string | null; total: number; closed: number }>
-  conversion_rate: number
-  per_day: Array<{ date: string; created: number; closed: number }>
-}
-
-/** Counts by status, channel and assignee in one grouped scan, and a day-by-day series. */
-export async function leadStats(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
-  const read = async (db: Database): Promise<LeadStats> => {
-    const matching = filteredLeads(db, actor, filter)
-    const groups = await db
-      .with('matching', () => matching.select(['leads.status', 'leads.channel', 'leads.assigned_to']))
-      .selectFrom('matching')
-      .select((eb) => [
-        'matching.status',
-        'matching.channel',
-        'matching.assigned_to',
-        sql<number>`grouping(matching.status, matching.channel, matching.assigned_to)`.as('grouping'),
-        eb.fn.countAll<number>().as('total'),
-        sql<number>`count(*) filter (where matching.status = 'closed')`.as('closed'),
-      ])
-      .groupBy(sql`grouping sets ((matching.status), (matching.channel), (matching.assigned_to))`)
-      .execute()
-
-    const byStatus = Object.fromEntries(LEAD_STATUSES.map((status) => [status, 0])) as Record<LeadStatus, number>
-    const byChannel = Object.fromEntries(LEAD_CHANNELS.map((channel) => [channel, 0])) as Record<LeadChannel, number>
-    const byAssignee = new Map<number | null, { total: number; closed: number }>()
-    // grouping() has one bit per column, set when the row does not group by it: 3 = by status, 5 = by channel, 6 = by assignee.
-    for (const row of groups) {
-      const grouping = Number(row.grouping)
-      if (grouping === 3) byStatus[row.status] = Number(row.total)
-      else if (grouping === 5) byChannel[row.channel] = Number(row.total)
-      else if (grouping === 6) byAssignee.set(row.assigned_to, { total: Number(row.total), closed: Number(row.closed) })
-    }
-    const total = Object.values(byStatus).reduce((sum, count) => sum + count, 0)
-
-    const assigneeIds = [...byAssignee.keys()].filter((id): id is number => id !== null)
-    const usernames = new Map(
-      assigneeIds.length === 0
-        ? []
-        : (await db.selectFrom('users').select(['id', 'username']).where('id', 'in', assigneeIds).execute()).map(
-            (user) => [user.id, user.username] as const,
-          ),
-    )
-    const by_assignee = [...byAssignee]
-      .map(([userId, counts]) => ({
-        user_id: userId,
-        username: userId === null ? null : (usernames.get(userId) ?? null),
-        ...counts,
-      }))
-      .sort((a, b) => b.total - a.total || (a.user_id ?? 0) - (b.user_id ?? 0))
-
-    return {
-      total,
-      by_status: byStatus,
-      by_channel: byChannel,
-      by_assignee,
-      conversion_rate: total === 0 ? 0 : byStatus.closed / total,
-      per_day: await perDay(db, matching, filter),
-    }
-  }
-  return filter.q ? withSearchSettings(db, read) : read(db)
-}
-
-const MAX_STATS_DAYS = 3660
-const DAY_MS = 86_400_000
-
-/**
- * Leads created and leads closed on each UTC day, every day of the range present: the range is
- * created_from..created_to when given, otherwise the first lead's day to today.
- */
-async function perDay(
-  db: Database,
-  matching: ReturnType<typeof filteredLeads>,
-  filter: LeadFilter,
-): Promise<LeadStats['per_day']> {
-  const range = createdRange(
-    { from: 'created_from', to: 'created_to' },
-    { from: filter.created_from, to: filter.created_to },
-  )
-  // One entry per day: a range of centuries would be millions of rows in one answer.
-  const now = Date.now()
-  if ((range.before?.getTime() ?? now) - (range.from?.getTime() ?? now) > MAX_STATS_DAYS * DAY_MS) {
-    throw ValidationError.field(
-      range.from ? 'created_from' : 'created_to',
-      `the stats cover at most ${MAX_STATS_DAYS} days; narrow created_from..created_to`,
-    )
-  }
-  const utcDay = (column: string) => sql<string>`(${sql.ref(column)} at time zone 'UTC')::date`
-  const result = await sql<{ date: string; created: number; closed: number }>`
-    with matching as (${matching.select(['leads.created_at', 'leads.status', 'leads.status_changed_at'])}),
-    bounds as (
-      select coalesce(${range.from ?? null}::timestamptz, min(created_at)) as first,
-             coalesce(${range.before ?? null}::timestamptz - interval '1 microsecond', now()) as last
-      from matching
-    ),
-    days as (
-      select generate_series((first at time zone 'UTC')::date, (last at time zone 'UTC')::date, interval '1 day')::date as day
-      from bounds where first is not null
-    ),
-    created as (select ${utcDay('created_at')} as day, count(*) as n from matching group by 1),
-    closed as (
-      select ${utcDay('status_changed_at')} as day, count(*) as n from matching where status = 'closed' group by 1
-    )
-    select to_char(days.day, 'YYYY-MM-DD') as date, coalesce(created.n, 0) as created, coalesce(closed.n, 0) as closed
-    from days
-    left join created on created.day = days.day
-    left join closed on closed.day = days.day
-    order by days.day`.execute(db)
-  return result.rows.map((row) => ({ date: row.date, created: Number(row.created), closed: Number(row.closed) }))
 }

@@ -1,9 +1,9 @@
 import { type Selectable, sql, type Transaction } from 'kysely'
 import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
 import type { Actor } from '../auth/actor.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { columnKey, nullableColumnKeys, type Page, type PageRequest, paginate, type SortKey } from '../db/paginate.js'
 import type { DB, UserRole, Users } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { containsPattern, parseSort } from '../http/schemas.js'
@@ -45,22 +45,17 @@ export interface UserPatch {
   is_active?: boolean
 }
 
-export interface UserListFilter {
+export interface UserListFilter extends PageRequest {
   role?: UserRole
   is_active?: boolean
   q?: string
-  limit: number
-  offset: number
   sort: (typeof USER_SORTS)[number] | `-${(typeof USER_SORTS)[number]}`
 }
 
 // A password change shows in the audit log as this marker, never as a hash.
 const PASSWORD_CHANGED = 'changed'
 
-export async function listUsers(
-  db: Database,
-  filter: UserListFilter,
-): Promise<{ items: User[]; total: number; limit: number; offset: number }> {
+export async function listUsers(db: Database, filter: UserListFilter): Promise<Page<User>> {
   let query = db.selectFrom('users')
   if (filter.role) query = query.where('role', '=', filter.role)
   if (filter.is_active !== undefined) query = query.where('is_active', '=', filter.is_active)
@@ -71,17 +66,20 @@ export async function listUsers(
     )
   }
   const { column, direction } = parseSort(filter.sort)
-  const [items, total] = await Promise.all([
-    query
-      .select(USER_COLUMNS)
-      .orderBy(column, (ob) => (direction === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()))
-      .orderBy('id', direction)
-      .limit(filter.limit)
-      .offset(filter.offset)
-      .execute(),
-    countMatches(query),
-  ])
-  return { items, total, limit: filter.limit, offset: filter.offset }
+  const keys: Record<typeof column, SortKey[]> = {
+    id: [],
+    username: [columnKey('users.username', 'text')],
+    created_at: [columnKey('users.created_at', 'timestamp')],
+    // Never signed in sorts first in ascending order.
+    last_login_at: nullableColumnKeys('users.last_login_at', 'timestamp'),
+  }
+  return paginate(db, {
+    matching: query,
+    select: (matching) => matching.select(USER_COLUMNS),
+    order: { keys: keys[column], id: 'users.id', direction },
+    page: filter,
+    filters: filter,
+  })
 }
 
 export async function getUser(db: Database, id: number): Promise<User> {

@@ -1,0 +1,205 @@
+import { createHash } from 'node:crypto'
+import { type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
+import { ValidationError } from '../errors/domain.js'
+
+/**
+ * One page of any list: every list route answers this shape (see docs/api.md, "Lists").
+ *
+ * - `total` is exact up to MAX_COUNTED matches and MAX_COUNTED with `total_exact: false` beyond:
+ *   the count reads at most MAX_COUNTED + 1 index entries, whatever the table holds.
+ * - `next_cursor` is an opaque keyset (the sort key and id of the page's last row, plus a digest
+ *   of the filters and sort): the next page starts after that row, so page 10,000 costs what page 1
+ *   does. It is null on the last page.
+ */
+export interface Page<T> {
+  items: T[]
+  total: number
+  total_exact: boolean
+  limit: number
+  offset: number
+  next_cursor: string | null
+}
+
+export interface PageRequest {
+  limit: number
+  offset: number
+  cursor?: string
+}
+
+export const MAX_COUNTED = 10_000
+export const MAX_OFFSET = 10_000
+
+/**
+ * The SQL type of a sort key, which says how a cursor carries it: timestamps as integer
+ * microseconds since the epoch (a JS Date would lose PostgreSQL's microseconds and skip rows),
+ * text as text, integers and reals (float4, the trigram distances) as JSON numbers, read back into
+ * the same type so that the comparison is exact.
+ */
+export type SortKeyType = 'timestamp' | 'text' | 'integer' | 'real'
+
+export interface SortKey {
+  /** The expression the rows are ordered by; NOT NULL (wrap a nullable column in coalesce and add an `is null` key). */
+  expression: Expression<unknown>
+  type: SortKeyType
+}
+
+export interface PageOrder {
+  /** Most significant first; the row's unique id is appended by `paginate` as the last key. */
+  keys: SortKey[]
+  /** The unique id column that breaks ties, e.g. `leads.id`. */
+  id: string
+  direction: 'asc' | 'desc'
+}
+
+/** A sort key on a NOT NULL column. */
+export function columnKey(column: string, type: SortKeyType): SortKey {
+  return { expression: sql.ref(column), type }
+}
+
+/**
+ * A nullable column as two keys, nulls first in ascending order: keyset comparisons on a NULL
+ * would compare to NULL and lose rows.
+ */
+export function nullableColumnKeys(column: string, type: 'timestamp'): SortKey[] {
+  return [
+    { expression: sql`(${sql.ref(column)} is not null)::int`, type: 'integer' },
+    { expression: sql`coalesce(${sql.ref(column)}, 'epoch'::timestamptz)`, type },
+  ]
+}
+
+export interface ListQuery<DB, TB extends keyof DB, O, TS extends keyof DB, Row> {
+  /** The filtered rows, nothing selected yet: the total counts these. */
+  matching: SelectQueryBuilder<DB, TB, O>
+  /** What `total` counts, when it is more than the rows `matching` ranks (a search's candidate set). */
+  counted?: SelectQueryBuilder<DB, keyof DB, unknown>
+  /** Adds the page's columns (and joins) to `matching`. */
+  select: (matching: SelectQueryBuilder<DB, TB, O>) => SelectQueryBuilder<DB, TS, Row>
+  order: PageOrder
+  /** limit, offset (at most MAX_OFFSET) or cursor, as the caller sent them. */
+  page: PageRequest
+  /**
+   * What a cursor must have been made with: the list's filters and sort as the caller sent them
+   * (limit, offset and cursor are left out). A cursor made with others is a 400.
+   */
+  filters: object
+}
+
+/**
+ * Runs one page of a list: the page's rows in the requested order (from `offset`, or after the
+ * cursor's row) and the bounded total, in parallel.
+ */
+export async function paginate<DB, TB extends keyof DB, O, TS extends keyof DB, Row extends object>(
+  db: Kysely<DB>,
+  { matching, counted, select, order, page: request, filters }: ListQuery<DB, TB, O, TS, Row>,
+): Promise<Page<Row>> {
+  const digest = filterDigest(filters)
+  const after = request.cursor === undefined ? undefined : decodeCursor(request.cursor, order, digest)
+  if (after && request.offset > 0) throw ValidationError.field('offset', 'cannot be combined with cursor')
+  if (request.offset > MAX_OFFSET) {
+    throw ValidationError.field(
+      'offset',
+      `must be at most ${MAX_OFFSET}; page deeper with cursor (the next_cursor of the previous page)`,
+    )
+  }
+
+  const keys = [...order.keys, columnKey(order.id, 'integer')]
+  const keyValues = sql.join(keys.map((key) => cursorValue(key)))
+  let page = select(matching)
+  if (after) {
+    const compared = sql.join(keys.map((key) => key.expression))
+    const bounds = sql.join(keys.map((key, index) => fromCursorValue(key, after[index])))
+    page = page.where(
+      order.direction === 'desc'
+        ? sql<boolean>`(${compared}) < (${bounds})`
+        : sql<boolean>`(${compared}) > (${bounds})`,
+    )
+  }
+  for (const key of keys) page = page.orderBy(key.expression, order.direction)
+  const withKeys = page
+    .select(sql<unknown[]>`json_build_array(${keyValues})`.as('page_key'))
+    .limit(request.limit + 1)
+    .offset(request.offset)
+
+  const [rows, total] = await Promise.all([withKeys.execute(), countUpTo(db, counted ?? matching, MAX_COUNTED + 1)])
+  const more = rows.length > request.limit
+  const items = rows.slice(0, request.limit) as Array<Row & { page_key?: unknown[] }>
+  const last = items.at(-1)
+  const nextCursor = more && last ? encodeCursor(last.page_key as unknown[], digest) : null
+  for (const item of items) delete item.page_key
+  return {
+    items,
+    total: Math.min(total, MAX_COUNTED),
+    total_exact: total <= MAX_COUNTED,
+    limit: request.limit,
+    offset: request.offset,
+    next_cursor: nextCursor,
+  }
+}
+
+/** Counts the matching rows, stopping at `limit`: the rows past it are never read. */
+export async function countUpTo<DB>(
+  db: Kysely<DB>,
+  matching: SelectQueryBuilder<DB, keyof DB, unknown>,
+  limit: number,
+): Promise<number> {
+  const limited = matching.clearSelect().clearOrderBy().select(sql`1`.as('one')).limit(limit)
+  const { rows } = await sql<{ total: number }>`select count(*) as total from (${limited}) as matched`.execute(db)
+  return Number(rows[0]?.total ?? 0)
+}
+
+function cursorValue(key: SortKey): RawBuilder<unknown> {
+  return key.type === 'timestamp'
+    ? sql`(extract(epoch from ${key.expression}) * 1000000)::bigint`
+    : sql`${key.expression}`
+}
+
+function fromCursorValue(key: SortKey, value: unknown): RawBuilder<unknown> {
+  if (key.type === 'timestamp') return sql`timestamptz 'epoch' + ${value}::bigint * interval '1 microsecond'`
+  if (key.type === 'integer') return sql`${value}::bigint`
+  if (key.type === 'real') return sql`${value}::real`
+  return sql`${value}::text`
+}
+
+/** Filters and sort in a canonical order, hashed: a cursor carries this to prove where it came from. */
+function filterDigest(filters: object): string {
+  const { limit: _limit, offset: _offset, cursor: _cursor, ...rest } = filters as Record<string, unknown>
+  const canonical = Object.keys(rest)
+    .filter((key) => rest[key] !== undefined)
+    .sort()
+    .map((key) => [key, rest[key]])
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, 16)
+}
+
+function encodeCursor(values: unknown[], digest: string): string {
+  return Buffer.from(JSON.stringify({ k: values, f: digest })).toString('base64url')
+}
+
+const MAX_CURSOR_LENGTH = 2048
+
+function decodeCursor(cursor: string, order: PageOrder, digest: string): unknown[] {
+  const invalid = () => ValidationError.field('cursor', 'is not a next_cursor of this list')
+  if (cursor.length > MAX_CURSOR_LENGTH) throw invalid()
+  let decoded: unknown
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    throw invalid()
+  }
+  const { k: values, f: madeWith } = (decoded ?? {}) as { k?: unknown; f?: unknown }
+  const types = [...order.keys.map((key) => key.type), 'integer' as const]
+  if (!Array.isArray(values) || values.length !== types.length) throw invalid()
+  if (madeWith !== digest) {
+    throw ValidationError.field('cursor', 'was made with other filters or another sort; send the same ones')
+  }
+  values.forEach((value, index) => {
+    const type = types[index]
+    const valid =
+      type === 'text'
+        ? typeof value === 'string' && !value.includes('\u0000')
+        : type === 'real'
+          ? typeof value === 'number' && Number.isFinite(value)
+          : Number.isSafeInteger(value)
+    if (!valid) throw invalid()
+  })
+  return values
+}

@@ -1,0 +1,283 @@
+import { type Expression, type SqlBool, sql } from 'kysely'
+import type { AuthenticatedActor } from '../auth/authenticate.js'
+import { withSearchSettings } from '../clients/search.js'
+import type { Database } from '../db/database.js'
+import type { LeadChannel, LeadStatus } from '../db/types.js'
+import { ValidationError } from '../errors/domain.js'
+import { createdRange } from '../http/dates.js'
+import { LEAD_CHANNELS, LEAD_STATUSES } from './schemas.js'
+import { filteredLeads, type LeadFilter, parseAssignee } from './service.js'
+
+export interface LeadStats {
+  total: number
+  by_status: Record<LeadStatus, number>
+  by_channel: Record<LeadChannel, number>
+  by_assignee: Array<{ user_id: number | null; username: string | null; total: number; closed: number }>
+  conversion_rate: number
+  per_day: Array<{ date: string; created: number; closed: number }>
+}
+
+/** Filters the counters can answer; any other filter (q, client_id, and those added later) is answered by a scan. */
+const COUNTED_FILTERS = new Set<string>(['status', 'channel', 'assigned_to', 'created_from', 'created_to'])
+
+const MAX_STATS_DAYS = 3660
+const DAY_MS = 86_400_000
+
+/**
+ * GET /leads/stats: from the counters that a trigger keeps in the transaction of every lead change
+ * (db/migrations/20261127120100_lead_counts.sql) when they can answer the filters, otherwise from
+ * a scan of the matching leads. Both give the same answer; tests/lead-counts.test.ts checks it.
+ */
+export async function leadStats(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
+  return countersAnswer(filter) ? statsFromCounters(db, actor, filter) : statsFromScan(db, actor, filter)
+}
+
+/** True when no filter is beyond the counters and the creation range falls on whole UTC days. */
+export function countersAnswer(filter: LeadFilter): boolean {
+  const used = Object.entries(filter).filter(([, value]) => value !== undefined)
+  if (used.some(([name]) => !COUNTED_FILTERS.has(name))) return false
+  const range = statsRange(filter)
+  return [range.from, range.before].every((bound) => bound === undefined || bound.getTime() % DAY_MS === 0)
+}
+
+/** The creation range, refused when its per-day series would be longer than MAX_STATS_DAYS. */
+function statsRange(filter: LeadFilter): { from?: Date; before?: Date } {
+  const range = createdRange(
+    { from: 'created_from', to: 'created_to' },
+    { from: filter.created_from, to: filter.created_to },
+  )
+  // One entry per day: a range of centuries would be millions of rows in one answer.
+  const now = Date.now()
+  if ((range.before?.getTime() ?? now) - (range.from?.getTime() ?? now) > MAX_STATS_DAYS * DAY_MS) {
+    throw ValidationError.field(
+      range.from ? 'created_from' : 'created_to',
+      `the stats cover at most ${MAX_STATS_DAYS} days; narrow created_from..created_to`,
+    )
+  }
+  return range
+}
+
+interface Groups {
+  byStatus: Map<LeadStatus, number>
+  byChannel: Map<LeadChannel, number>
+  byAssignee: Map<number | null, { total: number; closed: number }>
+  created: Map<string, number>
+  closed: Map<string, number>
+  /** The first and last day of per_day. */
+  firstDay: string | null
+  lastDay: string
+}
+
+async function assemble(db: Database, groups: Groups): Promise<LeadStats> {
+  const byStatus = Object.fromEntries(LEAD_STATUSES.map((status) => [status, groups.byStatus.get(status) ?? 0]))
+  const byChannel = Object.fromEntries(LEAD_CHANNELS.map((channel) => [channel, groups.byChannel.get(channel) ?? 0]))
+  const total = [...groups.byStatus.values()].reduce((sum, count) => sum + count, 0)
+
+  const assigneeIds = [...groups.byAssignee.keys()].filter((id): id is number => id !== null)
+  const usernames = new Map(
+    assigneeIds.length === 0
+      ? []
+      : (await db.selectFrom('users').select(['id', 'username']).where('id', 'in', assigneeIds).execute()).map(
+          (user) => [user.id, user.username] as const,
+        ),
+  )
+  const by_assignee = [...groups.byAssignee]
+    .map(([userId, counts]) => ({
+      user_id: userId,
+      username: userId === null ? null : (usernames.get(userId) ?? null),
+      ...counts,
+    }))
+    .sort((a, b) => b.total - a.total || (a.user_id ?? 0) - (b.user_id ?? 0))
+
+  const per_day: LeadStats['per_day'] = []
+  if (groups.firstDay !== null) {
+    for (let day = Date.parse(groups.firstDay); day <= Date.parse(groups.lastDay); day += DAY_MS) {
+      const date = new Date(day).toISOString().slice(0, 10)
+      per_day.push({ date, created: groups.created.get(date) ?? 0, closed: groups.closed.get(date) ?? 0 })
+    }
+  }
+  return {
+    total,
+    by_status: byStatus as Record<LeadStatus, number>,
+    by_channel: byChannel as Record<LeadChannel, number>,
+    by_assignee,
+    conversion_rate: total === 0 ? 0 : (groups.byStatus.get('closed') ?? 0) / total,
+    per_day,
+  }
+}
+
+const utcDate = (date: Date) => date.toISOString().slice(0, 10)
+
+/** The last day of per_day: the day before `before`, or today (UTC). */
+function lastDayOf(range: { before?: Date }): string {
+  return utcDate(new Date((range.before?.getTime() ?? Date.now() + 1) - 1))
+}
+
+// --- From the counters ---------------------------------------------------------------------------
+
+/** The filters as conditions on a counters table (whose columns are named as those of leads). */
+function counterConditions(
+  actor: AuthenticatedActor,
+  filter: LeadFilter,
+  columns: { status: boolean; day: boolean },
+): Expression<SqlBool>[] {
+  const conditions: Expression<SqlBool>[] = [sql<SqlBool>`leads <> 0`]
+  if (columns.status && filter.status?.length) conditions.push(sql<SqlBool>`status = any(${filter.status})`)
+  if (filter.channel?.length) conditions.push(sql<SqlBool>`channel = any(${filter.channel})`)
+  if (actor.role === 'sales') conditions.push(sql<SqlBool>`assigned_to = ${actor.userId}`)
+  const assignee = parseAssignee(actor, filter.assigned_to)
+  if (assignee === null) conditions.push(sql<SqlBool>`assigned_to is null`)
+  else if (assignee !== undefined) conditions.push(sql<SqlBool>`assigned_to = ${assignee}`)
+  const range = statsRange(filter)
+  if (columns.day && range.from) conditions.push(sql<SqlBool>`day >= ${utcDate(range.from)}::date`)
+  if (columns.day && range.before) conditions.push(sql<SqlBool>`day < ${utcDate(range.before)}::date`)
+  return conditions
+}
+
+const and = (conditions: Expression<SqlBool>[]) => sql.join(conditions, sql` and `)
+
+export async function statsFromCounters(
+  db: Database,
+  actor: AuthenticatedActor,
+  filter: LeadFilter,
+): Promise<LeadStats> {
+  const range = statsRange(filter)
+  // grouping() has one bit per column, set when the row does not group by it.
+  const grouped = sql<{
+    status: LeadStatus | null
+    channel: LeadChannel | null
+    assigned_to: number | null
+    date: string | null
+    grouping: number
+    total: number
+    closed: number
+  }>`
+    select status, channel, assigned_to, to_char(day, 'YYYY-MM-DD') as date,
+      grouping(status, channel, assigned_to, day) as grouping,
+      sum(leads)::int as total, coalesce(sum(leads) filter (where status = 'closed'), 0)::int as closed
+    from lead_counts
+    where ${and(counterConditions(actor, filter, { status: true, day: true }))}
+    group by grouping sets ((status), (channel), (assigned_to), (day))`.execute(db)
+
+  const closedWanted = !filter.status?.length || filter.status.includes('closed')
+  // Closed per day among the leads created in the range: by both days when there is a range.
+  const closedQuery = !closedWanted
+    ? Promise.resolve({ rows: [] })
+    : range.from || range.before
+      ? sql<{ date: string; closed: number }>`
+          select to_char(closed_day, 'YYYY-MM-DD') as date, sum(leads)::int as closed from lead_closed_counts
+          where ${and(counterConditions(actor, filter, { status: false, day: true }))}
+          group by closed_day`.execute(db)
+      : sql<{ date: string; closed: number }>`
+          select to_char(closed_day, 'YYYY-MM-DD') as date, sum(leads)::int as closed from lead_closed_day_counts
+          where ${and(counterConditions(actor, filter, { status: false, day: false }))}
+          group by closed_day`.execute(db)
+
+  const [groupRows, closedRows] = await Promise.all([grouped, closedQuery])
+  const groups: Groups = {
+    byStatus: new Map(),
+    byChannel: new Map(),
+    byAssignee: new Map(),
+    created: new Map(),
+    closed: new Map(closedRows.rows.map((row) => [row.date, Number(row.closed)])),
+    firstDay: range.from ? utcDate(range.from) : null,
+    lastDay: lastDayOf(range),
+  }
+  for (const row of groupRows.rows) {
+    const total = Number(row.total)
+    if (total === 0) continue
+    switch (Number(row.grouping)) {
+      case 0b0111:
+        groups.byStatus.set(row.status as LeadStatus, total)
+        break
+      case 0b1011:
+        groups.byChannel.set(row.channel as LeadChannel, total)
+        break
+      case 0b1101:
+        groups.byAssignee.set(row.assigned_to, { total, closed: Number(row.closed) })
+        break
+      case 0b1110:
+        groups.created.set(row.date as string, total)
+        if (!range.from && (groups.firstDay === null || (row.date as string) < groups.firstDay)) {
+          groups.firstDay = row.date
+        }
+        break
+    }
+  }
+  return assemble(db, groups)
+}
+
+// --- From a scan of the matching leads ------------------------------------------------------------
+
+/** Counts by status, channel and assignee in one grouped scan, and a day-by-day series. */
+export async function statsFromScan(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
+  const read = async (db: Database): Promise<LeadStats> => {
+    const range = statsRange(filter)
+    const matching = filteredLeads(db, actor, filter)
+    const utcDay = (column: string) => sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD')`
+    const rows = await db
+      .with('matching', () =>
+        matching.select([
+          'leads.status',
+          'leads.channel',
+          'leads.assigned_to',
+          utcDay('leads.created_at').as('created_day'),
+          sql<string | null>`case when leads.status = 'closed' then ${utcDay('leads.status_changed_at')} end`.as(
+            'closed_day',
+          ),
+        ]),
+      )
+      .selectFrom('matching')
+      .select((eb) => [
+        'matching.status',
+        'matching.channel',
+        'matching.assigned_to',
+        'matching.created_day',
+        'matching.closed_day',
+        sql<number>`grouping(matching.status, matching.channel, matching.assigned_to, matching.created_day, matching.closed_day)`.as(
+          'grouping',
+        ),
+        eb.fn.countAll<number>().as('total'),
+        sql<number>`count(*) filter (where matching.status = 'closed')`.as('closed'),
+      ])
+      .groupBy(
+        sql`grouping sets ((matching.status), (matching.channel), (matching.assigned_to), (matching.created_day), (matching.closed_day))`,
+      )
+      .execute()
+
+    const groups: Groups = {
+      byStatus: new Map(),
+      byChannel: new Map(),
+      byAssignee: new Map(),
+      created: new Map(),
+      closed: new Map(),
+      firstDay: range.from ? utcDate(range.from) : null,
+      lastDay: lastDayOf(range),
+    }
+    for (const row of rows) {
+      const total = Number(row.total)
+      switch (Number(row.grouping)) {
+        case 0b01111:
+          groups.byStatus.set(row.status, total)
+          break
+        case 0b10111:
+          groups.byChannel.set(row.channel, total)
+          break
+        case 0b11011:
+          groups.byAssignee.set(row.assigned_to, { total, closed: Number(row.closed) })
+          break
+        case 0b11101:
+          groups.created.set(row.created_day, total)
+          if (!range.from && (groups.firstDay === null || row.created_day < groups.firstDay)) {
+            groups.firstDay = row.created_day
+          }
+          break
+        case 0b11110:
+          if (row.closed_day !== null) groups.closed.set(row.closed_day, total)
+          break
+      }
+    }
+    return assemble(db, groups)
+  }
+  return filter.q ? withSearchSettings(db, read) : read(db)
+}
