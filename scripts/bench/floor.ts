@@ -1,13 +1,13 @@
 /**
- * The floor of the benchmark (`scripts/bench.ts`): a bare Fastify server that sends PostgreSQL the
+ * The floor of the benchmark (`scripts/bench/main.ts`): a bare Fastify server that sends PostgreSQL the
  * statements the API sends for each benchmarked route, through `pg` with a pool of the same size,
  * and nothing else: no authentication, validation, response schemas, audit helpers or error mapping.
  * What the API costs above this is its own overhead.
  *
- * The statements come from a spec file (BENCH_FLOOR_SPEC) that `bench.ts` writes after capturing,
+ * The statements come from a spec file (BENCH_FLOOR_SPEC) that `main.ts` writes after capturing,
  * in-process, what the API's services send for one input of each route; a request here binds its
  * own input (client id, search text, lead id, status, username) where that capture had a sentinel.
- * A request with the header `x-bench-trace: 1` answers the statements it ran, so `bench.ts` can check
+ * A request with the header `x-bench-trace: 1` answers the statements it ran, so `main.ts` can check
  * them against the API's.
  *
  * Routes, each under /admin or /sales (whose user the statements are scoped to):
@@ -34,7 +34,7 @@ export interface Statement {
 
 export type Role = 'admin' | 'sales'
 
-/** What `bench.ts` captured, and the sentinel inputs it captured them with. */
+/** What `capture.ts` captured, and the sentinel inputs it captured them with. */
 export interface FloorSpec {
   sentinels: { clientId: number; leadId: number; q: string; username: string; status: string }
   users: Record<Role, { id: number; username: string }>
