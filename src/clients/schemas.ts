@@ -2,11 +2,10 @@ import { Type } from '@sinclair/typebox'
 import {
   DateOrTimestamp,
   Id,
-  MAX_ID,
-  MAX_LIMIT,
   Nullable,
   Page,
   pageQuery,
+  pagingQuery,
   ref,
   StringEnum,
   Timestamp,
@@ -118,8 +117,7 @@ export const ClientListQuery = Type.Object(
 export const ClientSearchQuery = Type.Object(
   {
     q: SearchText,
-    limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 20 }),
-    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
+    ...pagingQuery(20),
   },
   { additionalProperties: false },
 )
