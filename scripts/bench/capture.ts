@@ -9,9 +9,12 @@ import { changeLeadStatus, createLead, leadsOfClient, listLeads } from '../../sr
 import { leadStats } from '../../src/leads/stats.js'
 import { BENCH_ADMIN, ROLES, SALES_NOTE } from './common.js'
 import { type BenchUser, monthRange, type Samples } from './data.js'
-import { bind, type FloorSpec, type Inputs, type Role, STATEMENT_NAMES, type Statement } from './floor.js'
+import { bind, type FloorSpec, type Inputs, type Role, STATEMENT_NAMES, type Statement, searchLength } from './floor.js'
 
 class Rollback extends Error {}
+
+/** GET /leads?status=new&sort=-created_at&limit=50, as the route passes it to the service. */
+export const LIST_QUERY = { status: ['new' as const], sort: '-created_at' as const, limit: 50, offset: 0 }
 
 const isTransactionControl = (text: string) => /^\s*(begin|commit|rollback)\b/i.test(text)
 
@@ -52,16 +55,22 @@ export async function captureStatements(
     for (const role of ROLES) {
       await getClient(db, sentinels.clientId)
       const [client] = take()
-      await leadsOfClient(db, actor(role), sentinels.clientId)
-      const [leads] = take()
-      if (!client || !leads) throw new Error('GET /clients/{id} sent no statements')
+      if (!client) throw new Error('GET /clients/{id} sent no statements')
       statements[STATEMENT_NAMES.clientGet] = client
-      statements[STATEMENT_NAMES.clientLeads(role)] = leads
+      await leadsOfClient(db, actor(role), sentinels.clientId)
+      const leads = take()
+      statements[STATEMENT_NAMES.clientLeads(role)] = pick(leads, 'client leads', (text) => / limit /.test(text))
+      statements[STATEMENT_NAMES.clientLeadsCount(role)] = pick(leads, 'client leads_total', (text) =>
+        text.includes('count(*)'),
+      )
 
-      await listLeads(db, actor(role), { status: ['new'], sort: '-created_at', limit: 50, offset: 0 })
+      const isCount = (text: string) => text.startsWith('select count(*)')
+      await listLeads(db, actor(role), LIST_QUERY)
       const list = take()
-      statements[STATEMENT_NAMES.listItems(role)] = pick(list, 'list items', (text) => / limit /.test(text))
-      statements[STATEMENT_NAMES.listCount(role)] = pick(list, 'list count', (text) => !/ limit /.test(text))
+      statements[STATEMENT_NAMES.listItems(role)] = pick(list, 'list items', (text) => !isCount(text))
+      statements[STATEMENT_NAMES.listCount(role)] = pick(list, 'list count', isCount)
+      await listLeads(db, actor(role), { ...LIST_QUERY, cursor: samples.deepCursors[role] })
+      statements[STATEMENT_NAMES.listDeepItems(role)] = pick(take(), 'deep list items', (text) => !isCount(text))
 
       for (const [variant, filter] of [
         [role, {}],
@@ -72,8 +81,8 @@ export async function captureStatements(
         statements[STATEMENT_NAMES.statsGroups(variant)] = pick(stats, 'stats groups', (text) =>
           text.includes('grouping sets'),
         )
-        statements[STATEMENT_NAMES.statsPerDay(variant)] = pick(stats, 'stats per day', (text) =>
-          text.includes('generate_series'),
+        statements[STATEMENT_NAMES.statsClosed(variant)] = pick(stats, 'stats closed per day', (text) =>
+          text.includes('closed_day'),
         )
         // Absent when no lead is assigned: then the floor never needs it either.
         const usersStatement = stats.find((statement) => statement.text.includes('from "users"'))
@@ -81,16 +90,23 @@ export async function captureStatements(
       }
     }
 
-    // Search is the same for every role.
-    await searchClients(db, { q: sentinels.q, limit: 20, offset: 0 })
-    const search = take()
-    statements[STATEMENT_NAMES.searchSettings] = pick(search, 'search settings', (text) => text.includes('set_config'))
-    statements[STATEMENT_NAMES.searchItems] = pick(search, 'search items', (text) => / limit /.test(text))
-    statements[STATEMENT_NAMES.searchCount] = pick(
-      search,
-      'search count',
-      (text) => !/ limit /.test(text) && !text.includes('set_config'),
-    )
+    // Search is the same for every role; a query under four letters sends other SQL.
+    for (const [length, q] of [
+      ['long', sentinels.q],
+      ['short', sentinels.qShort],
+    ] as const) {
+      await searchClients(db, { q, limit: 20, offset: 0 })
+      const search = take()
+      statements[STATEMENT_NAMES.searchSettings] = pick(search, 'search settings', (text) =>
+        text.includes('set_config'),
+      )
+      statements[STATEMENT_NAMES.searchItems(length)] = pick(search, 'search items', (text) =>
+        text.includes('json_build_array'),
+      )
+      statements[STATEMENT_NAMES.searchCount(length)] = pick(search, 'search count', (text) =>
+        text.startsWith('select count(*)'),
+      )
+    }
 
     // Writes, each rolled back.
     const rolledBack = (work: Parameters<ReturnType<Database['transaction']>['execute']>[0]) =>
@@ -107,22 +123,18 @@ export async function captureStatements(
       createLead(trx, actor('admin'), { client_id: sentinels.clientId, channel: 'web', sales_notes: SALES_NOTE }),
     )
     const create = take()
-    statements[STATEMENT_NAMES.createClientExists] = pick(create, 'client exists', (text) =>
-      text.startsWith('select "id" from "clients"'),
-    )
     statements[STATEMENT_NAMES.createInsert] = pick(create, 'lead insert', (text) =>
-      text.startsWith('insert into "leads"'),
+      text.startsWith('with "leads" as (insert into "leads"'),
     )
     statements[STATEMENT_NAMES.auditInsert] = pick(create, 'audit insert', (text) =>
       text.startsWith('insert into "audit_logs"'),
     )
-    statements[STATEMENT_NAMES.leadGet] = pick(create, 'lead read', (text) => text.includes('inner join "clients"'))
 
     await rolledBack((trx) => changeLeadStatus(trx, actor('admin'), sentinels.leadId, 'quoted'))
     const status = take()
     statements[STATEMENT_NAMES.leadLock] = pick(status, 'lead lock', (text) => text.endsWith('for update'))
     statements[STATEMENT_NAMES.leadStatusUpdate] = pick(status, 'status update', (text) =>
-      text.startsWith('update "leads"'),
+      text.startsWith('with "audit" as'),
     )
 
     await login(db, { username: BENCH_ADMIN, password: users.admin.password }, '127.0.0.1', {
@@ -147,18 +159,30 @@ export function apiStatements(spec: FloorSpec, scenario: string, role: Role, inp
   const optional = (name: string) => (spec.statements[name] ? [get(name)] : [])
   switch (scenario) {
     case 'client':
-      return [get(STATEMENT_NAMES.clientGet), get(STATEMENT_NAMES.clientLeads(role))]
+      return [
+        get(STATEMENT_NAMES.clientGet),
+        get(STATEMENT_NAMES.clientLeads(role)),
+        get(STATEMENT_NAMES.clientLeadsCount(role)),
+      ]
     case 'list':
       return [get(STATEMENT_NAMES.listItems(role)), get(STATEMENT_NAMES.listCount(role))]
-    case 'search':
-      return [get(STATEMENT_NAMES.searchSettings), get(STATEMENT_NAMES.searchItems), get(STATEMENT_NAMES.searchCount)]
+    case 'list_deep':
+      return [get(STATEMENT_NAMES.listDeepItems(role)), get(STATEMENT_NAMES.listCount(role))]
+    case 'search': {
+      const length = searchLength(inputs.q ?? '')
+      return [
+        get(STATEMENT_NAMES.searchSettings),
+        get(STATEMENT_NAMES.searchItems(length)),
+        get(STATEMENT_NAMES.searchCount(length)),
+      ]
+    }
     case 'stats':
     case 'stats_month': {
       const variant = scenario === 'stats' ? role : `${role}_month`
       return [
         get(STATEMENT_NAMES.statsGroups(variant)),
+        get(STATEMENT_NAMES.statsClosed(variant)),
         ...optional(STATEMENT_NAMES.statsUsers(variant)),
-        get(STATEMENT_NAMES.statsPerDay(variant)),
       ]
     }
     default:

@@ -3,7 +3,7 @@ import type { ServerProcess } from '../../tests/helpers/server.js'
 import { apiStatements } from './capture.js'
 import { ROLES, SALES_NOTE } from './common.js'
 import type { Samples } from './data.js'
-import { type FloorSpec, type Role, STATEMENT_NAMES, type Statement } from './floor.js'
+import { type FloorSpec, type Inputs, type Role, STATEMENT_NAMES, type Statement } from './floor.js'
 import type { HttpRequest } from './measure.js'
 
 export interface SqlCheck {
@@ -56,15 +56,16 @@ export async function checkFloorSql(floor: ServerProcess, spec: FloorSpec): Prom
   }
   const monthly = '?month=1'
   for (const role of ROLES) {
-    const inputs = { clientId: sentinels.clientId, q: sentinels.q }
-    const reads: Array<[string, string]> = [
-      ['client', `/${role}/clients/${sentinels.clientId}`],
-      ['list', `/${role}/leads`],
-      ['search', `/${role}/clients/search?q=${sentinels.q}`],
-      ['stats', `/${role}/leads/stats`],
-      ['stats_month', `/${role}/leads/stats${monthly}`],
+    const reads: Array<[string, string, Inputs]> = [
+      ['client', `/${role}/clients/${sentinels.clientId}`, { clientId: sentinels.clientId }],
+      ['list', `/${role}/leads`, {}],
+      ['list_deep', `/${role}/leads?deep=1`, {}],
+      ['search', `/${role}/clients/search?q=${sentinels.q}`, { q: sentinels.q }],
+      ['search', `/${role}/clients/search?q=${sentinels.qShort}`, { q: sentinels.qShort }],
+      ['stats', `/${role}/leads/stats`, {}],
+      ['stats_month', `/${role}/leads/stats${monthly}`, {}],
     ]
-    for (const [scenario, path] of reads) {
+    for (const [scenario, path, inputs] of reads) {
       compare(
         scenario,
         role,
@@ -76,56 +77,24 @@ export async function checkFloorSql(floor: ServerProcess, spec: FloorSpec): Prom
   }
   const s = spec.statements
   const named = (...names: string[]) => names.map((name) => s[name] as Statement)
-  const createStatements = named(
-    STATEMENT_NAMES.createClientExists,
-    STATEMENT_NAMES.createInsert,
-    STATEMENT_NAMES.auditInsert,
-    STATEMENT_NAMES.leadGet,
-  )
   const body = { client_id: sentinels.clientId, channel: 'web', sales_notes: SALES_NOTE }
   compare(
     'create',
     'admin',
-    createStatements,
+    named(STATEMENT_NAMES.createInsert, STATEMENT_NAMES.auditInsert),
     await traceFloor(floor, { method: 'POST', path: '/admin/leads', body }),
-    'subset',
-  )
-  compare(
-    'create (full)',
-    'admin',
-    createStatements,
-    await traceFloor(floor, { method: 'POST', path: '/admin/leads?full=1', body }),
     'same',
-  )
-  const statusStatements = named(
-    STATEMENT_NAMES.leadLock,
-    STATEMENT_NAMES.leadStatusUpdate,
-    STATEMENT_NAMES.auditInsert,
-    STATEMENT_NAMES.leadGet,
   )
   // contacted -> quoted -> contacted: the sentinel lead ends as it started.
-  compare(
-    'status',
-    'admin',
-    statusStatements,
-    await traceFloor(floor, {
-      method: 'PATCH',
-      path: `/admin/leads/${sentinels.leadId}/status`,
-      body: { status: 'quoted' },
-    }),
-    'subset',
-  )
-  compare(
-    'status (full)',
-    'admin',
-    statusStatements,
-    await traceFloor(floor, {
-      method: 'PATCH',
-      path: `/admin/leads/${sentinels.leadId}/status?full=1`,
-      body: { status: 'contacted' },
-    }),
-    'same',
-  )
+  for (const status of ['quoted', 'contacted']) {
+    compare(
+      'status',
+      'admin',
+      named(STATEMENT_NAMES.leadLock, STATEMENT_NAMES.leadStatusUpdate),
+      await traceFloor(floor, { method: 'PATCH', path: `/admin/leads/${sentinels.leadId}/status`, body: { status } }),
+      'same',
+    )
+  }
   return checks
 }
 
@@ -157,7 +126,9 @@ export async function explainReads(url: string, spec: FloorSpec, samples: Sample
         )
         const plan = result.rows.map((row) => row['QUERY PLAN']).join('\n')
         const time = plan.match(/Execution Time: ([\d.]+) ms/)
-        const seqScans = [...plan.matchAll(/Seq Scan on (clients|leads)\b/g)].map((match) => match[1] as string)
+        const seqScans = [...plan.matchAll(/Seq Scan on (clients|leads|audit_logs)\b/g)].map(
+          (match) => match[1] as string,
+        )
         records.push({
           scenario,
           role,
@@ -177,6 +148,7 @@ export async function explainReads(url: string, spec: FloorSpec, samples: Sample
     for (const role of ROLES) {
       await explain('client', role, apiStatements(spec, 'client', role, { clientId }))
       await explain('list', role, apiStatements(spec, 'list', role, {}))
+      await explain('list_deep', role, apiStatements(spec, 'list_deep', role, {}))
       await explain('stats', role, apiStatements(spec, 'stats', role, {}))
       await explain('stats_month', role, apiStatements(spec, 'stats_month', role, {}))
     }

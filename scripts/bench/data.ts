@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import { systemActor } from '../../src/auth/actor.js'
 import { hashPassword, verifyPassword } from '../../src/auth/passwords.js'
 import type { Database } from '../../src/db/database.js'
+import { cursorAfter } from '../../src/db/paginate.js'
 import { createOrResetAdmin } from '../../src/users/bootstrap.js'
 import { createUser, type PasswordHash, updateUser } from '../../src/users/service.js'
 import { seedDemo } from '../seed/demo.js'
@@ -13,6 +14,7 @@ import type { Options } from './options.js'
 
 /** Inputs the statements are captured with; the floor puts each request's own in their place. */
 const SENTINEL_Q = 'qqzz'
+const SENTINEL_Q_SHORT = 'qzx'
 const SENTINEL_STATUS = 'quoted'
 
 export interface Sizes {
@@ -99,9 +101,17 @@ export async function prepareUsers(db: Database): Promise<Record<Role, BenchUser
   }
 }
 
+/** The searches measured: one letter, three, eight, and a full name with a typo. */
+export const SEARCH_KINDS = ['one_letter', 'three_letters', 'eight_letters', 'name_with_typo'] as const
+export type SearchKind = (typeof SEARCH_KINDS)[number]
+
 export interface Samples {
   clientIds: number[]
+  searches: Record<SearchKind, string[]>
+  /** Every search input, for the plans. */
   fragments: string[]
+  /** Per role: the cursor of GET /leads?status=new&sort=-created_at&limit=50 at page 10,000 (or the deepest there is). */
+  deepCursors: Record<Role, string>
   /** Leads in contacted or quoted, flipped between the two by the status scenario. */
   flipPool: Array<{ id: number; status: 'contacted' | 'quoted' }>
   sentinels: FloorSpec['sentinels']
@@ -113,18 +123,49 @@ export async function sample(db: Database, users: Record<Role, BenchUser>): Prom
   ).rows.map((row) => row.id)
   const names = (
     await sql<{ contact_name: string }>`select contact_name from clients order by random() limit 300`.execute(db)
-  ).rows.map((row) => row.contact_name)
-  const fragments = new Set<string>()
+  ).rows.map((row) => row.contact_name.toLowerCase())
+  const wordsOf = (name: string) => name.split(/\s+/).filter((word) => /^\p{L}+$/u.test(word))
+  const randomOf = <T>(items: T[]): T | undefined => items[Math.floor(Math.random() * items.length)]
+  const searches: Record<SearchKind, Set<string>> = {
+    one_letter: new Set(),
+    three_letters: new Set(),
+    eight_letters: new Set(),
+    name_with_typo: new Set(),
+  }
   for (const name of names) {
-    const words = name
-      .toLowerCase()
-      .split(/\s+/)
-      .filter((word) => /^\p{L}{3,}$/u.test(word))
-    const word = words[Math.floor(Math.random() * words.length)]
-    if (!word) continue
-    const start = Math.floor(Math.random() * (word.length - 2))
-    fragments.add(word.slice(start, start + 3))
-    if (fragments.size === 8) break
+    const words = wordsOf(name)
+    const word = randomOf(words.filter((candidate) => candidate.length >= 3))
+    if (word) {
+      if (searches.one_letter.size < 8) searches.one_letter.add(word.slice(0, 1))
+      const start = Math.floor(Math.random() * (word.length - 2))
+      if (searches.three_letters.size < 8) searches.three_letters.add(word.slice(start, start + 3))
+    }
+    const long = randomOf(words.filter((candidate) => candidate.length >= 8))
+    if (long && searches.eight_letters.size < 8) searches.eight_letters.add(long.slice(0, 8))
+    if (words.length >= 2 && searches.name_with_typo.size < 8) {
+      // One letter of the longest word replaced by its neighbour in the alphabet.
+      const longest = words.reduce((a, b) => (b.length > a.length ? b : a))
+      const at = 1 + Math.floor(Math.random() * (longest.length - 2))
+      const replaced = String.fromCharCode(((longest.charCodeAt(at) - 96) % 26) + 97)
+      const typo = `${longest.slice(0, at)}${replaced}${longest.slice(at + 1)}`
+      searches.name_with_typo.add(words.map((candidate) => (candidate === longest ? typo : candidate)).join(' '))
+    }
+  }
+  const deepCursors = {} as Record<Role, string>
+  for (const role of ['admin', 'sales'] as const) {
+    const scope = role === 'sales' ? sql`and assigned_to = ${users.sales.id}` : sql``
+    const counted = await sql<{ n: number }>`
+      select count(*)::int as n from (select 1 from leads where status = 'new' ${scope} limit 500000) as matched`.execute(
+      db,
+    )
+    const depth = Math.max(1, Math.min(499_950, Number(counted.rows[0]?.n ?? 0) - 50))
+    const row = await sql<{ t: number; id: number }>`
+      select (extract(epoch from created_at) * 1000000)::bigint as t, id from leads where status = 'new' ${scope}
+      order by created_at desc, id desc offset ${depth - 1} limit 1`.execute(db)
+    const last = row.rows[0]
+    if (!last) throw new Error(`no new leads for ${role}: the deep page cannot be measured`)
+    deepCursors[role] = cursorAfter([Number(last.t), last.id], { status: ['new'], sort: '-created_at' })
+    log(`deep page for ${role}: after row ${depth.toLocaleString('en')} of status=new`)
   }
   const flipPool = (
     await sql<{ id: number; status: 'contacted' | 'quoted' }>`
@@ -135,11 +176,24 @@ export async function sample(db: Database, users: Record<Role, BenchUser>): Prom
   const clientId = clientIds.find((id) => !taken.has(id) && id > 200)
   const lead = flipPool.find((row) => row.status === 'contacted' && row.id !== clientId && !taken.has(row.id))
   if (clientId === undefined || lead === undefined) throw new Error('too few clients or leads to benchmark')
+  const lists = Object.fromEntries(SEARCH_KINDS.map((kind) => [kind, [...searches[kind]]])) as Record<
+    SearchKind,
+    string[]
+  >
   return {
     clientIds,
-    fragments: [...fragments],
+    searches: lists,
+    fragments: SEARCH_KINDS.flatMap((kind) => lists[kind]),
+    deepCursors,
     flipPool: flipPool.filter((row) => row.id !== lead.id),
-    sentinels: { clientId, leadId: lead.id, q: SENTINEL_Q, username: BENCH_ADMIN, status: SENTINEL_STATUS },
+    sentinels: {
+      clientId,
+      leadId: lead.id,
+      q: SENTINEL_Q,
+      qShort: SENTINEL_Q_SHORT,
+      username: BENCH_ADMIN,
+      status: SENTINEL_STATUS,
+    },
   }
 }
 

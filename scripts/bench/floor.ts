@@ -11,12 +11,13 @@
  * them against the API's.
  *
  * Routes, each under /admin or /sales (whose user the statements are scoped to):
- *   GET  /:role/clients/:id                 client + the leads of it the role may see
- *   GET  /:role/leads                       ?status=new&sort=-created_at&limit=50: items and count
+ *   GET  /:role/clients/:id                 client, then its 20 newest leads the role may see and their count
+ *   GET  /:role/leads[?deep=1]              ?status=new&sort=-created_at&limit=50: items and count
+ *                                           (deep: the page after the 10,000th, by cursor)
  *   GET  /:role/clients/search?q=           set_config, items and count in one transaction
- *   GET  /:role/leads/stats[?month=1]        grouped counts, assignee names, per day
- *   POST /:role/leads[?full=1]              BEGIN; insert lead; insert audit row; COMMIT (full: every API statement)
- *   PATCH /:role/leads/:id/status[?full=1]  BEGIN; lock; update; insert audit row; COMMIT (full: + re-read)
+ *   GET  /:role/leads/stats[?month=1]        grouped counters and closed per day, then assignee names
+ *   POST /:role/leads                       BEGIN; insert lead returning it with its client; insert audit row; COMMIT
+ *   PATCH /:role/leads/:id/status           BEGIN; lock; update + audit row + client in one statement; COMMIT
  *   POST /login                             the user's row and an argon2 verification
  * Environment: DATABASE_URL, DB_POOL_SIZE, HOST, PORT, BENCH_FLOOR_SPEC.
  */
@@ -36,7 +37,8 @@ export type Role = 'admin' | 'sales'
 
 /** What `capture.ts` captured, and the sentinel inputs it captured them with. */
 export interface FloorSpec {
-  sentinels: { clientId: number; leadId: number; q: string; username: string; status: string }
+  /** q: a search of four letters or more; qShort: of fewer (no similar-word branch). */
+  sentinels: { clientId: number; leadId: number; q: string; qShort: string; username: string; status: string }
   users: Record<Role, { id: number; username: string }>
   statements: Record<string, Statement>
 }
@@ -45,22 +47,26 @@ export interface FloorSpec {
 export const STATEMENT_NAMES = {
   clientGet: 'client.get',
   clientLeads: (role: Role) => `client.leads.${role}`,
+  clientLeadsCount: (role: Role) => `client.leads_total.${role}`,
   listItems: (role: Role) => `leads.list.items.${role}`,
+  listDeepItems: (role: Role) => `leads.list.deep_items.${role}`,
   listCount: (role: Role) => `leads.list.count.${role}`,
   searchSettings: 'search.settings',
-  searchItems: 'search.items',
-  searchCount: 'search.count',
+  searchItems: (length: SearchLength) => `search.items.${length}`,
+  searchCount: (length: SearchLength) => `search.count.${length}`,
   statsGroups: (variant: string) => `stats.groups.${variant}`,
   statsUsers: (variant: string) => `stats.users.${variant}`,
-  statsPerDay: (variant: string) => `stats.per_day.${variant}`,
-  createClientExists: 'lead.create.client_exists',
+  statsClosed: (variant: string) => `stats.closed.${variant}`,
   createInsert: 'lead.create.insert',
   auditInsert: 'audit.insert',
-  leadGet: 'lead.get.admin',
   leadLock: 'lead.lock.admin',
   leadStatusUpdate: 'lead.status.update',
   loginUser: 'login.user',
 } as const
+
+/** Searches of fewer than four letters send other SQL (no similar-word branch). */
+export type SearchLength = 'short' | 'long'
+export const searchLength = (q: string): SearchLength => (q.trim().length < 4 ? 'short' : 'long')
 
 export interface Inputs {
   clientId?: number
@@ -83,6 +89,9 @@ export function bind(spec: FloorSpec, statement: Statement, inputs: Inputs): unk
       if (param === sentinels.username && inputs.username !== undefined) return inputs.username
       if (param === sentinels.status && inputs.status !== undefined) return inputs.status
       if (inputs.q !== undefined && param.includes(sentinels.q)) return param.replaceAll(sentinels.q, inputs.q)
+      if (inputs.q !== undefined && param.includes(sentinels.qShort)) {
+        return param.replaceAll(sentinels.qShort, inputs.q)
+      }
     }
     return param
   })
@@ -170,14 +179,19 @@ async function main(): Promise<void> {
     const [client] = await run(pool, clientStatement.text, bind(spec, clientStatement, { clientId }))
     if (!client) return reply.code(404).send({ error: 'not found' })
     const leadsStatement = statement(STATEMENT_NAMES.clientLeads(role))
-    const leads = await run(pool, leadsStatement.text, bind(spec, leadsStatement, { clientId }))
-    return answer({ ...client, leads })
+    const countStatement = statement(STATEMENT_NAMES.clientLeadsCount(role))
+    const [leads, [count]] = await Promise.all([
+      run(pool, leadsStatement.text, bind(spec, leadsStatement, { clientId })),
+      run<{ count: number }>(pool, countStatement.text, bind(spec, countStatement, { clientId })),
+    ])
+    return answer({ ...client, leads, leads_total: count?.count })
   })
 
   app.get('/:role/leads', async (request) => {
     const role = roleOf(request)
     const { run, answer } = runner(request)
-    const items = statement(STATEMENT_NAMES.listItems(role))
+    const deep = Boolean((request.query as { deep?: string }).deep)
+    const items = statement(deep ? STATEMENT_NAMES.listDeepItems(role) : STATEMENT_NAMES.listItems(role))
     const count = statement(STATEMENT_NAMES.listCount(role))
     // Two pool connections at once, as the API's Promise.all does.
     const [rows, [total]] = await Promise.all([
@@ -192,12 +206,15 @@ async function main(): Promise<void> {
     const { run, answer } = runner(request)
     const q = (request.query as { q: string }).q
     const settings = statement(STATEMENT_NAMES.searchSettings)
-    const items = statement(STATEMENT_NAMES.searchItems)
-    const count = statement(STATEMENT_NAMES.searchCount)
+    const items = statement(STATEMENT_NAMES.searchItems(searchLength(q)))
+    const count = statement(STATEMENT_NAMES.searchCount(searchLength(q)))
     const page = await transaction(async (client) => {
       await run(client, settings.text, settings.params)
-      const rows = await run(client, items.text, bind(spec, items, { q }))
-      const [total] = await run<{ total: number }>(client, count.text, bind(spec, count, { q }))
+      // One connection: the API's Promise.all runs them one after the other in its transaction.
+      const [rows, [total]] = await Promise.all([
+        run(client, items.text, bind(spec, items, { q })),
+        run<{ total: number }>(client, count.text, bind(spec, count, { q })),
+      ])
       return { items: rows, total: total?.total }
     })
     return answer(page)
@@ -208,34 +225,32 @@ async function main(): Promise<void> {
     const { run, answer } = runner(request)
     const variant = (request.query as { month?: string }).month ? `${role}_month` : role
     const groupsStatement = statement(STATEMENT_NAMES.statsGroups(variant))
-    const groups = await run<{ grouping: number; assigned_to: number | null }>(
-      pool,
-      groupsStatement.text,
-      groupsStatement.params,
-    )
+    const closedStatement = statement(STATEMENT_NAMES.statsClosed(variant))
+    const [groups, closed] = await Promise.all([
+      run<{ grouping: number; assigned_to: number | null; total: number }>(
+        pool,
+        groupsStatement.text,
+        groupsStatement.params,
+      ),
+      run(pool, closedStatement.text, closedStatement.params),
+    ])
+    // grouping 0b1101: the rows by assignee.
     const assignees = groups
-      .filter((row) => Number(row.grouping) === 6 && row.assigned_to !== null)
+      .filter((row) => Number(row.grouping) === 0b1101 && row.assigned_to !== null && Number(row.total) !== 0)
       .map((row) => row.assigned_to as number)
     const users =
       assignees.length === 0
         ? []
         : await run(pool, inListText(statement(STATEMENT_NAMES.statsUsers(variant)).text, assignees.length), assignees)
-    const perDayStatement = statement(STATEMENT_NAMES.statsPerDay(variant))
-    const perDay = await run(pool, perDayStatement.text, perDayStatement.params)
-    return answer({ groups, users, per_day: perDay })
+    return answer({ groups, users, closed })
   })
 
   app.post('/:role/leads', async (request, reply) => {
     const role = roleOf(request)
     const { run, answer } = runner(request)
-    const full = Boolean((request.query as { full?: string }).full)
     const body = request.body as { client_id: number }
     const user = spec.users[role]
     const lead = await transaction(async (client) => {
-      if (full) {
-        const exists = statement(STATEMENT_NAMES.createClientExists)
-        await run(client, exists.text, bind(spec, exists, { clientId: body.client_id }))
-      }
       const insert = statement(STATEMENT_NAMES.createInsert)
       const [row] = await run<{ id: number }>(client, insert.text, bind(spec, insert, { clientId: body.client_id }))
       if (!row) throw new Error('no row inserted')
@@ -249,39 +264,24 @@ async function main(): Promise<void> {
         user.username,
         request.id,
       ])
-      if (!full) return row
-      const [read] = await run(client, statement(STATEMENT_NAMES.leadGet).text, [row.id])
-      return read
+      return row
     })
     return reply.code(201).send(answer(lead))
   })
 
   app.patch('/:role/leads/:id/status', async (request, reply) => {
-    const role = roleOf(request)
+    roleOf(request)
     const { run, answer } = runner(request)
-    const full = Boolean((request.query as { full?: string }).full)
     const leadId = Number((request.params as { id: string }).id)
     const status = (request.body as { status: string }).status
-    const user = spec.users[role]
     const lead = await transaction(async (client) => {
       const lock = statement(STATEMENT_NAMES.leadLock)
       const [current] = await run<{ status: string }>(client, lock.text, bind(spec, lock, { leadId }))
       if (!current) return undefined
+      // The update, its audit row (the captured values: the floor does not compute a diff) and the client.
       const update = statement(STATEMENT_NAMES.leadStatusUpdate)
-      await run(client, update.text, bind(spec, update, { leadId, status }))
-      await run(client, statement(STATEMENT_NAMES.auditInsert).text, [
-        'leads',
-        leadId,
-        'update',
-        JSON.stringify({ status: current.status }),
-        JSON.stringify({ status }),
-        user.id,
-        user.username,
-        request.id,
-      ])
-      if (!full) return { ...current, status }
-      const [read] = await run(client, statement(STATEMENT_NAMES.leadGet).text, [leadId])
-      return read
+      const [row] = await run(client, update.text, bind(spec, update, { leadId, status }))
+      return row
     })
     if (!lead) return reply.code(404).send({ error: 'not found' })
     return answer(lead)

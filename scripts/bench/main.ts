@@ -155,6 +155,7 @@ async function main(): Promise<void> {
         return figures
       }
       log(`${scenario.label} as ${scenario.role}`)
+      const loadBefore = os.loadavg()[0] ?? 0
       // One connection first: how long a request takes alone tells how long a loaded run must last
       // for C of them, queued on the CPUs, to be answered more than a couple of times (at most 3 × --duration).
       const apiSingle = scenario.single ? await run(api.url, scenario.api, apiHeaders, 1, singleDuration) : undefined
@@ -182,6 +183,8 @@ async function main(): Promise<void> {
         ...(apiSingle && { api_single: apiSingle }),
         ...(floorSingle && { floor_single: floorSingle }),
         ratio,
+        // The machine's 1-minute load average before and after the scenario: how busy it was meanwhile.
+        load_1m: [loadBefore, os.loadavg()[0] ?? 0].map((load) => Math.round(load * 10) / 10) as [number, number],
         targets: {
           ...(scenario.p99TargetMs !== undefined && {
             p99_ms: scenario.p99TargetMs,
@@ -195,7 +198,8 @@ async function main(): Promise<void> {
       results.push(result)
       log(
         `  API ${fixed(apiFigures.rps)} req/s p99 ${apiFigures.latency_ms.p99} ms (non-2xx ${apiFigures.non2xx}, errors ${apiFigures.errors}); ` +
-          `floor ${fixed(floorFigures.rps)} req/s p99 ${floorFigures.latency_ms.p99} ms; ratio ${fixed(ratio, 2)}` +
+          `floor ${fixed(floorFigures.rps)} req/s p99 ${floorFigures.latency_ms.p99} ms; ratio ${fixed(ratio, 2)}; ` +
+          `load ${result.load_1m.join(' → ')}` +
           (apiSingle
             ? `; alone: API p99 ${apiSingle.latency_ms.p99} ms, floor p99 ${floorSingle?.latency_ms.p99} ms`
             : ''),

@@ -43,6 +43,7 @@ export function printReport(report: Report): void {
         'floor req/s',
         'floor p99 ms',
         'ratio',
+        'load 1m',
       ],
       results.flatMap((result) => {
         const rows = [
@@ -57,6 +58,7 @@ export function printReport(report: Report): void {
             fixed(result.floor.rps),
             fixed(result.floor.latency_ms.p99),
             `${fixed(result.ratio, 2)}${mark(result.targets.ratio_met)}`,
+            result.load_1m.join('→'),
           ],
         ]
         if (result.floor_full) {
@@ -71,6 +73,7 @@ export function printReport(report: Report): void {
             fixed(result.floor_full.rps),
             fixed(result.floor_full.latency_ms.p99),
             fixed(result.ratio_full, 2),
+            '',
           ])
         }
         return rows
@@ -89,6 +92,7 @@ export function printReport(report: Report): void {
         'p99 target ms',
         `p99@${report.options.connections}`,
         'p99@1',
+        'load 1m',
       ],
       results
         .filter((result) => result.api_single)
@@ -102,6 +106,7 @@ export function printReport(report: Report): void {
           fixed(result.targets.p99_ms),
           mark(result.targets.p99_met_under_load).trim(),
           mark(result.targets.p99_met_single).trim(),
+          result.load_1m.join('→'),
         ]),
     ),
   )
@@ -117,8 +122,8 @@ export function printReport(report: Report): void {
   out.push(
     '',
     seqScans.length === 0
-      ? 'Plans: no Seq Scan on clients or leads.'
-      : `Plans: Seq Scan on clients or leads in ${[
+      ? 'Plans: no Seq Scan on clients, leads or audit_logs.'
+      : `Plans: Seq Scan on clients, leads or audit_logs in ${[
           ...new Set(
             seqScans.map(
               (plan) => `${plan.scenario}/${plan.role}${plan.q ? ` q=${plan.q}` : ''} (${plan.seq_scan_on.join(', ')})`,
