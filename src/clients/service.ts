@@ -5,6 +5,7 @@ import type { Actor } from '../auth/actor.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { clientSearchTerms, withSearchSettings } from '../db/search.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
@@ -12,7 +13,6 @@ import { parseSort } from '../http/schemas.js'
 import { countLeadsOfClient, deleteLeadsOfClient } from '../leads/service.js'
 import { normalizePhone } from '../phone.js'
 import type { CLIENT_SORTS } from './schemas.js'
-import { clientSearchTerms, withSearchSettings } from './search.js'
 
 export const CLIENT_COLUMNS = [
   'clients.id',

@@ -87,8 +87,3 @@ export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; dir
 export function Nullable<T extends TSchema>(schema: T) {
   return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })
 }
-
-/** A pattern for ILIKE that matches `text` literally anywhere. */
-export function containsPattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`
-}

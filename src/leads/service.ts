@@ -3,14 +3,14 @@ import { jsonBuildObject } from 'kysely/helpers/postgres'
 import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { clientSearchTerms, withSearchSettings } from '../clients/search.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isForeignKeyViolation } from '../db/errors.js'
+import { clientSearchTerms, normalizedContains, withSearchSettings } from '../db/search.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
-import { containsPattern, MAX_ID, parseSort } from '../http/schemas.js'
+import { MAX_ID, parseSort } from '../http/schemas.js'
 import { LEAD_CHANNELS, type LEAD_SORTS, LEAD_STATUSES } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
@@ -93,7 +93,7 @@ function filteredLeads(db: Database, actor: AuthenticatedActor, filter: LeadFilt
     query = query.where((eb) =>
       eb.or([
         eb('leads.client_id', 'in', eb.selectFrom('clients').select('clients.id').where(clientMatches)),
-        eb('leads.notes_search', 'like', sql<string>`immutable_unaccent(lower(${containsPattern(q.trim())}))`),
+        eb('leads.notes_search', 'like', normalizedContains(q)),
       ]),
     )
   }

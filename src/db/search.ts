@@ -1,6 +1,5 @@
 import { type Expression, type SqlBool, sql } from 'kysely'
-import type { Database } from '../db/database.js'
-import { containsPattern } from '../http/schemas.js'
+import type { Database } from './database.js'
 
 // A typo in a name ("Peres" for "Pérez") scores about 0.5; pg_trgm's default of 0.6 would miss it.
 const WORD_SIMILARITY_THRESHOLD = 0.45
@@ -19,6 +18,16 @@ export function withSearchSettings<T>(db: Database, read: (db: Database) => Prom
   })
 }
 
+/** A pattern for LIKE and ILIKE that matches `text` literally anywhere. */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`
+}
+
+/** Matches `text` anywhere in a column kept lower-case and without accents (search_text, notes_search). */
+export function normalizedContains(text: string): Expression<string> {
+  return sql<string>`immutable_unaccent(lower(${containsPattern(text.trim())}))`
+}
+
 export interface ClientSearchTerms {
   /** The query, lower-cased and without accents, as search_text is. */
   normalized: Expression<string>
@@ -34,7 +43,7 @@ export interface ClientSearchTerms {
  */
 export function clientSearchTerms(q: string, column = sql.ref('clients.search_text')): ClientSearchTerms {
   const normalized = sql<string>`immutable_unaccent(lower(${q.trim()}))`
-  const substring = sql<SqlBool>`${column} like immutable_unaccent(lower(${containsPattern(q.trim())}))`
+  const substring = sql<SqlBool>`${column} like ${normalizedContains(q)}`
   // Below four characters almost any word sharing two letters scores as similar ("cal" ~ "carmen"),
   // multiplying the matches to rank: a short query matches as a substring only.
   const similarWord =
