@@ -4,6 +4,7 @@ import type { AuthenticatedActor } from '../../src/auth/authenticate.js'
 import { login } from '../../src/auth/service.js'
 import { getClient, searchClients } from '../../src/clients/service.js'
 import type { Database } from '../../src/db/database.js'
+import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
 import type { DB } from '../../src/db/types.js'
 import { changeLeadStatus, createLead, leadStats, leadsOfClient, listLeads } from '../../src/leads/service.js'
 import { BENCH_ADMIN, ROLES, SALES_NOTE } from './common.js'
@@ -25,6 +26,7 @@ export async function captureStatements(
 ): Promise<Record<string, Statement>> {
   const captured: Statement[] = []
   const pool = new pg.Pool({ connectionString: url, max: 2, statement_timeout: 600_000 })
+  pool.on('connect', (client) => client.query(SEARCH_SESSION_SQL).catch(() => {}))
   const db = new Kysely<DB>({
     dialect: new PostgresDialect({ pool }),
     log: (event) => {
@@ -83,13 +85,8 @@ export async function captureStatements(
     // Search is the same for every role.
     await searchClients(db, { q: sentinels.q, limit: 20, offset: 0 })
     const search = take()
-    statements[STATEMENT_NAMES.searchSettings] = pick(search, 'search settings', (text) => text.includes('set_config'))
     statements[STATEMENT_NAMES.searchItems] = pick(search, 'search items', (text) => / limit /.test(text))
-    statements[STATEMENT_NAMES.searchCount] = pick(
-      search,
-      'search count',
-      (text) => !/ limit /.test(text) && !text.includes('set_config'),
-    )
+    statements[STATEMENT_NAMES.searchCount] = pick(search, 'search count', (text) => !/ limit /.test(text))
 
     // Writes, each rolled back.
     const rolledBack = (work: Parameters<ReturnType<Database['transaction']>['execute']>[0]) =>
@@ -150,7 +147,7 @@ export function apiStatements(spec: FloorSpec, scenario: string, role: Role, inp
     case 'list':
       return [get(STATEMENT_NAMES.listItems(role)), get(STATEMENT_NAMES.listCount(role))]
     case 'search':
-      return [get(STATEMENT_NAMES.searchSettings), get(STATEMENT_NAMES.searchItems), get(STATEMENT_NAMES.searchCount)]
+      return [get(STATEMENT_NAMES.searchItems), get(STATEMENT_NAMES.searchCount)]
     case 'stats':
     case 'stats_month': {
       const variant = scenario === 'stats' ? role : `${role}_month`

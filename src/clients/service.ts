@@ -5,7 +5,7 @@ import type { Actor } from '../auth/actor.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
-import { clientSearchTerms, withSearchSettings } from '../db/search.js'
+import { clientSearchTerms } from '../db/search.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
@@ -222,30 +222,27 @@ export async function listClients(
   db: Database,
   filter: ClientListFilter,
 ): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
-  const read = async (db: Database) => {
-    let query = db.selectFrom('clients')
-    if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
-    const range = createdRange(
-      { from: 'created_from', to: 'created_to' },
-      { from: filter.created_from, to: filter.created_to },
-    )
-    if (range.from) query = query.where('created_at', '>=', range.from)
-    if (range.before) query = query.where('created_at', '<', range.before)
-    if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
-    const { column, direction } = parseSort(filter.sort)
-    const [items, total] = await Promise.all([
-      query
-        .select(CLIENT_COLUMNS)
-        .orderBy(column, direction)
-        .orderBy('id', direction)
-        .limit(filter.limit)
-        .offset(filter.offset)
-        .execute(),
-      countMatches(query),
-    ])
-    return { items, total, limit: filter.limit, offset: filter.offset }
-  }
-  return filter.q ? withSearchSettings(db, read) : read(db)
+  let query = db.selectFrom('clients')
+  if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
+  const range = createdRange(
+    { from: 'created_from', to: 'created_to' },
+    { from: filter.created_from, to: filter.created_to },
+  )
+  if (range.from) query = query.where('created_at', '>=', range.from)
+  if (range.before) query = query.where('created_at', '<', range.before)
+  if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
+  const { column, direction } = parseSort(filter.sort)
+  const [items, total] = await Promise.all([
+    query
+      .select(CLIENT_COLUMNS)
+      .orderBy(column, direction)
+      .orderBy('id', direction)
+      .limit(filter.limit)
+      .offset(filter.offset)
+      .execute(),
+    countMatches(query),
+  ])
+  return { items, total, limit: filter.limit, offset: filter.offset }
 }
 
 /** Clients matching `q`, best match first. */
@@ -253,19 +250,17 @@ export async function searchClients(
   db: Database,
   query: { q: string; limit: number; offset: number },
 ): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
-  return withSearchSettings(db, async (trx) => {
-    const terms = clientSearchTerms(query.q)
-    const matching = trx.selectFrom('clients').where(terms.matches)
-    const [items, total] = await Promise.all([
-      matching
-        .select(CLIENT_COLUMNS)
-        .orderBy(terms.rank, 'desc')
-        .orderBy('id')
-        .limit(query.limit)
-        .offset(query.offset)
-        .execute(),
-      countMatches(matching),
-    ])
-    return { items, total, limit: query.limit, offset: query.offset }
-  })
+  const terms = clientSearchTerms(query.q)
+  const matching = db.selectFrom('clients').where(terms.matches)
+  const [items, total] = await Promise.all([
+    matching
+      .select(CLIENT_COLUMNS)
+      .orderBy(terms.rank, 'desc')
+      .orderBy('id')
+      .limit(query.limit)
+      .offset(query.offset)
+      .execute(),
+    countMatches(matching),
+  ])
+  return { items, total, limit: query.limit, offset: query.offset }
 }

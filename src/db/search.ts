@@ -1,22 +1,14 @@
 import { type Expression, type SqlBool, sql } from 'kysely'
-import type { Database } from './database.js'
 
 // A typo in a name ("Peres" for "Pérez") scores about 0.5; pg_trgm's default of 0.6 would miss it.
 const WORD_SIMILARITY_THRESHOLD = 0.45
 const MIN_FUZZY_LENGTH = 4
 
 /**
- * Runs `read` with the trigram threshold that search uses, set for its transaction only, so the
- * `<%` operator (which the GIN index answers) matches what the ranking expects.
+ * The session setting every search needs, sent once on each new connection (src/db/database.ts), so
+ * that the `<%` operator, which the GIN index answers, matches what the ranking expects.
  */
-export function withSearchSettings<T>(db: Database, read: (db: Database) => Promise<T>): Promise<T> {
-  return db.transaction().execute(async (trx) => {
-    await sql`select set_config('pg_trgm.word_similarity_threshold', ${String(WORD_SIMILARITY_THRESHOLD)}, true)`.execute(
-      trx,
-    )
-    return read(trx)
-  })
-}
+export const SEARCH_SESSION_SQL = `select set_config('pg_trgm.word_similarity_threshold', '${WORD_SIMILARITY_THRESHOLD}', false)`
 
 /** A pattern for LIKE and ILIKE that matches `text` literally anywhere. */
 export function containsPattern(text: string): string {

@@ -6,7 +6,7 @@ import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isForeignKeyViolation } from '../db/errors.js'
-import { clientSearchTerms, normalizedContains, withSearchSettings } from '../db/search.js'
+import { clientSearchTerms, normalizedContains } from '../db/search.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
@@ -105,21 +105,18 @@ export async function listLeads(
   actor: AuthenticatedActor,
   query: LeadListQuery,
 ): Promise<{ items: Lead[]; total: number; limit: number; offset: number }> {
-  const read = async (db: Database) => {
-    const matching = filteredLeads(db, actor, query)
-    const { column, direction } = parseSort(query.sort)
-    const [items, total] = await Promise.all([
-      withClient(matching)
-        .orderBy(`leads.${column}`, direction)
-        .orderBy('leads.id', direction)
-        .limit(query.limit)
-        .offset(query.offset)
-        .execute(),
-      countMatches(matching),
-    ])
-    return { items, total, limit: query.limit, offset: query.offset }
-  }
-  return query.q ? withSearchSettings(db, read) : read(db)
+  const matching = filteredLeads(db, actor, query)
+  const { column, direction } = parseSort(query.sort)
+  const [items, total] = await Promise.all([
+    withClient(matching)
+      .orderBy(`leads.${column}`, direction)
+      .orderBy('leads.id', direction)
+      .limit(query.limit)
+      .offset(query.offset)
+      .execute(),
+    countMatches(matching),
+  ])
+  return { items, total, limit: query.limit, offset: query.offset }
 }
 
 export async function getLead(db: Database, actor: AuthenticatedActor, id: number): Promise<Lead> {
@@ -354,60 +351,57 @@ export interface LeadStats {
 
 /** Counts by status, channel and assignee in one grouped scan, and a day-by-day series. */
 export async function leadStats(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
-  const read = async (db: Database): Promise<LeadStats> => {
-    const matching = filteredLeads(db, actor, filter)
-    const groups = await db
-      .with('matching', () => matching.select(['leads.status', 'leads.channel', 'leads.assigned_to']))
-      .selectFrom('matching')
-      .select((eb) => [
-        'matching.status',
-        'matching.channel',
-        'matching.assigned_to',
-        sql<number>`grouping(matching.status, matching.channel, matching.assigned_to)`.as('grouping'),
-        eb.fn.countAll<number>().as('total'),
-        sql<number>`count(*) filter (where matching.status = 'closed')`.as('closed'),
-      ])
-      .groupBy(sql`grouping sets ((matching.status), (matching.channel), (matching.assigned_to))`)
-      .execute()
+  const matching = filteredLeads(db, actor, filter)
+  const groups = await db
+    .with('matching', () => matching.select(['leads.status', 'leads.channel', 'leads.assigned_to']))
+    .selectFrom('matching')
+    .select((eb) => [
+      'matching.status',
+      'matching.channel',
+      'matching.assigned_to',
+      sql<number>`grouping(matching.status, matching.channel, matching.assigned_to)`.as('grouping'),
+      eb.fn.countAll<number>().as('total'),
+      sql<number>`count(*) filter (where matching.status = 'closed')`.as('closed'),
+    ])
+    .groupBy(sql`grouping sets ((matching.status), (matching.channel), (matching.assigned_to))`)
+    .execute()
 
-    const byStatus = Object.fromEntries(LEAD_STATUSES.map((status) => [status, 0])) as Record<LeadStatus, number>
-    const byChannel = Object.fromEntries(LEAD_CHANNELS.map((channel) => [channel, 0])) as Record<LeadChannel, number>
-    const byAssignee = new Map<number | null, { total: number; closed: number }>()
-    // grouping() has one bit per column, set when the row does not group by it: 3 = by status, 5 = by channel, 6 = by assignee.
-    for (const row of groups) {
-      const grouping = Number(row.grouping)
-      if (grouping === 3) byStatus[row.status] = Number(row.total)
-      else if (grouping === 5) byChannel[row.channel] = Number(row.total)
-      else if (grouping === 6) byAssignee.set(row.assigned_to, { total: Number(row.total), closed: Number(row.closed) })
-    }
-    const total = Object.values(byStatus).reduce((sum, count) => sum + count, 0)
-
-    const assigneeIds = [...byAssignee.keys()].filter((id): id is number => id !== null)
-    const usernames = new Map(
-      assigneeIds.length === 0
-        ? []
-        : (await db.selectFrom('users').select(['id', 'username']).where('id', 'in', assigneeIds).execute()).map(
-            (user) => [user.id, user.username] as const,
-          ),
-    )
-    const by_assignee = [...byAssignee]
-      .map(([userId, counts]) => ({
-        user_id: userId,
-        username: userId === null ? null : (usernames.get(userId) ?? null),
-        ...counts,
-      }))
-      .sort((a, b) => b.total - a.total || (a.user_id ?? 0) - (b.user_id ?? 0))
-
-    return {
-      total,
-      by_status: byStatus,
-      by_channel: byChannel,
-      by_assignee,
-      conversion_rate: total === 0 ? 0 : byStatus.closed / total,
-      per_day: await perDay(db, matching, filter),
-    }
+  const byStatus = Object.fromEntries(LEAD_STATUSES.map((status) => [status, 0])) as Record<LeadStatus, number>
+  const byChannel = Object.fromEntries(LEAD_CHANNELS.map((channel) => [channel, 0])) as Record<LeadChannel, number>
+  const byAssignee = new Map<number | null, { total: number; closed: number }>()
+  // grouping() has one bit per column, set when the row does not group by it: 3 = by status, 5 = by channel, 6 = by assignee.
+  for (const row of groups) {
+    const grouping = Number(row.grouping)
+    if (grouping === 3) byStatus[row.status] = Number(row.total)
+    else if (grouping === 5) byChannel[row.channel] = Number(row.total)
+    else if (grouping === 6) byAssignee.set(row.assigned_to, { total: Number(row.total), closed: Number(row.closed) })
   }
-  return filter.q ? withSearchSettings(db, read) : read(db)
+  const total = Object.values(byStatus).reduce((sum, count) => sum + count, 0)
+
+  const assigneeIds = [...byAssignee.keys()].filter((id): id is number => id !== null)
+  const usernames = new Map(
+    assigneeIds.length === 0
+      ? []
+      : (await db.selectFrom('users').select(['id', 'username']).where('id', 'in', assigneeIds).execute()).map(
+          (user) => [user.id, user.username] as const,
+        ),
+  )
+  const by_assignee = [...byAssignee]
+    .map(([userId, counts]) => ({
+      user_id: userId,
+      username: userId === null ? null : (usernames.get(userId) ?? null),
+      ...counts,
+    }))
+    .sort((a, b) => b.total - a.total || (a.user_id ?? 0) - (b.user_id ?? 0))
+
+  return {
+    total,
+    by_status: byStatus,
+    by_channel: byChannel,
+    by_assignee,
+    conversion_rate: total === 0 ? 0 : byStatus.closed / total,
+    per_day: await perDay(db, matching, filter),
+  }
 }
 
 const MAX_STATS_DAYS = 3660
