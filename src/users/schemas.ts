@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js'
+import { Password } from '../auth/passwords.js'
 import { Id, Nullable, NullableTimestamp, Page, pageQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
 
 export const ROLES = ['admin', 'sales', 'management'] as const
@@ -10,7 +10,6 @@ const Username = Type.String({
   description: '3–50 of a-z 0-9 . _ -; stored lower-case, unique case-insensitively',
   examples: ['maria.gomez'],
 })
-export const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH, writeOnly: true })
 const Email = Type.String({ format: 'email', maxLength: 254 })
 const FullName = Type.String({ minLength: 1, maxLength: 200 })
 

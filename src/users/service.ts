@@ -1,6 +1,7 @@
 import { type Selectable, sql, type Transaction } from 'kysely'
 import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
 import type { Actor } from '../auth/actor.js'
+import type { PasswordHash } from '../auth/passwords.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
@@ -24,9 +25,6 @@ export const USER_COLUMNS = [
 ] as const
 
 export type User = Pick<Selectable<Users>, (typeof USER_COLUMNS)[number]>
-
-/** A password already hashed with argon2id: services never see plain passwords. */
-export type PasswordHash = string & { readonly __brand: 'PasswordHash' }
 
 export interface NewUser {
   username: string
