@@ -50,8 +50,8 @@ export interface AppDependencies {
   jwtSecret: string
 }
 
-/** The one set of server options, for the real server and for the tests alike. */
-export function serverOptions(config: Config): FastifyServerOptions {
+/** The server's options: logging with redaction, limits, request ids, and problem+json for router errors. */
+function serverOptions(config: Config): FastifyServerOptions {
   return {
     logger: {
       level: config.logLevel,

@@ -1,6 +1,6 @@
 import { type Selectable, sql, type Transaction } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
-import { diff, writeAudit } from '../audit/audit.js'
+import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
@@ -14,7 +14,7 @@ import { countLeadsOfClient, deleteLeadsOfClient } from '../leads/service.js'
 import { normalizePhone } from '../phone.js'
 import type { CLIENT_SORTS } from './schemas.js'
 
-export const CLIENT_COLUMNS = [
+const CLIENT_COLUMNS = [
   'clients.id',
   'clients.client_type',
   'clients.contact_name',
@@ -29,7 +29,7 @@ export const CLIENT_COLUMNS = [
 
 export type Client = Omit<Selectable<Clients>, 'search_text'>
 
-export interface ClientInput {
+export interface ClientPatch {
   client_type?: ClientType
   contact_name?: string
   company_name?: string | null
@@ -38,7 +38,7 @@ export interface ClientInput {
   address?: string | null
 }
 
-export interface NewClient extends ClientInput {
+export interface NewClient extends ClientPatch {
   contact_name: string
   phone: string
 }
@@ -59,14 +59,14 @@ export interface ClientListFilter {
   sort: ClientSort
 }
 
-export function phoneOrThrow(raw: string, rules: ClientRules, field = 'phone'): string {
+function phoneOrThrow(raw: string, rules: ClientRules): string {
   const result = normalizePhone(raw, rules.defaultPhoneRegion)
-  if (!result.ok) throw ValidationError.field(field, result.reason)
+  if (!result.ok) throw ValidationError.field('phone', result.reason)
   return result.e164
 }
 
 /** Trims text, reads the phone into E.164 and lower-cases the email. */
-function normalize(input: ClientInput, rules: ClientRules): ClientInput {
+function normalize(input: ClientPatch, rules: ClientRules): ClientPatch {
   const trimmed = (value: string | null | undefined) => (typeof value === 'string' ? value.trim() : value)
   return {
     ...input,
@@ -97,7 +97,7 @@ export async function createClient(
   input: NewClient,
   rules: ClientRules,
 ): Promise<Client> {
-  const values = normalize({ client_type: 'natural', ...input }, rules) as Required<ClientInput>
+  const values = normalize({ client_type: 'natural', ...input }, rules) as Required<ClientPatch>
   assertCompanyWhenJuridical(values)
   // ON CONFLICT DO NOTHING waits for a concurrent insert of the same phone to finish, so exactly
   // one of them creates the client and the others see it, without an aborted transaction.
@@ -142,7 +142,7 @@ export async function updateClient(
   trx: Transaction<DB>,
   actor: Actor,
   id: number,
-  input: ClientInput,
+  input: ClientPatch,
   rules: ClientRules,
 ): Promise<Client> {
   const current = await lockClient(trx, id)

@@ -1,6 +1,6 @@
 import { type Selectable, type SelectQueryBuilder, sql, type Transaction } from 'kysely'
 import { jsonBuildObject } from 'kysely/helpers/postgres'
-import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
+import { type Changes, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { countMatches } from '../db/count.js'
@@ -34,8 +34,6 @@ const LEAD_COLUMNS = [
   'leads.updated_at',
   'leads.status_changed_at',
 ] as const
-
-const MAY_ASSIGN = ['admin', 'management'] as const
 
 /** The lead columns and its client in short, joined in the same query (never one query a row). */
 function withClient<O>(query: SelectQueryBuilder<DB, 'leads', O>) {
@@ -229,13 +227,17 @@ async function applyChange(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   current: LeadRow,
-  changes: { set: Partial<LeadRow>; oldValues: AuditValues; newValues: AuditValues },
-  extraSet: Record<string, unknown> = {},
+  changes: Changes<LeadRow>,
+  options: { statusChanged?: boolean } = {},
 ): Promise<Lead> {
   await translateForeignKeys(() =>
     trx
       .updateTable('leads')
-      .set({ ...changes.set, ...extraSet, updated_at: sql`now()` })
+      .set({
+        ...changes.set,
+        ...(options.statusChanged && { status_changed_at: sql<Date>`now()` }),
+        updated_at: sql`now()`,
+      })
       .where('id', '=', current.id)
       .execute(),
   )
@@ -276,16 +278,16 @@ export async function changeLeadStatus(
   // Setting the current status again is a no-op: no audit row, no moved timestamps.
   if (!changes) return getLead(trx, actor, id)
   assertTransition(current.status, status, actor.role)
-  return applyChange(trx, actor, current, changes, { status_changed_at: sql`now()` })
+  return applyChange(trx, actor, current, changes, { statusChanged: true })
 }
 
+/** Admin and management only: the route admits no other role. */
 export async function assignLead(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   id: number,
   assignedTo: number | null,
 ): Promise<Lead> {
-  if (!(MAY_ASSIGN as readonly string[]).includes(actor.role)) throw new ForbiddenError()
   const current = await lockVisibleLead(trx, actor, id)
   const changes = diff(current, { assigned_to: assignedTo })
   if (!changes) return getLead(trx, actor, id)

@@ -1,5 +1,5 @@
 import { type Selectable, sql, type Transaction } from 'kysely'
-import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
+import { type AuditValues, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { PasswordHash } from '../auth/passwords.js'
 import { countMatches } from '../db/count.js'
@@ -12,7 +12,7 @@ import { parseSort } from '../http/schemas.js'
 import { unassignLeadsOf } from '../leads/service.js'
 import type { USER_SORTS } from './schemas.js'
 
-export const USER_COLUMNS = [
+const USER_COLUMNS = [
   'id',
   'username',
   'email',
