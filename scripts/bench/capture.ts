@@ -4,6 +4,7 @@ import type { AuthenticatedActor } from '../../src/auth/authenticate.js'
 import { login } from '../../src/auth/service.js'
 import { getClient, searchClients } from '../../src/clients/service.js'
 import type { Database } from '../../src/db/database.js'
+import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
 import type { DB } from '../../src/db/types.js'
 import { changeLeadStatus, createLead, leadsOfClient, listLeads } from '../../src/leads/service.js'
 import { leadStats } from '../../src/leads/stats.js'
@@ -29,6 +30,7 @@ export async function captureStatements(
 ): Promise<Record<string, Statement>> {
   const captured: Statement[] = []
   const pool = new pg.Pool({ connectionString: url, max: 2, statement_timeout: 600_000 })
+  pool.on('connect', (client) => client.query(SEARCH_SESSION_SQL).catch(() => {}))
   const db = new Kysely<DB>({
     dialect: new PostgresDialect({ pool }),
     log: (event) => {
@@ -97,9 +99,6 @@ export async function captureStatements(
     ] as const) {
       await searchClients(db, { q, limit: 20, offset: 0 })
       const search = take()
-      statements[STATEMENT_NAMES.searchSettings] = pick(search, 'search settings', (text) =>
-        text.includes('set_config'),
-      )
       statements[STATEMENT_NAMES.searchItems(length)] = pick(search, 'search items', (text) =>
         text.includes('json_build_array'),
       )
@@ -170,11 +169,7 @@ export function apiStatements(spec: FloorSpec, scenario: string, role: Role, inp
       return [get(STATEMENT_NAMES.listDeepItems(role)), get(STATEMENT_NAMES.listCount(role))]
     case 'search': {
       const length = searchLength(inputs.q ?? '')
-      return [
-        get(STATEMENT_NAMES.searchSettings),
-        get(STATEMENT_NAMES.searchItems(length)),
-        get(STATEMENT_NAMES.searchCount(length)),
-      ]
+      return [get(STATEMENT_NAMES.searchItems(length)), get(STATEMENT_NAMES.searchCount(length))]
     }
     case 'stats':
     case 'stats_month': {

@@ -5,7 +5,7 @@ import { hashPassword, verifyPassword } from '../../src/auth/passwords.js'
 import type { Database } from '../../src/db/database.js'
 import { cursorAfter } from '../../src/db/paginate.js'
 import { createOrResetAdmin } from '../../src/users/bootstrap.js'
-import { createUser, type PasswordHash, updateUser } from '../../src/users/service.js'
+import { createUser, updateUser } from '../../src/users/service.js'
 import { seedDemo } from '../seed/demo.js'
 import { DEMO_PASSWORD } from '../seed/users.js'
 import { BENCH_ADMIN, BENCH_SALES, log } from './common.js'
@@ -77,7 +77,7 @@ export async function prepareUsers(db: Database): Promise<Record<Role, BenchUser
     .executeTakeFirst()
   if (!sales) {
     log(`no sales user has leads: creating ${BENCH_SALES}, whose scoped reads will find nothing`)
-    const passwordHash = (await hashPassword(DEMO_PASSWORD)) as PasswordHash
+    const passwordHash = await hashPassword(DEMO_PASSWORD)
     await db
       .transaction()
       .execute((trx) =>
@@ -91,7 +91,7 @@ export async function prepareUsers(db: Database): Promise<Record<Role, BenchUser
   }
   if (!(await verifyPassword(sales.password_hash, DEMO_PASSWORD))) {
     log(`setting the password of ${sales.username} to the demo password`)
-    const passwordHash = (await hashPassword(DEMO_PASSWORD)) as PasswordHash
+    const passwordHash = await hashPassword(DEMO_PASSWORD)
     const id = sales.id
     await db.transaction().execute((trx) => updateUser(trx, systemActor('bench'), id, { passwordHash }))
   }

@@ -1,16 +1,16 @@
 import { type Selectable, type SelectQueryBuilder, sql, type Transaction } from 'kysely'
 import { jsonBuildObject } from 'kysely/helpers/postgres'
-import { type AuditValues, auditRows, diff, writeAudit } from '../audit/audit.js'
+import { auditRows, type Changes, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { clientSearchTerms, withSearchSettings } from '../clients/search.js'
 import type { Database } from '../db/database.js'
 import { isForeignKeyViolation } from '../db/errors.js'
 import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate.js'
+import { clientSearchTerms, normalizedContains } from '../db/search.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
-import { containsPattern, MAX_ID, parseSort } from '../http/schemas.js'
+import { MAX_ID, parseSort } from '../http/schemas.js'
 import type { LEAD_SORTS } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
@@ -34,8 +34,6 @@ const LEAD_COLUMNS = [
   'leads.updated_at',
   'leads.status_changed_at',
 ] as const
-
-const MAY_ASSIGN = ['admin', 'management'] as const
 
 /**
  * The lead columns and its client in short, joined in the same query (never one query a row).
@@ -100,7 +98,7 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
     query = query.where((eb) =>
       eb.or([
         eb('leads.client_id', 'in', eb.selectFrom('clients').select('clients.id').where(clientMatches)),
-        eb('leads.notes_search', 'like', sql<string>`immutable_unaccent(lower(${containsPattern(q.trim())}))`),
+        eb('leads.notes_search', 'like', normalizedContains(q)),
       ]),
     )
   }
@@ -108,18 +106,15 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
 }
 
 export async function listLeads(db: Database, actor: AuthenticatedActor, query: LeadListQuery): Promise<Page<Lead>> {
-  const read = async (db: Database) => {
-    const { limit: _limit, offset: _offset, cursor: _cursor, sort, ...filter } = query
-    const { column, direction } = parseSort(sort)
-    return paginate(db, {
-      matching: filteredLeads(db, actor, filter),
-      select: (matching) => withClient(matching),
-      order: { keys: [columnKey(`leads.${column}`, 'timestamp')], id: 'leads.id', direction },
-      page: query,
-      filters: query,
-    })
-  }
-  return query.q ? withSearchSettings(db, read) : read(db)
+  const { limit: _limit, offset: _offset, cursor: _cursor, sort, ...filter } = query
+  const { column, direction } = parseSort(sort)
+  return paginate(db, {
+    matching: filteredLeads(db, actor, filter),
+    select: (matching) => withClient(matching),
+    order: { keys: [columnKey(`leads.${column}`, 'timestamp')], id: 'leads.id', direction },
+    page: query,
+    filters: query,
+  })
 }
 
 export async function getLead(db: Database, actor: AuthenticatedActor, id: number): Promise<Lead> {
@@ -247,8 +242,8 @@ async function applyChange(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   current: LeadRow,
-  changes: { set: Partial<LeadRow>; oldValues: AuditValues; newValues: AuditValues },
-  extraSet: Record<string, unknown> = {},
+  changes: Changes<LeadRow>,
+  options: { statusChanged?: boolean } = {},
 ): Promise<Lead> {
   const audit = auditRows(actor, {
     table: 'leads',
@@ -264,7 +259,11 @@ async function applyChange(
         .with('leads', (db) =>
           db
             .updateTable('leads')
-            .set({ ...changes.set, ...extraSet, updated_at: sql`now()` })
+            .set({
+              ...changes.set,
+              ...(options.statusChanged && { status_changed_at: sql<Date>`now()` }),
+              updated_at: sql`now()`,
+            })
             .where('id', '=', current.id)
             .returning(LEAD_COLUMNS),
         )
@@ -299,16 +298,16 @@ export async function changeLeadStatus(
   // Setting the current status again is a no-op: no audit row, no moved timestamps.
   if (!changes) return getLead(trx, actor, id)
   assertTransition(current.status, status, actor.role)
-  return applyChange(trx, actor, current, changes, { status_changed_at: sql`now()` })
+  return applyChange(trx, actor, current, changes, { statusChanged: true })
 }
 
+/** Admin and management only: the route admits no other role. */
 export async function assignLead(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   id: number,
   assignedTo: number | null,
 ): Promise<Lead> {
-  if (!(MAY_ASSIGN as readonly string[]).includes(actor.role)) throw new ForbiddenError()
   const current = await lockVisibleLead(trx, actor, id)
   const changes = diff(current, { assigned_to: assignedTo })
   if (!changes) return getLead(trx, actor, id)

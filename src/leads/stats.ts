@@ -1,6 +1,5 @@
 import { type Expression, type SqlBool, sql } from 'kysely'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { withSearchSettings } from '../clients/search.js'
 import type { Database } from '../db/database.js'
 import type { LeadChannel, LeadStatus } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
@@ -211,73 +210,70 @@ export async function statsFromCounters(
 
 /** Counts by status, channel and assignee in one grouped scan, and a day-by-day series. */
 export async function statsFromScan(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
-  const read = async (db: Database): Promise<LeadStats> => {
-    const range = statsRange(filter)
-    const matching = filteredLeads(db, actor, filter)
-    const utcDay = (column: string) => sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD')`
-    const rows = await db
-      .with('matching', () =>
-        matching.select([
-          'leads.status',
-          'leads.channel',
-          'leads.assigned_to',
-          utcDay('leads.created_at').as('created_day'),
-          sql<string | null>`case when leads.status = 'closed' then ${utcDay('leads.status_changed_at')} end`.as(
-            'closed_day',
-          ),
-        ]),
-      )
-      .selectFrom('matching')
-      .select((eb) => [
-        'matching.status',
-        'matching.channel',
-        'matching.assigned_to',
-        'matching.created_day',
-        'matching.closed_day',
-        sql<number>`grouping(matching.status, matching.channel, matching.assigned_to, matching.created_day, matching.closed_day)`.as(
-          'grouping',
+  const range = statsRange(filter)
+  const matching = filteredLeads(db, actor, filter)
+  const utcDay = (column: string) => sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD')`
+  const rows = await db
+    .with('matching', () =>
+      matching.select([
+        'leads.status',
+        'leads.channel',
+        'leads.assigned_to',
+        utcDay('leads.created_at').as('created_day'),
+        sql<string | null>`case when leads.status = 'closed' then ${utcDay('leads.status_changed_at')} end`.as(
+          'closed_day',
         ),
-        eb.fn.countAll<number>().as('total'),
-        sql<number>`count(*) filter (where matching.status = 'closed')`.as('closed'),
-      ])
-      .groupBy(
-        sql`grouping sets ((matching.status), (matching.channel), (matching.assigned_to), (matching.created_day), (matching.closed_day))`,
-      )
-      .execute()
+      ]),
+    )
+    .selectFrom('matching')
+    .select((eb) => [
+      'matching.status',
+      'matching.channel',
+      'matching.assigned_to',
+      'matching.created_day',
+      'matching.closed_day',
+      sql<number>`grouping(matching.status, matching.channel, matching.assigned_to, matching.created_day, matching.closed_day)`.as(
+        'grouping',
+      ),
+      eb.fn.countAll<number>().as('total'),
+      sql<number>`count(*) filter (where matching.status = 'closed')`.as('closed'),
+    ])
+    .groupBy(
+      sql`grouping sets ((matching.status), (matching.channel), (matching.assigned_to), (matching.created_day), (matching.closed_day))`,
+    )
+    .execute()
 
-    const groups: Groups = {
-      byStatus: new Map(),
-      byChannel: new Map(),
-      byAssignee: new Map(),
-      created: new Map(),
-      closed: new Map(),
-      firstDay: range.from ? utcDate(range.from) : null,
-      lastDay: lastDayOf(range),
-    }
-    for (const row of rows) {
-      const total = Number(row.total)
-      switch (Number(row.grouping)) {
-        case 0b01111:
-          groups.byStatus.set(row.status, total)
-          break
-        case 0b10111:
-          groups.byChannel.set(row.channel, total)
-          break
-        case 0b11011:
-          groups.byAssignee.set(row.assigned_to, { total, closed: Number(row.closed) })
-          break
-        case 0b11101:
-          groups.created.set(row.created_day, total)
-          if (!range.from && (groups.firstDay === null || row.created_day < groups.firstDay)) {
-            groups.firstDay = row.created_day
-          }
-          break
-        case 0b11110:
-          if (row.closed_day !== null) groups.closed.set(row.closed_day, total)
-          break
-      }
-    }
-    return assemble(db, groups)
+  const groups: Groups = {
+    byStatus: new Map(),
+    byChannel: new Map(),
+    byAssignee: new Map(),
+    created: new Map(),
+    closed: new Map(),
+    firstDay: range.from ? utcDate(range.from) : null,
+    lastDay: lastDayOf(range),
   }
-  return filter.q ? withSearchSettings(db, read) : read(db)
+  for (const row of rows) {
+    const total = Number(row.total)
+    switch (Number(row.grouping)) {
+      case 0b01111:
+        groups.byStatus.set(row.status, total)
+        break
+      case 0b10111:
+        groups.byChannel.set(row.channel, total)
+        break
+      case 0b11011:
+        groups.byAssignee.set(row.assigned_to, { total, closed: Number(row.closed) })
+        break
+      case 0b11101:
+        groups.created.set(row.created_day, total)
+        if (!range.from && (groups.firstDay === null || row.created_day < groups.firstDay)) {
+          groups.firstDay = row.created_day
+        }
+        break
+      case 0b11110:
+        if (row.closed_day !== null) groups.closed.set(row.closed_day, total)
+        break
+    }
+  }
+  return assemble(db, groups)
 }

@@ -2,7 +2,7 @@ import type { Database } from '../db/database.js'
 import { type Page, type PageRequest, paginate } from '../db/paginate.js'
 import type { AuditAction } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
-import type { AuditedTable, AuditValues } from './audit.js'
+import type { AuditedTable, AuditValues } from './write.js'
 
 export interface AuditFilter extends PageRequest {
   table_name?: AuditedTable
