@@ -243,7 +243,7 @@ export async function listClients(db: Database, filter: ClientListFilter): Promi
 }
 
 /** How many of the literal matches and of the similar ones are ranked: a bounded candidate set. */
-export const SEARCH_CANDIDATES = 500
+export const SEARCH_CANDIDATES = 300
 
 /**
  * Clients matching `q`, best match first: literal matches (substring, phone digits) before
@@ -254,12 +254,14 @@ export const SEARCH_CANDIDATES = 500
  */
 export async function searchClients(db: Database, query: PageRequest & { q: string }): Promise<Page<Client>> {
   const terms = clientSearchTerms(query.q)
-  const candidates = sql<SqlBool>`clients.id in (
-    (select id from clients where ${terms.literal} limit ${SEARCH_CANDIDATES})
+  // The candidates carry their columns, so that ranking them needs no second visit to the table.
+  const columns = sql.join([...CLIENT_COLUMNS, 'clients.search_text'].map((column) => sql.ref(column)))
+  const candidates = sql<Client & { search_text: string }>`(
+    (select ${columns} from clients where ${terms.literal} limit ${SEARCH_CANDIDATES})
     union
-    (select id from clients where ${terms.similar} limit ${SEARCH_CANDIDATES}))`
+    (select ${columns} from clients where ${terms.similar} limit ${SEARCH_CANDIDATES}))`
   return paginate(db, {
-    matching: db.selectFrom('clients').where(candidates),
+    matching: db.selectFrom(candidates.as('clients')),
     counted: db.selectFrom('clients').where(terms.matches),
     select: (matching) => matching.select(CLIENT_COLUMNS),
     order: {
