@@ -1,4 +1,4 @@
-import { type Selectable, type SqlBool, sql, type Transaction } from 'kysely'
+import { type Selectable, sql, type Transaction } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
