@@ -1,20 +1,20 @@
 import { Type } from '@sinclair/typebox'
+import { CLIENT_TYPES } from '../db/enums.js'
 import {
   DateOrTimestamp,
   DateTime,
+  Email,
   Id,
-  MAX_ID,
-  MAX_LIMIT,
   Nullable,
   Page,
+  pageLimits,
   pageQuery,
   ref,
   StringEnum,
 } from '../http/schemas.js'
 import { LeadSchema } from '../leads/schemas.js'
 
-export const CLIENT_TYPES = ['natural', 'juridical'] as const
-export const ClientTypeSchema = StringEnum(CLIENT_TYPES, {
+const ClientTypeSchema = StringEnum(CLIENT_TYPES, {
   $id: 'ClientType',
   description: 'natural: a person; juridical: a company (company_name required)',
 })
@@ -26,7 +26,6 @@ const Phone = Type.String({
     'Any common written form; without a country prefix it is read in DEFAULT_PHONE_REGION. Stored and returned in E.164.',
   examples: ['+584123456789'],
 })
-const Email = Type.String({ format: 'email', maxLength: 254 })
 
 export const ClientSchema = Type.Object(
   {
@@ -115,8 +114,7 @@ export const ClientListQuery = Type.Object(
 export const ClientSearchQuery = Type.Object(
   {
     q: SearchText,
-    limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 20 }),
-    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
+    ...pageLimits(20),
   },
   { additionalProperties: false },
 )

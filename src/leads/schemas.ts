@@ -1,11 +1,9 @@
 import { Type } from '@sinclair/typebox'
+import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import { DateOrTimestamp, DateTime, Id, Nullable, Page, pageQuery, ref, StringEnum } from '../http/schemas.js'
 
-export const LEAD_STATUSES = ['new', 'contacted', 'quoted', 'closed', 'discarded'] as const
-export const LEAD_CHANNELS = ['web', 'whatsapp', 'instagram', 'manual'] as const
-
-export const LeadStatusSchema = StringEnum(LEAD_STATUSES, { $id: 'LeadStatus' })
-export const ChannelSchema = StringEnum(LEAD_CHANNELS, { $id: 'Channel' })
+const LeadStatusSchema = StringEnum(LEAD_STATUSES, { $id: 'LeadStatus' })
+const ChannelSchema = StringEnum(LEAD_CHANNELS, { $id: 'Channel' })
 
 const Notes = Type.String({ maxLength: 5000 })
 
@@ -132,7 +130,7 @@ const leadFilters = {
   channel: Type.Optional(Type.Array(ref(ChannelSchema), { maxItems: 4, description: 'Repeatable' })),
   client_id: Type.Optional(Id),
   assigned_to: Type.Optional(
-    Type.String({ pattern: '^(me|none|[1-9][0-9]{0,9})$', description: 'A user id, me, or none (unassigned)' }),
+    Type.Union([Id, StringEnum(['me', 'none'] as const)], { description: 'A user id, me, or none (unassigned)' }),
   ),
   created_from: Type.Optional(DateOrTimestamp),
   created_to: Type.Optional(DateOrTimestamp),
@@ -145,6 +143,9 @@ export const LeadListQuery = Type.Object(
   { ...leadFilters, ...pageQuery(LEAD_SORTS, '-created_at') },
   { additionalProperties: false },
 )
+/** One per_day entry a day: a range of centuries would be millions of rows in one answer. */
+export const MAX_STATS_DAYS = 3660
+
 export const LeadStatsQuery = Type.Object(leadFilters, { additionalProperties: false })
 
 export const leadSchemas = [
