@@ -3,11 +3,11 @@ import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import type { Database } from '../db/database.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
-import { leadsOfClient } from '../leads/service.js'
+import { ClientDetailSchema } from '../leads/schemas.js'
+import { countLeadsOfClient, deleteLeadsOfClient, leadsOfClient } from '../leads/service.js'
 import {
   ClientCreateSchema,
   ClientDeleteQuery,
-  ClientDetailSchema,
   ClientListQuery,
   ClientPageSchema,
   ClientSchema,
@@ -28,6 +28,7 @@ import {
 
 export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (app, options) => {
   const { db, rules } = options
+  const dependents = { count: countLeadsOfClient, deleteAll: deleteLeadsOfClient }
   app.addHook('onRequest', app.authenticate)
 
   app.get(
@@ -141,7 +142,9 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
     async (request, reply) => {
       await db
         .transaction()
-        .execute((trx) => deleteClient(trx, request.actor, request.params.id, { cascade: request.query.cascade }))
+        .execute((trx) =>
+          deleteClient(trx, request.actor, request.params.id, { cascade: request.query.cascade, dependents }),
+        )
       return reply.code(204).send(null)
     },
   )

@@ -12,7 +12,6 @@ import {
   ref,
   StringEnum,
 } from '../http/schemas.js'
-import { LeadSchema } from '../leads/schemas.js'
 
 const ClientTypeSchema = StringEnum(CLIENT_TYPES, {
   $id: 'ClientType',
@@ -81,16 +80,6 @@ export const ClientUpdateSchema = Type.Object(
 
 export const ClientPageSchema = Page(ref(ClientSchema), 'ClientPage')
 
-export const ClientDetailSchema = Type.Object(
-  {
-    ...ClientSchema.properties,
-    leads: Type.Array(ref(LeadSchema), {
-      description: 'The leads of this client that the caller may see, newest first',
-    }),
-  },
-  { $id: 'ClientDetail', additionalProperties: false },
-)
-
 export const CLIENT_SORTS = ['created_at', 'contact_name', 'updated_at'] as const
 
 const SearchText = Type.String({
@@ -129,11 +118,4 @@ export const PhoneParams = Type.Object(
   { additionalProperties: false },
 )
 
-export const clientSchemas = [
-  ClientTypeSchema,
-  ClientSchema,
-  ClientCreateSchema,
-  ClientUpdateSchema,
-  ClientPageSchema,
-  ClientDetailSchema,
-]
+export const clientSchemas = [ClientTypeSchema, ClientSchema, ClientCreateSchema, ClientUpdateSchema, ClientPageSchema]

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import { ClientSchema } from '../clients/schemas.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import { DateOrTimestamp, DateTime, Id, Nullable, Page, pageQuery, ref, StringEnum } from '../http/schemas.js'
 
@@ -86,6 +87,17 @@ export const LeadAssignmentSchema = Type.Object(
 
 export const LeadPageSchema = Page(ref(LeadSchema), 'LeadPage')
 
+/** A client with its leads: GET /clients/{id}. */
+export const ClientDetailSchema = Type.Object(
+  {
+    ...ClientSchema.properties,
+    leads: Type.Array(ref(LeadSchema), {
+      description: 'The leads of this client that the caller may see, newest first',
+    }),
+  },
+  { $id: 'ClientDetail', additionalProperties: false },
+)
+
 const countsOf = (keys: readonly string[]) =>
   Type.Object(Object.fromEntries(keys.map((key) => [key, Type.Integer({ minimum: 0 })])), {
     additionalProperties: false,
@@ -158,5 +170,6 @@ export const leadSchemas = [
   LeadStatusChangeSchema,
   LeadAssignmentSchema,
   LeadPageSchema,
+  ClientDetailSchema,
   LeadStatsSchema,
 ]

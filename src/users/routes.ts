@@ -2,6 +2,7 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import { hashPassword } from '../auth/passwords.js'
 import type { Database } from '../db/database.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
+import { unassignLeadsOf } from '../leads/service.js'
 import { UserCreateSchema, UserListQuery, UserPageSchema, UserSchema, UserUpdateSchema } from './schemas.js'
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './service.js'
 
@@ -96,7 +97,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       },
     },
     async (request, reply) => {
-      await db.transaction().execute((trx) => deleteUser(trx, request.actor, request.params.id))
+      await db.transaction().execute((trx) => deleteUser(trx, request.actor, request.params.id, unassignLeadsOf))
       app.forgetUserState(request.params.id)
       return reply.code(204).send(null)
     },
