@@ -155,7 +155,7 @@ describe('lead counters', () => {
       { channel: ['web', 'manual'] },
       { assigned_to: 'none' },
       { assigned_to: 'me' },
-      { assigned_to: String(seller.id) },
+      { assigned_to: seller.id },
       { created_from: day(30), created_to: day(3) },
       { created_from: day(10) },
       { created_to: day(5), status: ['closed', 'quoted'], channel: ['whatsapp'] },

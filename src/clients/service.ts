@@ -10,7 +10,6 @@ import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
-import { countLeadsOfClient, deleteLeadsOfClient } from '../leads/service.js'
 import { normalizePhone } from '../phone.js'
 import type { CLIENT_SORTS } from './schemas.js'
 
@@ -172,19 +171,29 @@ export async function updateClient(
   return updated
 }
 
+/**
+ * What refers to a client (its leads), given by the caller so that clients depend on no other
+ * feature: leads refer to clients, not the other way round.
+ */
+export interface ClientDependents {
+  count(trx: Transaction<DB>, clientId: number): Promise<number>
+  /** Deletes them all, each with its audit row. */
+  deleteAll(trx: Transaction<DB>, actor: Actor, clientId: number): Promise<unknown>
+}
+
 /** A client with leads is refused unless `cascade`, which deletes them too, one audit row each. */
 export async function deleteClient(
   trx: Transaction<DB>,
   actor: Actor,
   id: number,
-  options: { cascade: boolean },
+  options: { cascade: boolean; dependents: ClientDependents },
 ): Promise<void> {
   // The row lock keeps a new lead from joining the client while it goes.
   const current = await lockClient(trx, id)
   if (options.cascade) {
-    await deleteLeadsOfClient(trx, actor, id)
+    await options.dependents.deleteAll(trx, actor, id)
   } else {
-    const leadCount = await countLeadsOfClient(trx, id)
+    const leadCount = await options.dependents.count(trx, id)
     if (leadCount > 0) {
       throw new ConflictError(
         'client_has_leads',

@@ -10,7 +10,7 @@ import { clientSearchTerms, normalizedContains } from '../db/search.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
-import { MAX_ID, parseSort } from '../http/schemas.js'
+import { parseSort } from '../http/schemas.js'
 import type { LEAD_SORTS } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
@@ -57,7 +57,7 @@ export interface LeadFilter {
   status?: LeadStatus[]
   channel?: LeadChannel[]
   client_id?: number
-  assigned_to?: string
+  assigned_to?: number | 'me' | 'none'
   created_from?: string
   created_to?: string
   q?: string
@@ -68,13 +68,10 @@ export interface LeadListQuery extends LeadFilter, PageRequest {
 }
 
 /** The `assigned_to` filter as a user id, null for `none`, undefined when absent. */
-export function parseAssignee(actor: AuthenticatedActor, value: string | undefined): number | null | undefined {
-  if (value === undefined) return undefined
+export function parseAssignee(actor: AuthenticatedActor, value: LeadFilter['assigned_to']): number | null | undefined {
   if (value === 'none') return null
   if (value === 'me') return actor.userId
-  const assignee = Number(value)
-  if (assignee > MAX_ID) throw ValidationError.field('assigned_to', `must be <= ${MAX_ID}`)
-  return assignee
+  return value
 }
 
 /** The scoped leads that match the filters of GET /leads and /leads/stats. */

@@ -1,10 +1,11 @@
 import { type Expression, type SqlBool, sql } from 'kysely'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
+import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import type { LeadChannel, LeadStatus } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
-import { LEAD_CHANNELS, LEAD_STATUSES } from './schemas.js'
+import { MAX_STATS_DAYS } from './schemas.js'
 import { filteredLeads, type LeadFilter, parseAssignee } from './service.js'
 
 export interface LeadStats {
@@ -19,7 +20,6 @@ export interface LeadStats {
 /** Filters the counters can answer; any other filter (q, client_id, and those added later) is answered by a scan. */
 const COUNTED_FILTERS = new Set<string>(['status', 'channel', 'assigned_to', 'created_from', 'created_to'])
 
-const MAX_STATS_DAYS = 3660
 const DAY_MS = 86_400_000
 
 /**
