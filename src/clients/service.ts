@@ -2,9 +2,9 @@ import { type Selectable, sql, type Transaction } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { type PageOf, readPage } from '../db/page.js'
 import { clientSearchTerms } from '../db/search.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
@@ -227,10 +227,7 @@ export async function getClientByPhone(db: Database, rawPhone: string, rules: Cl
   return client
 }
 
-export async function listClients(
-  db: Database,
-  filter: ClientListFilter,
-): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
+export async function listClients(db: Database, filter: ClientListFilter): Promise<PageOf<Client>> {
   let query = db.selectFrom('clients')
   if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
   const range = createdRange(
@@ -241,35 +238,15 @@ export async function listClients(
   if (range.before) query = query.where('created_at', '<', range.before)
   if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
   const { column, direction } = parseSort(filter.sort)
-  const [items, total] = await Promise.all([
-    query
-      .select(CLIENT_COLUMNS)
-      .orderBy(column, direction)
-      .orderBy('id', direction)
-      .limit(filter.limit)
-      .offset(filter.offset)
-      .execute(),
-    countMatches(query),
-  ])
-  return { items, total, limit: filter.limit, offset: filter.offset }
+  return readPage(query.select(CLIENT_COLUMNS).orderBy(column, direction).orderBy('id', direction), query, filter)
 }
 
 /** Clients matching `q`, best match first. */
 export async function searchClients(
   db: Database,
   query: { q: string; limit: number; offset: number },
-): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
+): Promise<PageOf<Client>> {
   const terms = clientSearchTerms(query.q)
   const matching = db.selectFrom('clients').where(terms.matches)
-  const [items, total] = await Promise.all([
-    matching
-      .select(CLIENT_COLUMNS)
-      .orderBy(terms.rank, 'desc')
-      .orderBy('id')
-      .limit(query.limit)
-      .offset(query.offset)
-      .execute(),
-    countMatches(matching),
-  ])
-  return { items, total, limit: query.limit, offset: query.offset }
+  return readPage(matching.select(CLIENT_COLUMNS).orderBy(terms.rank, 'desc').orderBy('id'), matching, query)
 }
