@@ -70,7 +70,11 @@ export function serverOptions(config: Config): FastifyServerOptions {
       },
     },
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // A number of hops: trust the socket's peer and the entries the hops before it appended.
+    trustProxy:
+      typeof config.trustProxy === 'number'
+        ? (_address: string, hop: number) => hop < (config.trustProxy as number)
+        : config.trustProxy,
     requestIdHeader: false,
     genReqId: (request) => {
       const offered = request.headers['x-request-id']
