@@ -16,7 +16,7 @@ import { clientRoutes } from './clients/routes.js'
 import { clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
 import type { Database } from './db/database.js'
-import { registerErrorHandling, sendProblem } from './errors/handler.js'
+import { answerClientError, registerErrorHandling, sendProblem } from './errors/handler.js'
 import { healthRoutes } from './health/routes.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { httpSchemas } from './http/schemas.js'
@@ -90,6 +90,7 @@ export function serverOptions(config: Config): FastifyServerOptions {
         detail: error.statusCode === 414 ? 'A path segment is too long' : 'The URL is not validly encoded',
       }),
     routerOptions: { maxParamLength: 200 },
+    clientErrorHandler: answerClientError,
   }
 }
 
@@ -133,7 +134,8 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(jwt, {
     secret: jwtSecret,
     sign: { algorithm: 'HS256' },
-    verify: { algorithms: ['HS256'] },
+    // A token without an end, a subject or a version would outlive every revocation.
+    verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'exp', 'iat', 'ver'] },
   })
   await app.register(authenticationPlugin, { db, cacheMs: config.authCacheMs })
 

@@ -1,6 +1,6 @@
 import { type Expression, type SqlBool, sql } from 'kysely'
 import type { Database } from '../db/database.js'
-import { containsPattern } from '../http/schemas.js'
+import { containsPattern, normalizedContainsPattern } from '../http/schemas.js'
 
 // A typo in a name ("Peres" for "Pérez") scores about 0.5; pg_trgm's default of 0.6 would miss it.
 const WORD_SIMILARITY_THRESHOLD = 0.45
@@ -34,7 +34,7 @@ export interface ClientSearchTerms {
  */
 export function clientSearchTerms(q: string, column = sql.ref('clients.search_text')): ClientSearchTerms {
   const normalized = sql<string>`immutable_unaccent(lower(${q.trim()}))`
-  const substring = sql<SqlBool>`${column} like immutable_unaccent(lower(${containsPattern(q.trim())}))`
+  const substring = sql<SqlBool>`${column} like ${normalizedContainsPattern(q.trim())}`
   // Below four characters almost any word sharing two letters scores as similar ("cal" ~ "carmen"),
   // multiplying the matches to rank: a short query matches as a substring only.
   const similarWord =

@@ -1,4 +1,5 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
+import { type Expression, sql } from 'kysely'
 
 /** A `$ref` to a named component schema that keeps the static type of its target. */
 export function ref<T extends TSchema>(schema: T) {
@@ -91,4 +92,17 @@ export function Nullable<T extends TSchema>(schema: T) {
 /** A pattern for ILIKE that matches `text` literally anywhere. */
 export function containsPattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`
+}
+
+// A backslash, % or _ (as a regular expression), and the replacement that puts a backslash before it.
+const LIKE_SPECIAL = '([\\\\%_])'
+const ESCAPED_MATCH = '\\\\\\1'
+
+/**
+ * A LIKE pattern that matches `text` literally anywhere in a column kept lower-case and without
+ * accents (search_text, notes_search). The text is normalised the same way first and escaped after:
+ * unaccent turns full-width ％ and ＿ into the wildcards % and _.
+ */
+export function normalizedContainsPattern(text: string): Expression<string> {
+  return sql<string>`'%' || regexp_replace(immutable_unaccent(lower(${text})), ${LIKE_SPECIAL}, ${ESCAPED_MATCH}, 'g') || '%'`
 }

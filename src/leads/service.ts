@@ -10,7 +10,7 @@ import { isForeignKeyViolation } from '../db/errors.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
-import { containsPattern, MAX_ID, parseSort } from '../http/schemas.js'
+import { MAX_ID, normalizedContainsPattern, parseSort } from '../http/schemas.js'
 import { LEAD_CHANNELS, type LEAD_SORTS, LEAD_STATUSES } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
@@ -93,7 +93,7 @@ function filteredLeads(db: Database, actor: AuthenticatedActor, filter: LeadFilt
     query = query.where((eb) =>
       eb.or([
         eb('leads.client_id', 'in', eb.selectFrom('clients').select('clients.id').where(clientMatches)),
-        eb('leads.notes_search', 'like', sql<string>`immutable_unaccent(lower(${containsPattern(q.trim())}))`),
+        eb('leads.notes_search', 'like', normalizedContainsPattern(q.trim())),
       ]),
     )
   }
