@@ -6,7 +6,7 @@ import jwt from '@fastify/jwt'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
 import { authenticationPlugin } from './auth/authenticate.js'
@@ -44,6 +44,29 @@ const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
+// Query parameters that may carry a credential (access_token, token, key, hub.verify_token, api_key…).
+const SECRET_PARAMETER = /(^|[._-])(token|key|secret|password)$/i
+
+/** The URL as the log may keep it: the values of credential-like query parameters replaced. */
+export function withSecretsRedacted(url: string): string {
+  const question = url.indexOf('?')
+  if (question === -1) return url
+  const query = url
+    .slice(question + 1)
+    .split('&')
+    .map((pair) => {
+      const [rawName = '', ...value] = pair.split('=')
+      let name = rawName
+      try {
+        name = decodeURIComponent(rawName.replaceAll('+', ' '))
+      } catch {
+        // A malformed name is kept as it came.
+      }
+      return value.length > 0 && SECRET_PARAMETER.test(name) ? `${rawName}=[redacted]` : pair
+    })
+  return `${url.slice(0, question)}?${query.join('&')}`
+}
+
 export interface AppDependencies {
   config: Config
   db: Database
@@ -67,6 +90,15 @@ export function serverOptions(config: Config): FastifyServerOptions {
           '*.access_token',
         ],
         censor: '[redacted]',
+      },
+      serializers: {
+        req: (request: FastifyRequest) => ({
+          method: request.method,
+          url: withSecretsRedacted(request.url),
+          host: request.host,
+          remoteAddress: request.ip,
+          remotePort: request.socket?.remotePort,
+        }),
       },
     },
     bodyLimit: config.bodyLimitBytes,

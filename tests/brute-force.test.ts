@@ -220,13 +220,33 @@ describe('login brute force, TRUST_PROXY off', () => {
   })
 })
 
-describe('login brute force, TRUST_PROXY on', () => {
+describe('login brute force behind one proxy (TRUST_PROXY=1)', () => {
   let ctx: TestContext
 
   before(async () => {
-    ctx = await startTestContext({ ...LIMITS, TRUST_PROXY: 'true' })
+    ctx = await startTestContext({ ...LIMITS, TRUST_PROXY: '1' })
   })
   after(() => ctx?.close())
+
+  it('throttles a client that rotates the leftmost X-Forwarded-For entry behind an appending proxy', async () => {
+    const proxy = '127.0.0.7'
+    const client = '203.0.113.7'
+    const answers: LightMyRequestResponse[] = []
+    for (let n = 1; n <= PER_ADDRESS + 5; n++) {
+      answers.push(
+        await attempt(ctx, {
+          username: `rotating-${n}`,
+          password: 'password1',
+          remoteAddress: proxy,
+          // What the client forged, then what the proxy appended: the address it saw.
+          forwardedFor: `198.51.100.${n}, ${client}`,
+        }),
+      )
+    }
+    assert.deepEqual(tally(answers), { 401: PER_ADDRESS, 429: 5 })
+    assert.deepEqual(await counters(ctx, 'address:198.51.100.'), {}, 'forged entries count for nothing')
+    assert.deepEqual(await counters(ctx, `address:${client}`), { [`address:${client}`]: PER_ADDRESS })
+  })
 
   it('counts X-Forwarded-For addresses separately, while the username limit still holds', async () => {
     const proxy = '127.0.0.6'
