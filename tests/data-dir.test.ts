@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { readdir, readFile, readlink, stat } from 'node:fs/promises'
+import { cp, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { ADMIN, mode, type ServerEnvironment, serverEnvironment } from './helpers/context.js'
+import { ADMIN, embeddedTemplatePath, mode, type ServerEnvironment, serverEnvironment } from './helpers/context.js'
 import { runTs, type ServerProcess, startServer } from './helpers/server.js'
 
 /** The TCP ports a process listens on, read from /proc: its socket inodes matched to the listening table. */
@@ -68,6 +69,15 @@ describe('the data folder of a running server', () => {
     assert.equal(await login(server.url, ADMIN.password), 200)
   })
 
+  it('refuses npm run reset while the server runs', async (t) => {
+    assert.ok(environment && server)
+    if (mode !== 'embedded') return t.skip('reset is for the embedded database')
+    const reset = await runTs('scripts/reset.ts', environment.env, { args: ['--yes'] })
+    assert.notEqual(reset.code, 0)
+    assert.match(reset.output, /is in use by another process/)
+    assert.equal(await login(server.url, ADMIN.password), 200)
+  })
+
   it('resets a password with create-admin while the server runs; the server and a restart both see it', async () => {
     assert.ok(environment && server)
     const reset = await runTs('scripts/create-admin.ts', { ...environment.env, ADMIN_PASSWORD: 'a-new-admin-pass' })
@@ -79,5 +89,34 @@ describe('the data folder of a running server', () => {
     assert.equal(await server.stop(), 0)
     server = await startServer(environment.env)
     assert.equal(await login(server.url, 'a-new-admin-pass'), 200, 'the reset survives a restart')
+  })
+})
+
+describe('npm run reset', () => {
+  let dataDir: string | undefined
+  after(() => (dataDir ? rm(dataDir, { recursive: true, force: true }) : undefined))
+
+  it('asks for --yes, then deletes the embedded database and its generated secret, and refuses DATABASE_URL', async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'mini-crm-reset-'))
+    await cp(await embeddedTemplatePath(), join(dataDir, 'postgres'), { recursive: true })
+    await writeFile(join(dataDir, 'jwt-secret'), 'a-secret\n')
+    const env = { DATA_DIR: dataDir, DATABASE_URL: '' }
+
+    const asked = await runTs('scripts/reset.ts', env)
+    assert.notEqual(asked.code, 0)
+    assert.match(asked.output, /npm run reset -- --yes/)
+    assert.deepEqual((await readdir(dataDir)).sort(), ['jwt-secret', 'postgres'], 'nothing deleted without --yes')
+
+    const server = await runTs(
+      'scripts/reset.ts',
+      { ...env, DATABASE_URL: 'postgres://crm@localhost/crm' },
+      { args: ['--yes'] },
+    )
+    assert.notEqual(server.code, 0)
+    assert.match(server.output, /DATABASE_URL is set/)
+
+    const done = await runTs('scripts/reset.ts', env, { args: ['--yes'] })
+    assert.equal(done.code, 0, done.output)
+    assert.deepEqual(await readdir(dataDir), [], 'the database and the secret are gone')
   })
 })

@@ -74,7 +74,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   const home = options.home ?? (await mkdtemp(join(tmpdir(), 'mini-crm-pglite-')))
   // The socket has no password: the folder around it is what keeps other local users out.
   await preparePrivateFolder(home)
-  const unlock = options.home ? await lockHome(home, options) : async () => rm(home, { recursive: true, force: true })
+  const unlock = options.home
+    ? await lockDataDir(home, options)
+    : async () => rm(home, { recursive: true, force: true })
   // A lock already lost (see onLockLost) has nothing left to release.
   const release = () => unlock().catch(() => {})
   const socketPath = join(home, SOCKET_NAME)
@@ -115,7 +117,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   }
 }
 
-async function lockHome(home: string, options: EmbeddedOptions): Promise<() => Promise<void>> {
+/** Takes DATA_DIR for this process alone; the function it answers gives it back. */
+export async function lockDataDir(
+  home: string,
+  options: Pick<EmbeddedOptions, 'onLockLost' | 'onWait'> = {},
+): Promise<() => Promise<void>> {
   const busy = () =>
     new StartupError(
       `DATA_DIR ${home} is in use by another process (a running server, or a script such as create-admin): stop it first`,

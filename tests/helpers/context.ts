@@ -176,7 +176,7 @@ export async function serverEnvironment(): Promise<ServerEnvironment> {
       cleanup: () => database.drop().finally(removeDataDir),
     }
   }
-  await cp(await embeddedTemplate(), embeddedDataDir(dataDir), { recursive: true })
+  await cp(await embeddedTemplatePath(), embeddedDataDir(dataDir), { recursive: true })
   return { env: { DATA_DIR: dataDir }, dataDir, cleanup: removeDataDir }
 }
 
@@ -194,7 +194,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     }
   }
   const home = await mkdtemp(join(tmpdir(), 'mini-crm-pglite-'))
-  await cp(await embeddedTemplate(), embeddedDataDir(home), { recursive: true })
+  await cp(await embeddedTemplatePath(), embeddedDataDir(home), { recursive: true })
   const embedded = await startEmbeddedPostgres({ home })
   return {
     url: undefined,
@@ -220,7 +220,7 @@ async function withServer<T>(run: (client: pg.Client) => Promise<T>): Promise<T>
  * A migrated embedded data directory, made once per set of migrations and copied by each test
  * file: creating one from nothing takes seconds, copying it a fraction of that.
  */
-async function embeddedTemplate(): Promise<string> {
+export async function embeddedTemplatePath(): Promise<string> {
   const files = (await readdir(MIGRATIONS_DIR)).sort()
   const hash = createHash('sha256')
   for (const file of files) hash.update(file).update(await readFile(join(MIGRATIONS_DIR, file)))
