@@ -9,7 +9,7 @@ import envSchema from 'env-schema'
 import type { CountryCode } from 'libphonenumber-js'
 import { isCountryCode } from './phone.js'
 
-export const DEFAULT_ADMIN_PASSWORD = 'admin123'
+const DEFAULT_ADMIN_PASSWORD = 'admin123'
 const MIN_PRODUCTION_SECRET_LENGTH = 32
 
 /** One of a few strings: a single error that lists them, where a union of literals gives one per literal. */

@@ -25,8 +25,6 @@ export interface EmbeddedOptions {
    * in memory, served from a private temporary folder.
    */
   home?: string
-  /** A gzipped data directory to start from. */
-  loadDataDir?: Blob
   /** Told when the lock on `home` could no longer be kept (a clock jump, the lock folder removed). */
   onLockLost?: (error: Error) => void
   /** Told while waiting for a lock left behind by a process that no longer answers. */
@@ -86,7 +84,6 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     await rm(socketPath, { force: true })
     pglite = await PGlite.create({
       dataDir: options.home ? embeddedDataDir(home) : undefined,
-      loadDataDir: options.loadDataDir,
       extensions: { pg_trgm, unaccent },
     })
     const db = pglite

@@ -1,5 +1,4 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
-import { type Expression, sql } from 'kysely'
 
 /** A `$ref` to a named component schema that keeps the static type of its target. */
 export function ref<T extends TSchema>(schema: T) {
@@ -13,12 +12,12 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
 }
 
 /** Serialised from the Date that PostgreSQL gives, as ISO 8601 in UTC with a Z. */
-export const Timestamp = Type.Unsafe<Date | string>({
+export const DateTime = Type.Unsafe<Date | string>({
   type: 'string',
   format: 'date-time',
   examples: ['2026-11-26T20:05:00.000Z'],
 })
-export const NullableTimestamp = Type.Unsafe<Date | string | null>({
+export const NullableDateTime = Type.Unsafe<Date | string | null>({
   type: ['string', 'null'],
   format: 'date-time',
 })
@@ -60,7 +59,7 @@ export function Page<T extends TSchema>(item: T, id: string) {
   )
 }
 
-export const FieldErrorSchema = Type.Object({ field: Type.String(), message: Type.String() }, { $id: 'FieldError' })
+const FieldErrorSchema = Type.Object({ field: Type.String(), message: Type.String() }, { $id: 'FieldError' })
 
 export const ProblemSchema = Type.Object(
   {
@@ -87,22 +86,4 @@ export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; dir
 /** `type: [T, 'null']`, as OpenAPI 3.1 writes it, rather than an anyOf. */
 export function Nullable<T extends TSchema>(schema: T) {
   return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })
-}
-
-/** A pattern for ILIKE that matches `text` literally anywhere. */
-export function containsPattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`
-}
-
-// A backslash, % or _ (as a regular expression), and the replacement that puts a backslash before it.
-const LIKE_SPECIAL = '([\\\\%_])'
-const ESCAPED_MATCH = '\\\\\\1'
-
-/**
- * A LIKE pattern that matches `text` literally anywhere in a column kept lower-case and without
- * accents (search_text, notes_search). The text is normalised the same way first and escaped after:
- * unaccent turns full-width ％ and ＿ into the wildcards % and _.
- */
-export function normalizedContainsPattern(text: string): Expression<string> {
-  return sql<string>`'%' || regexp_replace(immutable_unaccent(lower(${text})), ${LIKE_SPECIAL}, ${ESCAPED_MATCH}, 'g') || '%'`
 }

@@ -3,7 +3,7 @@ import { hashPassword } from '../auth/passwords.js'
 import type { Database } from '../db/database.js'
 import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
 import { UserCreateSchema, UserListQuery, UserPageSchema, UserSchema, UserUpdateSchema } from './schemas.js'
-import { createUser, deleteUser, getUser, listUsers, type PasswordHash, updateUser } from './service.js'
+import { createUser, deleteUser, getUser, listUsers, updateUser } from './service.js'
 
 const problem = ref(ProblemSchema)
 
@@ -12,7 +12,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.addHook('onRequest', app.requireRole('admin'))
 
   const hashIfGiven = async (password: string | undefined) =>
-    password === undefined ? undefined : ((await hashPassword(password)) as PasswordHash)
+    password === undefined ? undefined : hashPassword(password)
 
   app.get(
     '/users',
@@ -41,7 +41,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
     },
     async (request, reply) => {
       const { password, ...fields } = request.body
-      const passwordHash = (await hashIfGiven(password)) as PasswordHash
+      const passwordHash = await hashPassword(password)
       const user = await db.transaction().execute((trx) => createUser(trx, request.actor, { ...fields, passwordHash }))
       return reply.code(201).header('location', `/users/${user.id}`).send(user)
     },
