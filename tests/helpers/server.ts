@@ -119,7 +119,11 @@ export async function startServer(env: Record<string, string>, options: StartOpt
 
   function listeningLine(process: ChildProcess, ms: number): Promise<string> {
     return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), ms)
+      const timer = setTimeout(() => {
+        // Left running, it would hold its DATA_DIR (and its lock) after the test gave up on it.
+        process.kill('SIGKILL')
+        reject(new Error(`server did not start within ${ms / 1000} s:\n${output}`))
+      }, ms)
       const onData = () => {
         const match = output.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
         if (match?.[1]) {
