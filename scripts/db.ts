@@ -3,8 +3,9 @@
  * (through the running server when there is one).
  * Usage: tsx scripts/db.ts migrate | rollback | status
  */
-import { loadConfig, StartupError } from '../src/config.js'
+import { loadConfig } from '../src/config.js'
 import { runDbmate } from '../src/db/migrate.js'
+import { StartupError } from '../src/errors/startup.js'
 import { openConfiguredDatabase } from '../src/runtime.js'
 
 const commands: Record<string, string[]> = { migrate: ['migrate'], rollback: ['rollback'], status: ['status'] }

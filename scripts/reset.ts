@@ -4,8 +4,9 @@
  */
 import { rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { loadConfig, StartupError } from '../src/config.js'
+import { loadConfig } from '../src/config.js'
 import { embeddedDataDir, lockDataDir } from '../src/db/embedded.js'
+import { StartupError } from '../src/errors/startup.js'
 
 try {
   const config = loadConfig()

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
 import { parseEnv } from 'node:util'
@@ -8,6 +8,8 @@ import { type Static, Type } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 import type { CountryCode } from 'libphonenumber-js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './auth/passwords.js'
+import { preparePrivateFolder } from './db/data-dir.js'
+import { StartupError } from './errors/startup.js'
 import { isCountryCode } from './phone.js'
 
 const DEFAULT_ADMIN_PASSWORD = 'admin123'
@@ -77,9 +79,6 @@ export interface Config {
   bodyLimitBytes: number
   defaultPhoneRegion: CountryCode
 }
-
-/** A failure an operator can act on, said in one line: no stack trace helps them. */
-export class StartupError extends Error {}
 
 export class ConfigError extends StartupError {}
 
@@ -235,17 +234,4 @@ export async function resolveJwtSecret(config: Config): Promise<string> {
   })
   await chmod(file, 0o600)
   return (await readFile(file, 'utf8')).trim()
-}
-
-/** DATA_DIR: made when missing, refused in one line when it is a file, entered by its owner only. */
-export async function preparePrivateFolder(folder: string): Promise<void> {
-  try {
-    await mkdir(folder, { recursive: true, mode: 0o700 })
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'EEXIST' || code === 'ENOTDIR') throw new StartupError(`DATA_DIR ${folder} is a file, not a folder`)
-    throw new StartupError(`DATA_DIR ${folder} cannot be created: ${(error as Error).message}`)
-  }
-  if (!(await stat(folder)).isDirectory()) throw new StartupError(`DATA_DIR ${folder} is a file, not a folder`)
-  await chmod(folder, 0o700)
 }

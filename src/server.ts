@@ -1,6 +1,7 @@
 import { createServer } from 'node:net'
 import closeWithGrace from 'close-with-grace'
-import { type Config, loadConfig, StartupError } from './config.js'
+import { type Config, loadConfig } from './config.js'
+import { StartupError } from './errors/startup.js'
 import { type Runtime, startRuntime } from './runtime.js'
 
 let runtime: Runtime

@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
-import { StartupError } from '../config.js'
+import { StartupError } from '../errors/startup.js'
 import { describeDatabase } from './describe.js'
 import { isDatabaseUnavailable } from './errors.js'
 import { SEARCH_SESSION_SQL } from './search.js'

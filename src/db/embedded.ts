@@ -7,7 +7,8 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm'
 import { unaccent } from '@electric-sql/pglite/contrib/unaccent'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 import lockfile from 'proper-lockfile'
-import { preparePrivateFolder, StartupError } from '../config.js'
+import { StartupError } from '../errors/startup.js'
+import { preparePrivateFolder } from './data-dir.js'
 
 export interface EmbeddedPostgres {
   url: string

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { resolveBinary } from 'dbmate'
-import { StartupError } from '../config.js'
+import { StartupError } from '../errors/startup.js'
 import { describeDatabase } from './describe.js'
 
 const execFileAsync = promisify(execFile)
