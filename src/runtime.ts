@@ -4,6 +4,7 @@ import { type Config, embeddedDataDir, resolveJwtSecret } from './config.js'
 import { type DatabaseHandle, openDatabase } from './db/database.js'
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
+import { startWorkers, type Workers } from './events/worker.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
 export interface DatabaseRuntime {
@@ -51,7 +52,7 @@ export interface Runtime {
   close(): Promise<void>
 }
 
-/** Everything `npm start` does before listening: database, migrations, first admin, app. */
+/** Everything `npm start` does before listening: database, migrations, first admin, app, workers (unless WORKERS=false). */
 export async function startRuntime(config: Config, options: { embedded?: EmbeddedPostgres } = {}): Promise<Runtime> {
   const jwtSecret = await resolveJwtSecret(config)
   let app: FastifyInstance | undefined
@@ -75,12 +76,15 @@ export async function startRuntime(config: Config, options: { embedded?: Embedde
     throw error
   }
   const started = app
+  const workers: Workers | undefined = config.workers
+    ? startWorkers(database.handle.db, config, started.log.child({ component: 'workers' }))
+    : undefined
   return {
     app: started,
     database,
     async close() {
-      // Stop taking connections and finish the requests in flight, then let go of the database.
-      await started.close()
+      // Stop taking connections and finish the requests and jobs in hand, then let go of the database.
+      await Promise.all([started.close(), workers?.stop()])
       await database.close()
     },
   }

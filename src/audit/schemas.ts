@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { Id, MAX_ID, MAX_LIMIT, Nullable, Page, ref, StringEnum, Timestamp } from '../http/schemas.js'
 
 export const AUDIT_ACTIONS = ['create', 'update', 'delete'] as const
-export const AUDITED_TABLES = ['users', 'clients', 'leads'] as const
+export const AUDITED_TABLES = ['users', 'clients', 'leads', 'webhooks'] as const
 
 export const AuditActionSchema = StringEnum(AUDIT_ACTIONS, { $id: 'AuditAction' })
 

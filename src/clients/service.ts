@@ -7,6 +7,7 @@ import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
+import { writeEvent } from '../events/outbox.js'
 import { createdRange } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
 import { countLeadsOfClient, deleteLeadsOfClient } from '../leads/service.js'
@@ -123,6 +124,14 @@ export async function createClient(
     oldValues: null,
     newValues: client,
   })
+  await writeEvent(trx, actor, {
+    type: 'client.created',
+    resource: 'client',
+    id: client.id,
+    old: null,
+    new: client,
+    object: client,
+  })
   return client
 }
 
@@ -171,6 +180,14 @@ export async function updateClient(
     oldValues: changes.oldValues,
     newValues: changes.newValues,
   })
+  await writeEvent(trx, actor, {
+    type: 'client.updated',
+    resource: 'client',
+    id,
+    old: changes.oldValues,
+    new: changes.newValues,
+    object: updated,
+  })
   return updated
 }
 
@@ -202,6 +219,14 @@ export async function deleteClient(
     action: 'delete',
     oldValues: current,
     newValues: null,
+  })
+  await writeEvent(trx, actor, {
+    type: 'client.deleted',
+    resource: 'client',
+    id,
+    old: current,
+    new: null,
+    object: current,
   })
 }
 

@@ -3,6 +3,11 @@ import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js'
 import { Id, Nullable, NullableTimestamp, Page, pageQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
 
 export const ROLES = ['admin', 'sales', 'management'] as const
+export const LOCALES = ['es', 'en'] as const
+export const LocaleSchema = StringEnum(LOCALES, {
+  $id: 'Locale',
+  description: 'The language of the mails the user gets',
+})
 export const RoleSchema = StringEnum(ROLES, { $id: 'Role', description: 'What the user may do' })
 
 const Username = Type.String({
@@ -22,6 +27,7 @@ export const UserSchema = Type.Object(
     full_name: Nullable(Type.String()),
     role: ref(RoleSchema),
     is_active: Type.Boolean(),
+    locale: ref(LocaleSchema),
     created_at: Timestamp,
     updated_at: Timestamp,
     last_login_at: NullableTimestamp,
@@ -37,6 +43,7 @@ export const UserCreateSchema = Type.Object(
     email: Type.Optional(Nullable(Email)),
     full_name: Type.Optional(Nullable(FullName)),
     is_active: Type.Optional(Type.Boolean({ default: true })),
+    locale: Type.Optional(ref(LocaleSchema)),
   },
   {
     $id: 'UserCreate',
@@ -53,6 +60,7 @@ export const UserUpdateSchema = Type.Object(
     email: Type.Optional(Nullable(Email)),
     full_name: Type.Optional(Nullable(FullName)),
     is_active: Type.Optional(Type.Boolean()),
+    locale: Type.Optional(ref(LocaleSchema)),
   },
   { $id: 'UserUpdate', additionalProperties: false, examples: [{ role: 'management' }] },
 )
@@ -71,4 +79,4 @@ export const UserListQuery = Type.Object(
 
 export const UserPageSchema = Page(ref(UserSchema), 'UserPage')
 
-export const userSchemas = [RoleSchema, UserSchema, UserCreateSchema, UserUpdateSchema, UserPageSchema]
+export const userSchemas = [RoleSchema, LocaleSchema, UserSchema, UserCreateSchema, UserUpdateSchema, UserPageSchema]
