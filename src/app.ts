@@ -28,6 +28,7 @@ import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
 import { userRoutes } from './users/routes.js'
 import { userSchemas } from './users/schemas.js'
+import { webhookJobOptions } from './webhooks/jobs.js'
 import { webhookRoutes } from './webhooks/routes.js'
 import { webhookSchemas } from './webhooks/schemas.js'
 
@@ -180,7 +181,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(leadRoutes, { db })
   await app.register(webhookRoutes, {
     db,
-    jobs: { retryDelaysMs: config.jobRetryDelaysMs, allowPrivateNetworks: config.webhookAllowPrivateNetworks },
+    jobs: webhookJobOptions(config),
   })
 
   return app

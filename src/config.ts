@@ -47,6 +47,7 @@ const EnvSchema = Type.Object({
     pattern: '^\\d+(\\.\\d+)?(,\\d+(\\.\\d+)?)*$',
   }),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 10_000 }),
 })
 
 type Env = Static<typeof EnvSchema>
@@ -83,6 +84,7 @@ export interface Config {
   /** The waits before each retry of a background job: its attempts are one more than these. */
   jobRetryDelaysMs: number[]
   webhookAllowPrivateNetworks: boolean
+  webhookTimeoutMs: number
 }
 
 export class ConfigError extends Error {}
@@ -140,6 +142,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     workerPollMs: env.WORKER_POLL_MS,
     jobRetryDelaysMs: env.JOB_RETRY_DELAYS_SECONDS.split(',').map((seconds) => Math.round(Number(seconds) * 1000)),
     webhookAllowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+    webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
   }
   if (config.env === 'production') {
     if (!config.jwtSecret || config.jwtSecret.length < MIN_PRODUCTION_SECRET_LENGTH) {

@@ -407,7 +407,7 @@ describe('webhooks', () => {
       const outcome = await deliver(
         { url: `${receiver.url.replace('127.0.0.1', 'localhost')}/late`, secret: `whsec_${'A'.repeat(43)}=` },
         { id: 'evt_late', body: '{}' },
-        { allowPrivateNetworks: false },
+        { allowPrivateNetworks: false, timeoutMs: 1000 },
       )
       assert.equal(outcome.ok, false)
       assert.equal(outcome.status, null)
@@ -415,7 +415,7 @@ describe('webhooks', () => {
       const https = await deliver(
         { url: 'https://localhost:1/late', secret: `whsec_${'A'.repeat(43)}=` },
         { id: 'evt_late', body: '{}' },
-        { allowPrivateNetworks: false },
+        { allowPrivateNetworks: false, timeoutMs: 1000 },
       )
       assert.match(https.error ?? '', /loopback/)
       assert.equal(at('late').length, before)

@@ -1,5 +1,8 @@
-/** How long a lease on a claimed job lasts: longer than any one attempt (10 s for a webhook), so a live worker keeps it. */
-export const LEASE_SECONDS = 60
+/** How long a claimed mail is leased: longer than any one send (nodemailer's timeouts are set below it). */
+export const MAIL_LEASE_SECONDS = 60
+
+/** A claimed webhook delivery is leased for its timeout and this margin: a live worker always finishes first. */
+export const DELIVERY_LEASE_MARGIN_MS = 5_000
 
 /**
  * The wait before the next attempt after `attemptsMade` failed ones, or null when they are used up

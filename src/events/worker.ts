@@ -5,7 +5,7 @@ import type { Database } from '../db/database.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
 import { sendDueNotifications } from '../notifications/jobs.js'
 import { createMailer } from '../notifications/mailer.js'
-import { deliverDueWebhooks } from '../webhooks/jobs.js'
+import { deliverDueWebhooks, webhookJobOptions } from '../webhooks/jobs.js'
 import { dispatchEvents } from './dispatch.js'
 
 /** Emitted in this process after a request that may have committed events: the workers look at once. */
@@ -28,10 +28,7 @@ export interface Workers {
  */
 export function startWorkers(db: Database, config: Config, log: FastifyBaseLogger): Workers {
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, log })
-  const webhookOptions = {
-    retryDelaysMs: config.jobRetryDelaysMs,
-    allowPrivateNetworks: config.webhookAllowPrivateNetworks,
-  }
+  const webhookOptions = webhookJobOptions(config)
   const mailOptions = { mailer, publicUrl: config.publicUrl, retryDelaysMs: config.jobRetryDelaysMs, log }
   let stopping = false
   let wake: (() => void) | undefined

@@ -3,7 +3,7 @@ import { sql, type Transaction, type UpdateObject } from 'kysely'
 import type { EventActor } from '../auth/actor.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
-import { LEASE_SECONDS, retryDelayMs } from '../events/retry.js'
+import { MAIL_LEASE_SECONDS, retryDelayMs } from '../events/retry.js'
 import type { Mailer } from './mailer.js'
 import { type NotifiableEvent, type NotificationKind, recipientsOf } from './rules.js'
 import { type MailContext, renderMail } from './templates.js'
@@ -102,7 +102,7 @@ export async function sendDueNotifications(db: Database, options: MailJobOptions
     .set({
       state: 'sending',
       attempts: sql`attempts + 1`,
-      locked_until: sql`now() + make_interval(secs => ${LEASE_SECONDS})`,
+      locked_until: sql`now() + make_interval(secs => ${MAIL_LEASE_SECONDS})`,
     })
     .where('id', 'in', (eb) =>
       eb

@@ -21,7 +21,11 @@ export function createMailer(options: { smtpUrl: string | undefined; from: strin
       close() {},
     }
   }
-  const transport = nodemailer.createTransport(smtpUrl, { from })
+  // Each step of a send gives up well within the lease on its claim (MAIL_LEASE_SECONDS).
+  const transport = nodemailer.createTransport(
+    { url: smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 },
+    { from },
+  )
   return {
     async send(to, mail) {
       await transport.sendMail({ to, subject: mail.subject, text: mail.text, html: mail.html })

@@ -4,8 +4,6 @@ import type { LookupFunction } from 'node:net'
 import { Webhook } from 'standardwebhooks'
 import { checkWebhookTarget, WebhookUrlNotAllowedError } from './address.js'
 
-/** Any 2xx within this time is a success; the request is cut off at it. */
-export const DELIVERY_TIMEOUT_MS = 10_000
 const MAX_RESPONSE_BYTES = 64 * 1024
 
 export interface DeliveryOutcome {
@@ -43,7 +41,7 @@ export function signedHeaders(secret: string, message: SignedMessage, at = new D
 export async function deliver(
   target: { url: string; secret: string },
   message: SignedMessage,
-  options: { allowPrivateNetworks: boolean },
+  options: { allowPrivateNetworks: boolean; timeoutMs: number },
 ): Promise<DeliveryOutcome> {
   const started = performance.now()
   const outcome = (fields: Omit<DeliveryOutcome, 'durationMs' | 'gone'>): DeliveryOutcome => ({
@@ -109,8 +107,8 @@ export async function deliver(
     )
     const timer = setTimeout(() => {
       request.destroy()
-      settle(outcome({ ok: false, status: null, error: `no answer within ${DELIVERY_TIMEOUT_MS / 1000} s` }))
-    }, DELIVERY_TIMEOUT_MS)
+      settle(outcome({ ok: false, status: null, error: `no answer within ${options.timeoutMs / 1000} s` }))
+    }, options.timeoutMs)
     request.on('error', (error) => settle(outcome({ ok: false, status: null, error: error.message.slice(0, 300) })))
     request.end(message.body)
   })

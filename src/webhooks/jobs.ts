@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Transaction } from 'kysely'
 import { writeAudit } from '../audit/audit.js'
 import { type Actor, eventActor, systemActor } from '../auth/actor.js'
+import type { Config } from '../config.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
-import { LEASE_SECONDS, retryDelayMs } from '../events/retry.js'
+import { DELIVERY_LEASE_MARGIN_MS, retryDelayMs } from '../events/retry.js'
 import { notifyAdmins } from '../notifications/jobs.js'
 import { type DeliveryOutcome, deliver, type SignedMessage } from './deliver.js'
 
@@ -15,7 +16,21 @@ export const FAILED_DELIVERIES_TO_DISABLE = 20
 export interface WebhookJobOptions {
   retryDelaysMs: number[]
   allowPrivateNetworks: boolean
+  /** Any 2xx within this time is a success (10 s; shorter in tests). */
+  timeoutMs: number
 }
+
+export function webhookJobOptions(config: Config): WebhookJobOptions {
+  return {
+    retryDelaysMs: config.jobRetryDelaysMs,
+    allowPrivateNetworks: config.webhookAllowPrivateNetworks,
+    timeoutMs: config.webhookTimeoutMs,
+  }
+}
+
+/** The lease of a claimed delivery: past it, a worker that died is assumed gone and the delivery is claimed again. */
+const lease = (options: WebhookJobOptions) =>
+  sql<Date>`now() + make_interval(secs => ${(options.timeoutMs + DELIVERY_LEASE_MARGIN_MS) / 1000})`
 
 interface FannedOutEvent {
   id: number
@@ -71,10 +86,14 @@ interface ClaimedDelivery {
  * Claims due deliveries with a lease. A delivery waits while an earlier event of the same resource
  * is still pending for the same webhook, so a resource's events arrive in the order they happened.
  */
-async function claimDueDeliveries(db: Database, limit: number): Promise<ClaimedDelivery[]> {
+async function claimDueDeliveries(
+  db: Database,
+  options: WebhookJobOptions,
+  limit: number,
+): Promise<ClaimedDelivery[]> {
   return db
     .updateTable('webhook_deliveries')
-    .set({ locked_until: sql`now() + make_interval(secs => ${LEASE_SECONDS})` })
+    .set({ locked_until: lease(options) })
     .where('id', 'in', (eb) =>
       eb
         .selectFrom('webhook_deliveries as d')
@@ -205,7 +224,7 @@ async function disableWebhook(trx: Transaction<DB>, webhookId: number, reason: s
 
 /** Claims and sends due deliveries, a few at a time; returns how many it claimed. */
 export async function deliverDueWebhooks(db: Database, options: WebhookJobOptions, limit: number): Promise<number> {
-  const claimed = await claimDueDeliveries(db, limit)
+  const claimed = await claimDueDeliveries(db, options, limit)
   await Promise.all(claimed.map((delivery) => attempt(db, delivery, options, false)))
   return claimed.length
 }
@@ -226,7 +245,7 @@ export async function retryDelivery(
   if (!exists) throw new NotFoundError('Delivery')
   const claimed = await db
     .updateTable('webhook_deliveries')
-    .set({ locked_until: sql`now() + make_interval(secs => ${LEASE_SECONDS})` })
+    .set({ locked_until: lease(options) })
     .where('id', '=', deliveryId)
     .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]))
     .returning(['id', 'webhook_id', 'event_id', 'state', 'attempts'])

@@ -9,6 +9,8 @@ export interface ReceivedRequest {
   body: string
   // biome-ignore lint/suspicious/noExplicitAny: event payloads of several shapes
   json: any
+  /** The status the receiver answered, once it has. */
+  status?: number
 }
 
 export interface Receiver {
@@ -38,10 +40,13 @@ export async function startReceiver(): Promise<Receiver> {
       } catch {
         json = undefined
       }
-      const received = { path: request.url ?? '', headers: request.headers, body, json }
+      const received: ReceivedRequest = { path: request.url ?? '', headers: request.headers, body, json }
       receiver.received.push(received)
-      response.statusCode = await receiver.respond(received)
+      const status = await receiver.respond(received)
+      if (response.destroyed) return
+      response.statusCode = status
       response.end()
+      received.status = status
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
