@@ -86,11 +86,7 @@ interface ClaimedDelivery {
  * Claims due deliveries with a lease. A delivery waits while an earlier event of the same resource
  * is still pending for the same webhook, so a resource's events arrive in the order they happened.
  */
-async function claimDueDeliveries(
-  db: Database,
-  options: WebhookJobOptions,
-  limit: number,
-): Promise<ClaimedDelivery[]> {
+async function claimDueDeliveries(db: Database, options: WebhookJobOptions, limit: number): Promise<ClaimedDelivery[]> {
   return db
     .updateTable('webhook_deliveries')
     .set({ locked_until: lease(options) })
