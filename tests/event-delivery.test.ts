@@ -15,6 +15,7 @@ const WORKER_ENV = {
 }
 
 interface Api {
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of several shapes
   request(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: any }>
 }
 
