@@ -12,7 +12,7 @@ import { dispatchEvents } from './dispatch.js'
 export const eventsWritten = new EventEmitter()
 
 const DISPATCH_BATCH = 200
-const DELIVERY_BATCH = 16
+const DELIVERY_BATCH = 32
 const MAIL_BATCH = 16
 
 export interface Workers {

@@ -121,23 +121,41 @@ async function claimDueDeliveries(db: Database, options: WebhookJobOptions, limi
     .execute()
 }
 
-/** Sends one claimed delivery and records its outcome. */
-async function attempt(
-  db: Database,
-  delivery: ClaimedDelivery,
-  options: WebhookJobOptions,
-  manual: boolean,
-): Promise<DeliveryOutcome> {
-  const target = await db
+/** What a delivery sends: the webhook's URL and secret, and the event. */
+function targetsOf(db: Database, deliveryIds: number[]) {
+  return db
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhooks as w', 'w.id', 'd.webhook_id')
     .innerJoin('events as e', 'e.id', 'd.event_id')
-    .select(['w.url', 'w.secret', 'e.public_id', 'e.type', 'e.occurred_at', 'e.actor', 'e.data'])
-    .where('d.id', '=', delivery.id)
-    .executeTakeFirstOrThrow()
-  const outcome = await deliver(target, eventBody(target), options)
-  await recordOutcome(db, delivery, outcome, options, manual)
-  return outcome
+    .select(['d.id', 'w.url', 'w.secret', 'e.public_id', 'e.type', 'e.occurred_at', 'e.actor', 'e.data'])
+    .where('d.id', 'in', deliveryIds)
+    .execute()
+}
+
+/** Sends claimed deliveries, all at once, and records each outcome. */
+async function attempt(
+  db: Database,
+  deliveries: ClaimedDelivery[],
+  options: WebhookJobOptions,
+  manual: boolean,
+): Promise<void> {
+  if (deliveries.length === 0) return
+  const targets = new Map(
+    (
+      await targetsOf(
+        db,
+        deliveries.map((delivery) => delivery.id),
+      )
+    ).map((t) => [t.id, t]),
+  )
+  await Promise.all(
+    deliveries.map(async (delivery) => {
+      const target = targets.get(delivery.id)
+      if (!target) return
+      const outcome = await deliver(target, eventBody(target), options)
+      await recordOutcome(db, delivery, outcome, options, manual)
+    }),
+  )
 }
 
 async function recordOutcome(
@@ -148,33 +166,39 @@ async function recordOutcome(
   manual: boolean,
 ): Promise<void> {
   const attempts = delivery.attempts + 1
+  const result = { attempts, last_status: outcome.status, last_error: outcome.error, locked_until: null }
+  if (outcome.ok) {
+    // The common case in one statement: delivered, and the webhook's run of failures ends.
+    await db
+      .with('done', (qb) =>
+        qb
+          .updateTable('webhook_deliveries')
+          .set({ ...result, state: 'delivered', delivered_at: sql<Date>`now()` })
+          .where('id', '=', delivery.id)
+          .returning('webhook_id'),
+      )
+      .updateTable('webhooks')
+      .set({ failed_deliveries_in_a_row: 0 })
+      .where('id', 'in', (eb) => eb.selectFrom('done').select('done.webhook_id'))
+      .where('failed_deliveries_in_a_row', '>', 0)
+      .execute()
+    return
+  }
   const delay = retryDelayMs(attempts, options.retryDelaysMs)
   const scheduled = !manual || delivery.state === 'pending'
-  const failedForGood = !outcome.ok && (outcome.gone || !scheduled || delay === null)
+  const failedForGood = outcome.gone || !scheduled || delay === null
   await db.transaction().execute(async (trx) => {
     await trx
       .updateTable('webhook_deliveries')
       .set({
-        attempts,
-        last_status: outcome.status,
-        last_error: outcome.error,
-        locked_until: null,
-        ...(outcome.ok
-          ? { state: 'delivered', delivered_at: sql<Date>`now()` }
-          : failedForGood
-            ? { state: 'failed' }
-            : { next_attempt_at: sql<Date>`now() + make_interval(secs => ${(delay ?? 0) / 1000})` }),
+        ...result,
+        ...(failedForGood
+          ? { state: 'failed' }
+          : { next_attempt_at: sql<Date>`now() + make_interval(secs => ${(delay ?? 0) / 1000})` }),
       })
       .where('id', '=', delivery.id)
       .execute()
-    if (outcome.ok) {
-      await trx
-        .updateTable('webhooks')
-        .set({ failed_deliveries_in_a_row: 0 })
-        .where('id', '=', delivery.webhook_id)
-        .where('failed_deliveries_in_a_row', '>', 0)
-        .execute()
-    } else if (outcome.gone) {
+    if (outcome.gone) {
       await disableWebhook(trx, delivery.webhook_id, 'the receiver answered 410 Gone')
     } else if (failedForGood && scheduled) {
       const webhook = await trx
@@ -221,7 +245,7 @@ async function disableWebhook(trx: Transaction<DB>, webhookId: number, reason: s
 /** Claims and sends due deliveries, a few at a time; returns how many it claimed. */
 export async function deliverDueWebhooks(db: Database, options: WebhookJobOptions, limit: number): Promise<number> {
   const claimed = await claimDueDeliveries(db, options, limit)
-  await Promise.all(claimed.map((delivery) => attempt(db, delivery, options, false)))
+  await attempt(db, claimed, options, false)
   return claimed.length
 }
 
@@ -247,7 +271,7 @@ export async function retryDelivery(
     .returning(['id', 'webhook_id', 'event_id', 'state', 'attempts'])
     .executeTakeFirst()
   if (!claimed) throw new ConflictError('delivery_in_progress', 'This delivery is being attempted right now')
-  await attempt(db, claimed, options, true)
+  await attempt(db, [claimed], options, true)
 }
 
 /** POST /webhooks/{id}/ping: a signed webhook.ping sent now; nothing is stored. */
