@@ -6,7 +6,7 @@ import envSchema from 'env-schema'
 import type { CountryCode } from 'libphonenumber-js'
 import { isCountryCode } from './phone.js'
 
-export const DEFAULT_ADMIN_PASSWORD = 'admin123'
+const DEFAULT_ADMIN_PASSWORD = 'admin123'
 const MIN_PRODUCTION_SECRET_LENGTH = 32
 
 const EnvSchema = Type.Object({

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Database } from '../db/database.js'
 import { ProblemSchema, ref } from '../http/schemas.js'
+import { listAuditLogs } from './read.js'
 import { AuditLogPageSchema, AuditLogQuery } from './schemas.js'
-import { listAuditLogs } from './service.js'
 
 const problem = ref(ProblemSchema)
 

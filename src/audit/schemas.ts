@@ -1,12 +1,12 @@
 import { Type } from '@sinclair/typebox'
-import { Id, MAX_ID, MAX_LIMIT, Nullable, Page, ref, StringEnum, Timestamp } from '../http/schemas.js'
+import { DateTime, Id, MAX_ID, MAX_LIMIT, Nullable, Page, ref, StringEnum } from '../http/schemas.js'
 
 export const AUDIT_ACTIONS = ['create', 'update', 'delete'] as const
 export const AUDITED_TABLES = ['users', 'clients', 'leads', 'webhooks'] as const
 
-export const AuditActionSchema = StringEnum(AUDIT_ACTIONS, { $id: 'AuditAction' })
+const AuditActionSchema = StringEnum(AUDIT_ACTIONS, { $id: 'AuditAction' })
 
-export const AuditLogSchema = Type.Object(
+const AuditLogSchema = Type.Object(
   {
     id: Type.Integer(),
     table_name: StringEnum(AUDITED_TABLES),
@@ -17,7 +17,7 @@ export const AuditLogSchema = Type.Object(
     user_id: Nullable(Type.Integer()),
     username: Nullable(Type.String()),
     request_id: Nullable(Type.String()),
-    created_at: Timestamp,
+    created_at: DateTime,
   },
   { $id: 'AuditLog', additionalProperties: false },
 )

@@ -3,7 +3,7 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import type { Database } from '../db/database.js'
 import { ProblemSchema, ref } from '../http/schemas.js'
 import { UserSchema } from '../users/schemas.js'
-import { getUser, type PasswordHash, updateUser } from '../users/service.js'
+import { getUser, updateUser } from '../users/service.js'
 import { hashPassword, prepareUnknownUserHash } from './passwords.js'
 import { LoginSchema, PasswordChangeSchema, TokenSchema } from './schemas.js'
 import { assertCurrentPassword, login } from './service.js'
@@ -80,7 +80,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
     async (request, reply) => {
       const { actor } = request
       await assertCurrentPassword(db, actor, request.body.current_password, request.ip, limits)
-      const passwordHash = (await hashPassword(request.body.new_password)) as PasswordHash
+      const passwordHash = await hashPassword(request.body.new_password)
       await db.transaction().execute((trx) => updateUser(trx, actor, actor.userId, { passwordHash }))
       app.forgetUserState(actor.userId)
       return reply.code(204).send(null)

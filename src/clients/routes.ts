@@ -1,6 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
-import { listAuditLogs } from '../audit/service.js'
 import type { Database } from '../db/database.js'
 import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
 import { leadsOfClient } from '../leads/service.js'

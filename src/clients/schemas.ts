@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import {
   DateOrTimestamp,
+  DateTime,
   Id,
   MAX_ID,
   MAX_LIMIT,
@@ -9,7 +10,6 @@ import {
   pageQuery,
   ref,
   StringEnum,
-  Timestamp,
 } from '../http/schemas.js'
 import { LeadSchema } from '../leads/schemas.js'
 
@@ -38,8 +38,8 @@ export const ClientSchema = Type.Object(
     email: Nullable(Type.String()),
     address: Nullable(Type.String()),
     created_by: Nullable(Type.Integer({ description: 'The id of the user who created it' })),
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    created_at: DateTime,
+    updated_at: DateTime,
   },
   { $id: 'Client', additionalProperties: false },
 )

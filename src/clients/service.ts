@@ -1,10 +1,11 @@
 import { type Selectable, sql, type Transaction } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
-import { diff, writeAudit } from '../audit/audit.js'
+import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { clientSearchTerms } from '../db/search.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
@@ -13,9 +14,8 @@ import { parseSort } from '../http/schemas.js'
 import { countLeadsOfClient, deleteLeadsOfClient } from '../leads/service.js'
 import { normalizePhone } from '../phone.js'
 import type { CLIENT_SORTS } from './schemas.js'
-import { clientSearchTerms, withSearchSettings } from './search.js'
 
-export const CLIENT_COLUMNS = [
+const CLIENT_COLUMNS = [
   'clients.id',
   'clients.client_type',
   'clients.contact_name',
@@ -30,7 +30,7 @@ export const CLIENT_COLUMNS = [
 
 export type Client = Omit<Selectable<Clients>, 'search_text'>
 
-export interface ClientInput {
+export interface ClientPatch {
   client_type?: ClientType
   contact_name?: string
   company_name?: string | null
@@ -39,7 +39,7 @@ export interface ClientInput {
   address?: string | null
 }
 
-export interface NewClient extends ClientInput {
+export interface NewClient extends ClientPatch {
   contact_name: string
   phone: string
 }
@@ -60,14 +60,14 @@ export interface ClientListFilter {
   sort: ClientSort
 }
 
-export function phoneOrThrow(raw: string, rules: ClientRules, field = 'phone'): string {
+function phoneOrThrow(raw: string, rules: ClientRules): string {
   const result = normalizePhone(raw, rules.defaultPhoneRegion)
-  if (!result.ok) throw ValidationError.field(field, result.reason)
+  if (!result.ok) throw ValidationError.field('phone', result.reason)
   return result.e164
 }
 
 /** Trims text, reads the phone into E.164 and lower-cases the email. */
-function normalize(input: ClientInput, rules: ClientRules): ClientInput {
+function normalize(input: ClientPatch, rules: ClientRules): ClientPatch {
   const trimmed = (value: string | null | undefined) => (typeof value === 'string' ? value.trim() : value)
   return {
     ...input,
@@ -98,7 +98,7 @@ export async function createClient(
   input: NewClient,
   rules: ClientRules,
 ): Promise<Client> {
-  const values = normalize({ client_type: 'natural', ...input }, rules) as Required<ClientInput>
+  const values = normalize({ client_type: 'natural', ...input }, rules) as Required<ClientPatch>
   assertCompanyWhenJuridical(values)
   // ON CONFLICT DO NOTHING waits for a concurrent insert of the same phone to finish, so exactly
   // one of them creates the client and the others see it, without an aborted transaction.
@@ -151,7 +151,7 @@ export async function updateClient(
   trx: Transaction<DB>,
   actor: Actor,
   id: number,
-  input: ClientInput,
+  input: ClientPatch,
   rules: ClientRules,
 ): Promise<Client> {
   const current = await lockClient(trx, id)
@@ -247,30 +247,27 @@ export async function listClients(
   db: Database,
   filter: ClientListFilter,
 ): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
-  const read = async (db: Database) => {
-    let query = db.selectFrom('clients')
-    if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
-    const range = createdRange(
-      { from: 'created_from', to: 'created_to' },
-      { from: filter.created_from, to: filter.created_to },
-    )
-    if (range.from) query = query.where('created_at', '>=', range.from)
-    if (range.before) query = query.where('created_at', '<', range.before)
-    if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
-    const { column, direction } = parseSort(filter.sort)
-    const [items, total] = await Promise.all([
-      query
-        .select(CLIENT_COLUMNS)
-        .orderBy(column, direction)
-        .orderBy('id', direction)
-        .limit(filter.limit)
-        .offset(filter.offset)
-        .execute(),
-      countMatches(query),
-    ])
-    return { items, total, limit: filter.limit, offset: filter.offset }
-  }
-  return filter.q ? withSearchSettings(db, read) : read(db)
+  let query = db.selectFrom('clients')
+  if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
+  const range = createdRange(
+    { from: 'created_from', to: 'created_to' },
+    { from: filter.created_from, to: filter.created_to },
+  )
+  if (range.from) query = query.where('created_at', '>=', range.from)
+  if (range.before) query = query.where('created_at', '<', range.before)
+  if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
+  const { column, direction } = parseSort(filter.sort)
+  const [items, total] = await Promise.all([
+    query
+      .select(CLIENT_COLUMNS)
+      .orderBy(column, direction)
+      .orderBy('id', direction)
+      .limit(filter.limit)
+      .offset(filter.offset)
+      .execute(),
+    countMatches(query),
+  ])
+  return { items, total, limit: filter.limit, offset: filter.offset }
 }
 
 /** Clients matching `q`, best match first. */
@@ -278,19 +275,17 @@ export async function searchClients(
   db: Database,
   query: { q: string; limit: number; offset: number },
 ): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
-  return withSearchSettings(db, async (trx) => {
-    const terms = clientSearchTerms(query.q)
-    const matching = trx.selectFrom('clients').where(terms.matches)
-    const [items, total] = await Promise.all([
-      matching
-        .select(CLIENT_COLUMNS)
-        .orderBy(terms.rank, 'desc')
-        .orderBy('id')
-        .limit(query.limit)
-        .offset(query.offset)
-        .execute(),
-      countMatches(matching),
-    ])
-    return { items, total, limit: query.limit, offset: query.offset }
-  })
+  const terms = clientSearchTerms(query.q)
+  const matching = db.selectFrom('clients').where(terms.matches)
+  const [items, total] = await Promise.all([
+    matching
+      .select(CLIENT_COLUMNS)
+      .orderBy(terms.rank, 'desc')
+      .orderBy('id')
+      .limit(query.limit)
+      .offset(query.offset)
+      .execute(),
+    countMatches(matching),
+  ])
+  return { items, total, limit: query.limit, offset: query.offset }
 }

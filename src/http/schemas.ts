@@ -12,12 +12,12 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
 }
 
 /** Serialised from the Date that PostgreSQL gives, as ISO 8601 in UTC with a Z. */
-export const Timestamp = Type.Unsafe<Date | string>({
+export const DateTime = Type.Unsafe<Date | string>({
   type: 'string',
   format: 'date-time',
   examples: ['2026-11-26T20:05:00.000Z'],
 })
-export const NullableTimestamp = Type.Unsafe<Date | string | null>({
+export const NullableDateTime = Type.Unsafe<Date | string | null>({
   type: ['string', 'null'],
   format: 'date-time',
 })
@@ -59,7 +59,7 @@ export function Page<T extends TSchema>(item: T, id: string) {
   )
 }
 
-export const FieldErrorSchema = Type.Object({ field: Type.String(), message: Type.String() }, { $id: 'FieldError' })
+const FieldErrorSchema = Type.Object({ field: Type.String(), message: Type.String() }, { $id: 'FieldError' })
 
 export const ProblemSchema = Type.Object(
   {
@@ -86,9 +86,4 @@ export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; dir
 /** `type: [T, 'null']`, as OpenAPI 3.1 writes it, rather than an anyOf. */
 export function Nullable<T extends TSchema>(schema: T) {
   return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })
-}
-
-/** A pattern for ILIKE that matches `text` literally anywhere. */
-export function containsPattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`
 }

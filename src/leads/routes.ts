@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { preValidationHookHandler } from 'fastify'
+import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
-import { listAuditLogs } from '../audit/service.js'
 import type { Database } from '../db/database.js'
 import { ValidationError } from '../errors/domain.js'
 import { IdParams, ProblemSchema, ref } from '../http/schemas.js'

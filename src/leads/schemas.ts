@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { DateOrTimestamp, Id, Nullable, Page, pageQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
+import { DateOrTimestamp, DateTime, Id, Nullable, Page, pageQuery, ref, StringEnum } from '../http/schemas.js'
 
 export const LEAD_STATUSES = ['new', 'contacted', 'quoted', 'closed', 'discarded'] as const
 export const LEAD_CHANNELS = ['web', 'whatsapp', 'instagram', 'manual'] as const
@@ -9,7 +9,7 @@ export const ChannelSchema = StringEnum(LEAD_CHANNELS, { $id: 'Channel' })
 
 const Notes = Type.String({ maxLength: 5000 })
 
-export const LeadClientSchema = Type.Object(
+const LeadClientSchema = Type.Object(
   {
     id: Id,
     contact_name: Type.String(),
@@ -30,9 +30,9 @@ export const LeadSchema = Type.Object(
     sales_notes: Nullable(Type.String()),
     assigned_to: Nullable(Type.Integer({ description: 'The id of the user who works the lead' })),
     created_by: Nullable(Type.Integer()),
-    created_at: Timestamp,
-    updated_at: Timestamp,
-    status_changed_at: Timestamp,
+    created_at: DateTime,
+    updated_at: DateTime,
+    status_changed_at: DateTime,
   },
   { $id: 'Lead', additionalProperties: false },
 )

@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely'
-import { diff, writeAudit } from '../audit/audit.js'
+import { diff, writeAudit } from '../audit/write.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'

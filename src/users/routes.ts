@@ -4,7 +4,7 @@ import type { Database } from '../db/database.js'
 import type { UserLocale } from '../db/types.js'
 import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
 import { UserCreateSchema, UserListQuery, UserPageSchema, UserSchema, UserUpdateSchema } from './schemas.js'
-import { createUser, deleteUser, getUser, listUsers, type PasswordHash, updateUser } from './service.js'
+import { createUser, deleteUser, getUser, listUsers, updateUser } from './service.js'
 
 const problem = ref(ProblemSchema)
 
@@ -16,7 +16,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
   app.addHook('onRequest', app.requireRole('admin'))
 
   const hashIfGiven = async (password: string | undefined) =>
-    password === undefined ? undefined : ((await hashPassword(password)) as PasswordHash)
+    password === undefined ? undefined : hashPassword(password)
 
   app.get(
     '/users',
@@ -45,7 +45,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
     },
     async (request, reply) => {
       const { password, ...fields } = request.body
-      const passwordHash = (await hashIfGiven(password)) as PasswordHash
+      const passwordHash = await hashPassword(password)
       const user = await db
         .transaction()
         .execute((trx) => createUser(trx, request.actor, { locale: defaultLocale, ...fields, passwordHash }))

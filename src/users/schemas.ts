@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js'
-import { Id, Nullable, NullableTimestamp, Page, pageQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
+import { Password } from '../auth/passwords.js'
+import { DateTime, Id, Nullable, NullableDateTime, Page, pageQuery, ref, StringEnum } from '../http/schemas.js'
 
 export const ROLES = ['admin', 'sales', 'management'] as const
 export const LOCALES = ['es', 'en'] as const
@@ -15,7 +15,6 @@ const Username = Type.String({
   description: '3–50 of a-z 0-9 . _ -; stored lower-case, unique case-insensitively',
   examples: ['maria.gomez'],
 })
-export const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH, writeOnly: true })
 const Email = Type.String({ format: 'email', maxLength: 254 })
 const FullName = Type.String({ minLength: 1, maxLength: 200 })
 
@@ -28,9 +27,9 @@ export const UserSchema = Type.Object(
     role: ref(RoleSchema),
     is_active: Type.Boolean(),
     locale: ref(LocaleSchema),
-    created_at: Timestamp,
-    updated_at: Timestamp,
-    last_login_at: NullableTimestamp,
+    created_at: DateTime,
+    updated_at: DateTime,
+    last_login_at: NullableDateTime,
   },
   { $id: 'User', additionalProperties: false },
 )

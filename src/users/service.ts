@@ -1,13 +1,15 @@
 import { type Selectable, sql, type Transaction } from 'kysely'
-import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
+import { type AuditValues, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
+import type { PasswordHash } from '../auth/passwords.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { containsPattern } from '../db/search.js'
 import type { DB, UserLocale, UserRole, Users } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
-import { containsPattern, parseSort } from '../http/schemas.js'
+import { parseSort } from '../http/schemas.js'
 import { unassignLeadsOf } from '../leads/service.js'
 import type { USER_SORTS } from './schemas.js'
 
@@ -25,9 +27,6 @@ export const USER_COLUMNS = [
 ] as const
 
 export type User = Pick<Selectable<Users>, (typeof USER_COLUMNS)[number]>
-
-/** A password already hashed with argon2id: services never see plain passwords. */
-export type PasswordHash = string & { readonly __brand: 'PasswordHash' }
 
 export interface NewUser {
   username: string

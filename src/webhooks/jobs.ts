@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { sql, type Transaction } from 'kysely'
-import { writeAudit } from '../audit/audit.js'
+import { writeAudit } from '../audit/write.js'
 import { type Actor, eventActor, systemActor } from '../auth/actor.js'
 import type { Config } from '../config.js'
 import type { Database } from '../db/database.js'

@@ -1,16 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { EVENT_TYPES } from '../events/outbox.js'
-import {
-  Id,
-  MAX_ID,
-  MAX_LIMIT,
-  Nullable,
-  NullableTimestamp,
-  Page,
-  ref,
-  StringEnum,
-  Timestamp,
-} from '../http/schemas.js'
+import { DateTime, Id, MAX_ID, MAX_LIMIT, Nullable, NullableDateTime, Page, ref, StringEnum } from '../http/schemas.js'
 
 export const SUBSCRIBABLE = [...EVENT_TYPES, '*'] as const
 
@@ -35,8 +25,8 @@ const webhookFields = {
   description: Nullable(Type.String()),
   is_active: Type.Boolean(),
   disabled_reason: Nullable(Type.String({ description: 'Why the webhook turned itself off, when it did' })),
-  created_at: Timestamp,
-  updated_at: Timestamp,
+  created_at: DateTime,
+  updated_at: DateTime,
 }
 
 export const WebhookSchema = Type.Object(webhookFields, { $id: 'Webhook', additionalProperties: false })
@@ -88,9 +78,9 @@ export const DeliverySchema = Type.Object(
     attempts: Type.Integer(),
     last_status: Nullable(Type.Integer()),
     last_error: Nullable(Type.String()),
-    next_attempt_at: NullableTimestamp,
-    delivered_at: NullableTimestamp,
-    created_at: Timestamp,
+    next_attempt_at: NullableDateTime,
+    delivered_at: NullableDateTime,
+    created_at: DateTime,
   },
   { $id: 'WebhookDelivery', additionalProperties: false },
 )

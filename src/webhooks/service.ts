@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { type Selectable, sql, type Transaction } from 'kysely'
-import { diff, writeAudit } from '../audit/audit.js'
+import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
