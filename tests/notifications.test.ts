@@ -98,7 +98,8 @@ describe('notification mails', () => {
     assert.ok(html.includes('Luis &lt;script&gt;alert(1)&lt;/script&gt; (Tom &amp; Jerry C.A.)'), html)
     assert.ok(!html.includes('<script>'), 'no markup from what users typed')
     assert.ok(html.includes(`href="${PUBLIC_URL}/leads/${lead.id}"`))
-    assert.deepEqual(await planned(lead.id), [{ user_id: english.id, kind: 'lead_assigned', state: 'sent' }])
+    const once = [{ user_id: english.id, kind: 'lead_assigned', state: 'sent' }]
+    await waitFor('one mail, marked sent', async () => JSON.stringify(await planned(lead.id)) === JSON.stringify(once))
   })
 
   it('writes Spanish by default, and tells the assignee when someone else moves their lead', async () => {
@@ -142,12 +143,16 @@ describe('notification mails', () => {
       const before = mailsTo('ann@example.com').length
       const lead = await newLead(manager.token, { assigned_to: english.id })
       await waitFor('the mail after a refusal', () => mailsTo('ann@example.com').length === before + 1)
-      const [row] = await ctx.db
-        .selectFrom('notifications')
-        .innerJoin('events', 'events.id', 'notifications.event_id')
-        .select(['notifications.id', 'notifications.attempts', 'notifications.state', 'events.id as event_id'])
-        .where('events.resource_key', '=', `lead:${lead.id}`)
-        .execute()
+      // The mail left before its row was marked sent: wait for the mark.
+      const row = await waitFor('the mail marked sent', async () => {
+        const found = await ctx.db
+          .selectFrom('notifications')
+          .innerJoin('events', 'events.id', 'notifications.event_id')
+          .select(['notifications.id', 'notifications.attempts', 'notifications.state', 'events.id as event_id'])
+          .where('events.resource_key', '=', `lead:${lead.id}`)
+          .executeTakeFirst()
+        return found?.state === 'sent' && found
+      })
       assert.equal(row?.attempts, 2)
       assert.equal(row?.state, 'sent')
 
