@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { Webhook } from 'standardwebhooks'
-import { startRuntime } from '../src/runtime.js'
+import { startWorkers } from '../src/events/worker.js'
 import { ADMIN, mode, serverEnvironment, startTestContext } from './helpers/context.js'
 import { type Receiver, startReceiver, waitFor } from './helpers/peers.js'
 import { startServer } from './helpers/server.js'
@@ -129,23 +129,22 @@ describe('events under process failure and with two instances', () => {
       cleanups.push(async () => assert.equal(await two.stop(), 0, 'a clean stop'))
       apis = [httpApi(survivor.url), httpApi(two.url)]
     } else {
-      // PGlite has one owner: two apps, each with its workers, on the one embedded database.
+      // PGlite has one owner, and its socket interleaves the statements of two connections: the
+      // second instance's workers share the first one's connection, as a second process cannot.
       const ctx = await startTestContext({ ...WORKER_ENV })
       cleanups.push(() => ctx.close())
-      const other = await startRuntime(ctx.config, { embedded: ctx.embedded })
-      cleanups.push(() => other.close())
-      const inject =
-        (app: typeof ctx.app): Api['request'] =>
-        async (method, path, body, token) => {
-          const response = await app.inject({
-            method: method as never,
-            url: path,
-            headers: token ? { authorization: `Bearer ${token}` } : {},
-            ...(body !== undefined && { payload: body as never }),
-          })
-          return { status: response.statusCode, body: response.body ? response.json() : undefined }
-        }
-      apis = [{ request: inject(ctx.app) }, { request: inject(other.app) }]
+      const secondWorkers = startWorkers(ctx.db, ctx.config, ctx.app.log)
+      cleanups.push(() => secondWorkers.stop())
+      const request: Api['request'] = async (method, path, body, token) => {
+        const response = await ctx.app.inject({
+          method: method as never,
+          url: path,
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+          ...(body !== undefined && { payload: body as never }),
+        })
+        return { status: response.statusCode, body: response.body ? response.json() : undefined }
+      }
+      apis = [{ request }, { request }]
     }
     const token = await adminToken(apis[0])
     const secrets = [
