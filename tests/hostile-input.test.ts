@@ -772,6 +772,20 @@ describe('hostile input', () => {
       })
     ).id as number
 
+  /**
+   * A webhook written straight to its table with a loopback URL: every delivery and ping refuses it at
+   * once, so no request waits on the network. It has no create row, as the consistency check expects.
+   */
+  const newWebhook = async () => {
+    const row = await ctx.db
+      .insertInto('webhooks')
+      .values({ url: 'https://127.0.0.1:9/hook', events: ['client.merged'], secret: `whsec_${'A'.repeat(43)}=` })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    alive.webhooks.add(row.id)
+    return row.id
+  }
+
   const VALID_BODIES: Record<string, () => Record<string, unknown>> = {
     login: () => ({ username: 'nobody.here', password: 'not-the-password' }),
     changeOwnPassword: () => ({ current_password: 'not-the-password', new_password: 'another-long-password' }),
@@ -821,10 +835,13 @@ describe('hostile input', () => {
       if (table === 'users') id = fresh ? await newUser() : (aliveIds('users')[0] ?? MISSING_ID)
       else if (table === 'clients')
         id = fresh ? ((await newClient()).id as number) : ([...alive.clients][0] ?? MISSING_ID)
+      else if (table === 'webhooks') id = fresh ? await newWebhook() : ([...alive.webhooks][0] ?? MISSING_ID)
       else id = fresh ? await newLead() : ([...alive.leads.keys()][0] ?? MISSING_ID)
       idText = String(id)
       path = path.replace('{id}', idText)
     }
+    // No delivery has this id: the answer is a 404 once the request passes validation.
+    path = path.replace('{delivery_id}', String(MISSING_ID))
     if (path.includes('{phone}')) path = path.replace('{phone}', percentEncode((await newClient()).phone as string))
     const make = VALID_BODIES[op.operationId]
     let body: Record<string, unknown> | undefined
