@@ -4,7 +4,7 @@ import { type Config, embeddedDataDir, resolveJwtSecret } from './config.js'
 import { type DatabaseHandle, openDatabase } from './db/database.js'
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
-import { startWorkers, type Workers } from './events/worker.js'
+import { startWorkers, type Workers } from './jobs/worker.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
 export interface DatabaseRuntime {

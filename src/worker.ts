@@ -3,7 +3,7 @@ import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { ConfigError, loadConfig } from './config.js'
 import { migrate } from './db/migrate.js'
-import { startWorkers } from './events/worker.js'
+import { startWorkers } from './jobs/worker.js'
 import { openConfiguredDatabase } from './runtime.js'
 
 let config: ReturnType<typeof loadConfig>

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { Webhook } from 'standardwebhooks'
-import { startWorkers } from '../src/events/worker.js'
+import { startWorkers } from '../src/jobs/worker.js'
 import { ADMIN, mode, serverEnvironment, startTestContext } from './helpers/context.js'
 import { type Receiver, startReceiver, waitFor } from './helpers/peers.js'
 import { startServer } from './helpers/server.js'

@@ -1,15 +1,13 @@
 import { type Kysely, sql } from 'kysely'
+import { LEAD_CHANNELS, LEAD_STATUSES } from '../../src/db/enums.js'
 import type { DB } from '../../src/db/types.js'
 import { bounds, flatten, type TimeWindow, timeSlice, timeWindow, total } from './draws.js'
-import {
-  ADMIN_NOTES,
-  CHANNEL_WEIGHTS,
-  CHANNELS,
-  OLDER_STATUS_WEIGHTS,
-  RECENT_STATUS_WEIGHTS,
-  SALES_NOTES,
-  STATUSES,
-} from './words.js'
+import { ADMIN_NOTES, CHANNEL_SHARE, OLDER_STATUS_SHARE, RECENT_STATUS_SHARE, SALES_NOTES } from './words.js'
+
+// In the order of the database's enum types, which the statement below indexes (1-based).
+const CHANNEL_WEIGHTS = LEAD_CHANNELS.map((channel) => CHANNEL_SHARE[channel])
+const RECENT_STATUS_WEIGHTS = LEAD_STATUSES.map((status) => RECENT_STATUS_SHARE[status])
+const OLDER_STATUS_WEIGHTS = LEAD_STATUSES.map((status) => OLDER_STATUS_SHARE[status])
 
 export async function seedLeads(
   conn: Kysely<DB>,
@@ -55,7 +53,7 @@ export async function seedLeads(
   }
 }
 
-const salesNotes = flatten(STATUSES.map((status) => SALES_NOTES[status]))
+const salesNotes = flatten(LEAD_STATUSES.map((status) => SALES_NOTES[status]))
 
 async function insertLeads(
   conn: Kysely<DB>,
@@ -100,8 +98,8 @@ async function insertLeads(
       insert into leads (client_id, channel, status, admin_notes, sales_notes, assigned_to, created_by, created_at,
         updated_at, status_changed_at)
       select l.client_id,
-        (${CHANNELS}::lead_channel[])[l.channel_index],
-        (${STATUSES}::lead_status[])[l.status_index],
+        (${LEAD_CHANNELS}::lead_channel[])[l.channel_index],
+        (${LEAD_STATUSES}::lead_status[])[l.status_index],
         case when l.r_admin_note < 0.12 then
           (${ADMIN_NOTES}::text[])[1 + floor(l.r_admin_note_text * ${ADMIN_NOTES.length})::int]
         end,

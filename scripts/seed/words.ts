@@ -1,4 +1,5 @@
 /** What the demo rows are made of: Venezuelan names, places and sales talk, and how often each kind occurs. */
+import type { LeadChannel, LeadStatus } from '../../src/db/types.js'
 
 /**
  * Mobile number ranges in which every subscriber number is valid for libphonenumber-js (checked
@@ -251,14 +252,24 @@ export const BUILDINGS = [
   'Torre Ávila',
 ]
 
-export const CHANNELS = ['web', 'whatsapp', 'instagram', 'manual'] as const
-export const CHANNEL_WEIGHTS = [23, 45, 22, 10]
-export const STATUSES = ['new', 'contacted', 'quoted', 'closed', 'discarded'] as const
+export const CHANNEL_SHARE: Record<LeadChannel, number> = { web: 23, whatsapp: 45, instagram: 22, manual: 10 }
 // A lead of the last month is likely still open; an older one has mostly been closed or discarded.
-export const RECENT_STATUS_WEIGHTS = [40, 30, 20, 5, 5]
-export const OLDER_STATUS_WEIGHTS = [6, 17, 20, 34, 23]
+export const RECENT_STATUS_SHARE: Record<LeadStatus, number> = {
+  new: 40,
+  contacted: 30,
+  quoted: 20,
+  closed: 5,
+  discarded: 5,
+}
+export const OLDER_STATUS_SHARE: Record<LeadStatus, number> = {
+  new: 6,
+  contacted: 17,
+  quoted: 20,
+  closed: 34,
+  discarded: 23,
+}
 
-export const SALES_NOTES: Record<(typeof STATUSES)[number], string[]> = {
+export const SALES_NOTES: Record<LeadStatus, string[]> = {
   new: ['Preguntó por disponibilidad', 'Escribió pidiendo precios', 'Quiere saber si hacen envíos'],
   contacted: [
     'Se le envió el catálogo por WhatsApp',

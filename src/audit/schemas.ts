@@ -1,8 +1,6 @@
 import { Type } from '@sinclair/typebox'
-import { DateTime, Id, MAX_ID, MAX_LIMIT, Nullable, Page, ref, StringEnum } from '../http/schemas.js'
-
-export const AUDIT_ACTIONS = ['create', 'update', 'delete'] as const
-export const AUDITED_TABLES = ['users', 'clients', 'leads', 'webhooks'] as const
+import { AUDIT_ACTIONS, AUDITED_TABLES } from '../db/enums.js'
+import { DateTime, Id, Nullable, Page, pageLimits, ref, StringEnum } from '../http/schemas.js'
 
 const AuditActionSchema = StringEnum(AUDIT_ACTIONS, { $id: 'AuditAction' })
 
@@ -24,10 +22,7 @@ const AuditLogSchema = Type.Object(
 
 export const AuditLogPageSchema = Page(ref(AuditLogSchema), 'AuditLogPage')
 
-const pageOnly = {
-  limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 50 }),
-  offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
-}
+const pageOnly = pageLimits()
 
 export const AuditLogQuery = Type.Object(
   {

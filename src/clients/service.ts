@@ -2,16 +2,15 @@ import { type Selectable, sql, type Transaction } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { type PageOf, readPage } from '../db/page.js'
 import { clientSearchTerms } from '../db/search.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
 import { createdRange } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
-import { countLeadsOfClient, deleteLeadsOfClient } from '../leads/service.js'
 import { normalizePhone } from '../phone.js'
 import type { CLIENT_SORTS } from './schemas.js'
 
@@ -191,19 +190,29 @@ export async function updateClient(
   return updated
 }
 
+/**
+ * What refers to a client (its leads), given by the caller so that clients depend on no other
+ * feature: leads refer to clients, not the other way round.
+ */
+export interface ClientDependents {
+  count(trx: Transaction<DB>, clientId: number): Promise<number>
+  /** Deletes them all, each with its audit row. */
+  deleteAll(trx: Transaction<DB>, actor: Actor, clientId: number): Promise<unknown>
+}
+
 /** A client with leads is refused unless `cascade`, which deletes them too, one audit row each. */
 export async function deleteClient(
   trx: Transaction<DB>,
   actor: Actor,
   id: number,
-  options: { cascade: boolean },
+  options: { cascade: boolean; dependents: ClientDependents },
 ): Promise<void> {
   // The row lock keeps a new lead from joining the client while it goes.
   const current = await lockClient(trx, id)
   if (options.cascade) {
-    await deleteLeadsOfClient(trx, actor, id)
+    await options.dependents.deleteAll(trx, actor, id)
   } else {
-    const leadCount = await countLeadsOfClient(trx, id)
+    const leadCount = await options.dependents.count(trx, id)
     if (leadCount > 0) {
       throw new ConflictError(
         'client_has_leads',
@@ -243,10 +252,7 @@ export async function getClientByPhone(db: Database, rawPhone: string, rules: Cl
   return client
 }
 
-export async function listClients(
-  db: Database,
-  filter: ClientListFilter,
-): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
+export async function listClients(db: Database, filter: ClientListFilter): Promise<PageOf<Client>> {
   let query = db.selectFrom('clients')
   if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
   const range = createdRange(
@@ -257,35 +263,15 @@ export async function listClients(
   if (range.before) query = query.where('created_at', '<', range.before)
   if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
   const { column, direction } = parseSort(filter.sort)
-  const [items, total] = await Promise.all([
-    query
-      .select(CLIENT_COLUMNS)
-      .orderBy(column, direction)
-      .orderBy('id', direction)
-      .limit(filter.limit)
-      .offset(filter.offset)
-      .execute(),
-    countMatches(query),
-  ])
-  return { items, total, limit: filter.limit, offset: filter.offset }
+  return readPage(query.select(CLIENT_COLUMNS).orderBy(column, direction).orderBy('id', direction), query, filter)
 }
 
 /** Clients matching `q`, best match first. */
 export async function searchClients(
   db: Database,
   query: { q: string; limit: number; offset: number },
-): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
+): Promise<PageOf<Client>> {
   const terms = clientSearchTerms(query.q)
   const matching = db.selectFrom('clients').where(terms.matches)
-  const [items, total] = await Promise.all([
-    matching
-      .select(CLIENT_COLUMNS)
-      .orderBy(terms.rank, 'desc')
-      .orderBy('id')
-      .limit(query.limit)
-      .offset(query.offset)
-      .execute(),
-    countMatches(matching),
-  ])
-  return { items, total, limit: query.limit, offset: query.offset }
+  return readPage(matching.select(CLIENT_COLUMNS).orderBy(terms.rank, 'desc').orderBy('id'), matching, query)
 }

@@ -1,6 +1,10 @@
+import { EventEmitter } from 'node:events'
 import type { Transaction } from 'kysely'
 import { type Actor, eventActor } from '../auth/actor.js'
 import type { DB } from '../db/types.js'
+
+/** Emitted in this process after a request that may have committed events: its workers look at once. */
+export const eventsWritten = new EventEmitter()
 
 export const EVENT_TYPES = [
   'client.created',

@@ -3,16 +3,17 @@ import { jsonBuildObject } from 'kysely/helpers/postgres'
 import { type Changes, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
+import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import { isForeignKeyViolation } from '../db/errors.js'
+import { type PageOf, readPage } from '../db/page.js'
 import { clientSearchTerms, normalizedContains } from '../db/search.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { type EventType, writeEvent } from '../events/outbox.js'
 import { createdRange } from '../http/dates.js'
-import { MAX_ID, parseSort } from '../http/schemas.js'
-import { LEAD_CHANNELS, type LEAD_SORTS, LEAD_STATUSES } from './schemas.js'
+import { parseSort } from '../http/schemas.js'
+import { type LEAD_SORTS, MAX_STATS_DAYS } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
 
@@ -55,7 +56,7 @@ export interface LeadFilter {
   status?: LeadStatus[]
   channel?: LeadChannel[]
   client_id?: number
-  assigned_to?: string
+  assigned_to?: number | 'me' | 'none'
   created_from?: string
   created_to?: string
   q?: string
@@ -75,11 +76,7 @@ function filteredLeads(db: Database, actor: AuthenticatedActor, filter: LeadFilt
   if (filter.client_id !== undefined) query = query.where('leads.client_id', '=', filter.client_id)
   if (filter.assigned_to === 'none') query = query.where('leads.assigned_to', 'is', null)
   else if (filter.assigned_to === 'me') query = query.where('leads.assigned_to', '=', actor.userId)
-  else if (filter.assigned_to !== undefined) {
-    const assignee = Number(filter.assigned_to)
-    if (assignee > MAX_ID) throw ValidationError.field('assigned_to', `must be <= ${MAX_ID}`)
-    query = query.where('leads.assigned_to', '=', assignee)
-  }
+  else if (filter.assigned_to !== undefined) query = query.where('leads.assigned_to', '=', filter.assigned_to)
   const range = createdRange(
     { from: 'created_from', to: 'created_to' },
     { from: filter.created_from, to: filter.created_to },
@@ -99,23 +96,14 @@ function filteredLeads(db: Database, actor: AuthenticatedActor, filter: LeadFilt
   return query
 }
 
-export async function listLeads(
-  db: Database,
-  actor: AuthenticatedActor,
-  query: LeadListQuery,
-): Promise<{ items: Lead[]; total: number; limit: number; offset: number }> {
+export async function listLeads(db: Database, actor: AuthenticatedActor, query: LeadListQuery): Promise<PageOf<Lead>> {
   const matching = filteredLeads(db, actor, query)
   const { column, direction } = parseSort(query.sort)
-  const [items, total] = await Promise.all([
-    withClient(matching)
-      .orderBy(`leads.${column}`, direction)
-      .orderBy('leads.id', direction)
-      .limit(query.limit)
-      .offset(query.offset)
-      .execute(),
-    countMatches(matching),
-  ])
-  return { items, total, limit: query.limit, offset: query.offset }
+  return readPage(
+    withClient(matching).orderBy(`leads.${column}`, direction).orderBy('leads.id', direction),
+    matching,
+    query,
+  )
 }
 
 export async function getLead(db: Database, actor: AuthenticatedActor, id: number): Promise<Lead> {
@@ -462,7 +450,6 @@ export async function leadStats(db: Database, actor: AuthenticatedActor, filter:
   }
 }
 
-const MAX_STATS_DAYS = 3660
 const DAY_MS = 86_400_000
 
 /**

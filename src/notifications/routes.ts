@@ -1,10 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Database } from '../db/database.js'
-import { ProblemSchema, ref } from '../http/schemas.js'
+import { ref } from '../http/schemas.js'
+import { getNotificationSettings, updateNotificationSettings } from '../users/notification-settings.js'
 import { NotificationSettingsSchema, NotificationSettingsUpdateSchema } from './schemas.js'
-import { getNotificationSettings, updateNotificationSettings } from './service.js'
-
-const problem = ref(ProblemSchema)
 
 export const notificationRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
   app.addHook('onRequest', app.authenticate)
@@ -16,7 +14,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = a
         operationId: 'getOwnNotificationSettings',
         tags: ['auth'],
         summary: 'Which mails you get (all on by default)',
-        response: { 200: ref(NotificationSettingsSchema), 401: problem },
+        response: { 200: ref(NotificationSettingsSchema) },
       },
     },
     async (request) => getNotificationSettings(db, request.actor.userId),
@@ -30,7 +28,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = a
         tags: ['auth'],
         summary: 'Turn your notification mails on or off',
         body: ref(NotificationSettingsUpdateSchema),
-        response: { 200: ref(NotificationSettingsSchema), 400: problem, 401: problem },
+        response: { 200: ref(NotificationSettingsSchema) },
       },
     },
     async (request) => db.transaction().execute((trx) => updateNotificationSettings(trx, request.actor, request.body)),

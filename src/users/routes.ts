@@ -2,11 +2,10 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import { hashPassword } from '../auth/passwords.js'
 import type { Database } from '../db/database.js'
 import type { UserLocale } from '../db/types.js'
-import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
+import { IdParams, problems, ref } from '../http/schemas.js'
+import { unassignLeadsOf } from '../leads/service.js'
 import { UserCreateSchema, UserListQuery, UserPageSchema, UserSchema, UserUpdateSchema } from './schemas.js'
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './service.js'
-
-const problem = ref(ProblemSchema)
 
 export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale: UserLocale }> = async (
   app,
@@ -26,7 +25,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
         tags: ['users'],
         summary: 'List users',
         querystring: UserListQuery,
-        response: { 200: ref(UserPageSchema), 400: problem, 401: problem, 403: problem },
+        response: { 200: ref(UserPageSchema), ...problems(403) },
       },
     },
     async (request) => listUsers(db, request.query),
@@ -40,7 +39,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
         tags: ['users'],
         summary: 'Create a user',
         body: ref(UserCreateSchema),
-        response: { 201: ref(UserSchema), 400: problem, 401: problem, 403: problem, 409: problem },
+        response: { 201: ref(UserSchema), ...problems(403, 409) },
       },
     },
     async (request, reply) => {
@@ -61,7 +60,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
         tags: ['users'],
         summary: 'Read a user',
         params: IdParams,
-        response: { 200: ref(UserSchema), 400: problem, 401: problem, 403: problem, 404: problem },
+        response: { 200: ref(UserSchema), ...problems(403, 404) },
       },
     },
     async (request) => getUser(db, request.params.id),
@@ -77,7 +76,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
         description: 'A new password, role or is_active revokes the tokens the user holds.',
         params: IdParams,
         body: ref(UserUpdateSchema),
-        response: { 200: ref(UserSchema), 400: problem, 401: problem, 403: problem, 404: problem, 409: problem },
+        response: { 200: ref(UserSchema), ...problems(403, 404, 409) },
       },
     },
     async (request) => {
@@ -100,11 +99,11 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
         summary: 'Delete a user',
         description: 'Their leads become unassigned; the audit rows they wrote stay.',
         params: IdParams,
-        response: { 204: Type.Null(), 400: problem, 401: problem, 403: problem, 404: problem, 409: problem },
+        response: { 204: Type.Null(), ...problems(403, 404, 409) },
       },
     },
     async (request, reply) => {
-      await db.transaction().execute((trx) => deleteUser(trx, request.actor, request.params.id))
+      await db.transaction().execute((trx) => deleteUser(trx, request.actor, request.params.id, unassignLeadsOf))
       app.forgetUserState(request.params.id)
       return reply.code(204).send(null)
     },

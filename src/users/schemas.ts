@@ -1,21 +1,21 @@
 import { Type } from '@sinclair/typebox'
 import { Password } from '../auth/passwords.js'
-import { DateTime, Id, Nullable, NullableDateTime, Page, pageQuery, ref, StringEnum } from '../http/schemas.js'
+import { USER_LOCALES, USER_ROLES } from '../db/enums.js'
+import { DateTime, Email, Id, Nullable, NullableDateTime, Page, pageQuery, ref, StringEnum } from '../http/schemas.js'
 
-export const ROLES = ['admin', 'sales', 'management'] as const
-export const LOCALES = ['es', 'en'] as const
-export const LocaleSchema = StringEnum(LOCALES, {
+const RoleSchema = StringEnum(USER_ROLES, { $id: 'Role', description: 'What the user may do' })
+
+export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,50}$'
+const LocaleSchema = StringEnum(USER_LOCALES, {
   $id: 'Locale',
   description: 'The language of the mails the user gets',
 })
-export const RoleSchema = StringEnum(ROLES, { $id: 'Role', description: 'What the user may do' })
 
 const Username = Type.String({
-  pattern: '^[A-Za-z0-9._-]{3,50}$',
+  pattern: USERNAME_PATTERN,
   description: '3–50 of a-z 0-9 . _ -; stored lower-case, unique case-insensitively',
   examples: ['maria.gomez'],
 })
-const Email = Type.String({ format: 'email', maxLength: 254 })
 const FullName = Type.String({ minLength: 1, maxLength: 200 })
 
 export const UserSchema = Type.Object(

@@ -2,15 +2,14 @@ import { type Selectable, sql, type Transaction } from 'kysely'
 import { type AuditValues, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { PasswordHash } from '../auth/passwords.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { type PageOf, readPage } from '../db/page.js'
 import { containsPattern } from '../db/search.js'
 import type { DB, UserLocale, UserRole, Users } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
 import { parseSort } from '../http/schemas.js'
-import { unassignLeadsOf } from '../leads/service.js'
 import type { USER_SORTS } from './schemas.js'
 
 export const USER_COLUMNS = [
@@ -60,10 +59,7 @@ export interface UserListFilter {
 // A password change shows in the audit log as this marker, never as a hash.
 const PASSWORD_CHANGED = 'changed'
 
-export async function listUsers(
-  db: Database,
-  filter: UserListFilter,
-): Promise<{ items: User[]; total: number; limit: number; offset: number }> {
+export async function listUsers(db: Database, filter: UserListFilter): Promise<PageOf<User>> {
   let query = db.selectFrom('users')
   if (filter.role) query = query.where('role', '=', filter.role)
   if (filter.is_active !== undefined) query = query.where('is_active', '=', filter.is_active)
@@ -74,17 +70,11 @@ export async function listUsers(
     )
   }
   const { column, direction } = parseSort(filter.sort)
-  const [items, total] = await Promise.all([
-    query
-      .select(USER_COLUMNS)
-      .orderBy(column, (ob) => (direction === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()))
-      .orderBy('id', direction)
-      .limit(filter.limit)
-      .offset(filter.offset)
-      .execute(),
-    countMatches(query),
-  ])
-  return { items, total, limit: filter.limit, offset: filter.offset }
+  const ordered = query
+    .select(USER_COLUMNS)
+    .orderBy(column, (ob) => (direction === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()))
+    .orderBy('id', direction)
+  return readPage(ordered, query, filter)
 }
 
 export async function getUser(db: Database, id: number): Promise<User> {
@@ -179,13 +169,22 @@ export async function updateUser(trx: Transaction<DB>, actor: Actor, id: number,
   return updated
 }
 
-export async function deleteUser(trx: Transaction<DB>, actor: Actor, id: number): Promise<void> {
+/**
+ * `releaseDependents` lets go of what refers to the user (the leads assigned to them, each with its
+ * audit row) before the row goes: given by the caller, so that users depend on no other feature.
+ */
+export async function deleteUser(
+  trx: Transaction<DB>,
+  actor: Actor,
+  id: number,
+  releaseDependents: (trx: Transaction<DB>, actor: Actor, userId: number) => Promise<unknown>,
+): Promise<void> {
   if (id === actor.userId) throw new ConflictError('cannot_delete_self', 'You cannot delete your own account')
   await lockAdminSet(trx)
   const current = await trx.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst()
   if (!current) throw new NotFoundError('User')
   if (current.role === 'admin' && current.is_active) await assertAnotherActiveAdmin(trx, id)
-  await unassignLeadsOf(trx, actor, id)
+  await releaseDependents(trx, actor, id)
   await trx.deleteFrom('users').where('id', '=', id).execute()
   await writeAudit(trx, actor, {
     table: 'users',

@@ -1,6 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { Database } from '../db/database.js'
-import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
+import { IdParams, problems, ref } from '../http/schemas.js'
 import { checkWebhookTarget } from './address.js'
 import { pingWebhook, retryDelivery, type WebhookJobOptions } from './jobs.js'
 import {
@@ -26,8 +26,7 @@ import {
   updateWebhook,
 } from './service.js'
 
-const problem = ref(ProblemSchema)
-const adminErrors = { 400: problem, 401: problem, 403: problem }
+const adminErrors = problems(403)
 const ADMIN_ONLY = 'Admin only.'
 
 export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: WebhookJobOptions }> = async (
@@ -86,7 +85,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
         summary: 'Read a webhook (never its secret)',
         description: ADMIN_ONLY,
         params: IdParams,
-        response: { 200: ref(WebhookSchema), ...adminErrors, 404: problem },
+        response: { 200: ref(WebhookSchema), ...problems(403, 404) },
       },
     },
     async (request) => getWebhook(db, request.params.id),
@@ -102,7 +101,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
         description: ADMIN_ONLY,
         params: IdParams,
         body: ref(WebhookUpdateSchema),
-        response: { 200: ref(WebhookSchema), ...adminErrors, 404: problem },
+        response: { 200: ref(WebhookSchema), ...problems(403, 404) },
       },
     },
     async (request) => {
@@ -120,7 +119,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
         summary: 'Delete a webhook and its deliveries',
         description: ADMIN_ONLY,
         params: IdParams,
-        response: { 204: Type.Null(), ...adminErrors, 404: problem },
+        response: { 204: Type.Null(), ...problems(403, 404) },
       },
     },
     async (request, reply) => {
@@ -138,7 +137,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
         summary: 'Replace the signing secret; the answer holds the new one, shown only here',
         description: `${ADMIN_ONLY} Deliveries signed from now on use the new secret.`,
         params: IdParams,
-        response: { 200: ref(WebhookWithSecretSchema), ...adminErrors, 404: problem },
+        response: { 200: ref(WebhookWithSecretSchema), ...problems(403, 404) },
       },
     },
     async (request, reply) => {
@@ -157,7 +156,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
         description: ADMIN_ONLY,
         params: IdParams,
         querystring: PageOnlyQuery,
-        response: { 200: ref(DeliveryPageSchema), ...adminErrors, 404: problem },
+        response: { 200: ref(DeliveryPageSchema), ...problems(403, 404) },
       },
     },
     async (request) => listDeliveries(db, request.params.id, request.query),
@@ -172,7 +171,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
         summary: 'Attempt a delivery again now, and answer it as it is after the attempt',
         description: `${ADMIN_ONLY} 409 delivery_in_progress while a worker is attempting it.`,
         params: DeliveryParams,
-        response: { 200: ref(DeliverySchema), ...adminErrors, 404: problem, 409: problem },
+        response: { 200: ref(DeliverySchema), ...problems(403, 404, 409) },
       },
     },
     async (request) => {
@@ -191,7 +190,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
         summary: 'Send a signed webhook.ping event now and answer its outcome',
         description: ADMIN_ONLY,
         params: IdParams,
-        response: { 200: ref(PingResultSchema), ...adminErrors, 404: problem },
+        response: { 200: ref(PingResultSchema), ...problems(403, 404) },
       },
     },
     async (request) => {

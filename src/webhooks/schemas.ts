@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
+import { DELIVERY_STATES } from '../db/enums.js'
 import { EVENT_TYPES } from '../events/outbox.js'
-import { DateTime, Id, MAX_ID, MAX_LIMIT, Nullable, NullableDateTime, Page, ref, StringEnum } from '../http/schemas.js'
+import { DateTime, Id, Nullable, NullableDateTime, Page, pageLimits, ref, StringEnum } from '../http/schemas.js'
 
 export const SUBSCRIBABLE = [...EVENT_TYPES, '*'] as const
 
@@ -67,8 +68,6 @@ export const WebhookUpdateSchema = Type.Object(
 
 export const WebhookPageSchema = Page(ref(WebhookSchema), 'WebhookPage')
 
-export const DELIVERY_STATES = ['pending', 'delivered', 'failed'] as const
-
 export const DeliverySchema = Type.Object(
   {
     id: Type.Integer(),
@@ -87,13 +86,7 @@ export const DeliverySchema = Type.Object(
 
 export const DeliveryPageSchema = Page(ref(DeliverySchema), 'WebhookDeliveryPage')
 
-export const PageOnlyQuery = Type.Object(
-  {
-    limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 50 }),
-    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
-  },
-  { additionalProperties: false },
-)
+export const PageOnlyQuery = Type.Object(pageLimits(), { additionalProperties: false })
 
 export const DeliveryParams = Type.Object({ id: Id, delivery_id: Id }, { additionalProperties: false })
 

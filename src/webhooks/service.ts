@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { type Selectable, sql, type Transaction } from 'kysely'
 import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
+import { type PageOf, readPage } from '../db/page.js'
 import type { DB, Webhooks } from '../db/types.js'
 import { NotFoundError } from '../errors/domain.js'
 
@@ -63,16 +63,9 @@ export async function createWebhook(
   return webhook
 }
 
-export async function listWebhooks(
-  db: Database,
-  page: { limit: number; offset: number },
-): Promise<{ items: Webhook[]; total: number; limit: number; offset: number }> {
+export function listWebhooks(db: Database, page: { limit: number; offset: number }): Promise<PageOf<Webhook>> {
   const query = db.selectFrom('webhooks')
-  const [items, total] = await Promise.all([
-    query.select(WEBHOOK_COLUMNS).orderBy('id').limit(page.limit).offset(page.offset).execute(),
-    countMatches(query),
-  ])
-  return { items, total, ...page }
+  return readPage(query.select(WEBHOOK_COLUMNS).orderBy('id'), query, page)
 }
 
 export async function getWebhook(db: Database, id: number): Promise<Webhook> {
@@ -190,11 +183,7 @@ function deliveriesOf(db: Database, webhookId: number) {
 export async function listDeliveries(db: Database, webhookId: number, page: { limit: number; offset: number }) {
   await getWebhook(db, webhookId)
   const query = deliveriesOf(db, webhookId)
-  const [items, total] = await Promise.all([
-    query.orderBy('d.id', 'desc').limit(page.limit).offset(page.offset).execute(),
-    countMatches(query),
-  ])
-  return { items, total, ...page }
+  return readPage(query.orderBy('d.id', 'desc'), query, page)
 }
 
 export async function getDelivery(db: Database, webhookId: number, deliveryId: number) {

@@ -86,9 +86,13 @@ export async function startServer(env: Record<string, string>, options: StartOpt
     }
   }
 
-  function listeningLine(process: ChildProcess, ms: number): Promise<string> {
+  function listeningLine(spawned: ChildProcess, ms: number): Promise<string> {
     return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), ms)
+      // A server that is not up in time is killed, so that no test file waits on it forever.
+      const timer = setTimeout(() => {
+        spawned.kill('SIGKILL')
+        reject(new Error(`server did not start within ${ms / 1000} s:\n${output}`))
+      }, ms)
       const onData = () => {
         const match = output.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
         if (match?.[1]) {
@@ -96,9 +100,9 @@ export async function startServer(env: Record<string, string>, options: StartOpt
           resolve(match[1])
         }
       }
-      process.stdout?.on('data', onData)
-      process.stderr?.on('data', onData)
-      process.on('exit', () => {
+      spawned.stdout?.on('data', onData)
+      spawned.stderr?.on('data', onData)
+      spawned.on('exit', () => {
         clearTimeout(timer)
         reject(new Error(`server exited:\n${output}`))
       })

@@ -1,15 +1,12 @@
-import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.js'
 import type { Database } from '../db/database.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
+import { eventsWritten } from '../events/outbox.js'
 import { sendDueNotifications } from '../notifications/jobs.js'
 import { createMailer } from '../notifications/mailer.js'
 import { deliverDueWebhooks, webhookJobOptions } from '../webhooks/jobs.js'
 import { dispatchEvents } from './dispatch.js'
-
-/** Emitted in this process after a request that may have committed events: the workers look at once. */
-export const eventsWritten = new EventEmitter()
 
 const DISPATCH_BATCH = 200
 const DELIVERY_BATCH = 32

@@ -5,7 +5,7 @@ import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { NotFoundError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
-import { USER_COLUMNS } from '../users/service.js'
+import { USER_COLUMNS } from './service.js'
 
 export interface NotificationSettings {
   lead_assigned: boolean
