@@ -16,6 +16,7 @@ import { clientRoutes } from './clients/routes.js'
 import { clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
 import type { Database } from './db/database.js'
+import { eventsWritten } from './events/outbox.js'
 import { healthRoutes } from './health/routes.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
@@ -23,8 +24,13 @@ import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
 import { leadRoutes } from './leads/routes.js'
 import { leadSchemas } from './leads/schemas.js'
+import { notificationRoutes } from './notifications/routes.js'
+import { notificationSchemas } from './notifications/schemas.js'
 import { userRoutes } from './users/routes.js'
 import { userSchemas } from './users/schemas.js'
+import { webhookJobOptions } from './webhooks/jobs.js'
+import { webhookRoutes } from './webhooks/routes.js'
+import { webhookSchemas } from './webhooks/schemas.js'
 
 const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -38,6 +44,8 @@ const componentSchemas = [
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
+  ...notificationSchemas,
+  ...webhookSchemas,
 ]
 
 const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
@@ -88,6 +96,7 @@ function serverOptions(config: Config): FastifyServerOptions {
           '*.new_password',
           '*.password_hash',
           '*.access_token',
+          '*.secret',
         ],
         censor: '[redacted]',
       },
@@ -151,6 +160,10 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
+  // A write that succeeded has committed its events: this process's workers look at once.
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 400) eventsWritten.emit('written')
+  })
 
   await app.register(helmet, {
     contentSecurityPolicy: {
@@ -199,10 +212,15 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     limits: config.login,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
   })
-  await app.register(userRoutes, { db })
+  await app.register(userRoutes, { db, defaultLocale: config.defaultLocale })
+  await app.register(notificationRoutes, { db })
   await app.register(auditRoutes, { db })
   await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
   await app.register(leadRoutes, { db })
+  await app.register(webhookRoutes, {
+    db,
+    jobs: webhookJobOptions(config),
+  })
 
   return app
 }

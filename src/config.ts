@@ -48,6 +48,17 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
   DEFAULT_PHONE_REGION: Type.String({ default: 'VE', pattern: '^[A-Z]{2}$' }),
+  DEFAULT_LOCALE: Type.Union([Type.Literal('es'), Type.Literal('en')], { default: 'es' }),
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
+  MAIL_FROM: Type.String({ default: 'Mini CRM <no-reply@localhost>', minLength: 3 }),
+  WORKERS: Type.Boolean({ default: true }),
+  WORKER_POLL_MS: Type.Integer({ default: 500, minimum: 10, maximum: 60_000 }),
+  JOB_RETRY_DELAYS_SECONDS: Type.String({
+    default: '5,60,600,3600,21600,86400',
+    pattern: '^\\d+(\\.\\d+)?(,\\d+(\\.\\d+)?)*$',
+  }),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 10_000 }),
 })
 
 type Env = Static<typeof EnvSchema>
@@ -78,6 +89,16 @@ export interface Config {
   corsOrigins: string[]
   bodyLimitBytes: number
   defaultPhoneRegion: CountryCode
+  defaultLocale: 'es' | 'en'
+  /** Unset: mails are written to the log. */
+  smtpUrl: string | undefined
+  mailFrom: string
+  workers: boolean
+  workerPollMs: number
+  /** The waits before each retry of a background job: its attempts are one more than these. */
+  jobRetryDelaysMs: number[]
+  webhookAllowPrivateNetworks: boolean
+  webhookTimeoutMs: number
 }
 
 export class ConfigError extends StartupError {}
@@ -130,6 +151,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
       .filter(Boolean),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     defaultPhoneRegion: env.DEFAULT_PHONE_REGION as CountryCode,
+    defaultLocale: env.DEFAULT_LOCALE,
+    smtpUrl: env.SMTP_URL || undefined,
+    mailFrom: env.MAIL_FROM,
+    workers: env.WORKERS,
+    workerPollMs: env.WORKER_POLL_MS,
+    jobRetryDelaysMs: env.JOB_RETRY_DELAYS_SECONDS.split(',').map((seconds) => Math.round(Number(seconds) * 1000)),
+    webhookAllowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+    webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
   }
   if (config.env === 'production') {
     if (!config.jwtSecret || config.jwtSecret.length < MIN_PRODUCTION_SECRET_LENGTH) {

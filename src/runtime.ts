@@ -5,6 +5,7 @@ import { type Config, resolveJwtSecret } from './config.js'
 import { type DatabaseHandle, openDatabase, waitForDatabase } from './db/database.js'
 import { type EmbeddedPostgres, embeddedUrl, isServing, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
+import { startWorkers, type Workers } from './jobs/worker.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
 // Expired login counters are purged once per throttling window, and at least this often.
@@ -76,7 +77,7 @@ export interface Runtime {
   close(): Promise<void>
 }
 
-/** Everything `npm start` does before listening: database, migrations, first admin, app, purges. */
+/** Everything `npm start` does before listening: database, migrations, first admin, app, purges, workers (unless WORKERS=false). */
 export async function startRuntime(
   config: Config,
   options: { embedded?: EmbeddedPostgres; log?: (message: string) => void } = {},
@@ -114,12 +115,15 @@ export async function startRuntime(
   }
   const started = app
   const startedPurge = purge
+  const workers: Workers | undefined = config.workers
+    ? startWorkers(database.handle.db, config, started.log.child({ component: 'workers' }))
+    : undefined
   return {
     app: started,
     database,
     async close() {
-      // Stop taking connections and finish the requests in flight, then let go of the database.
-      await started.close()
+      // Stop taking connections and finish the requests and jobs in flight, then let go of the database.
+      await Promise.all([started.close(), workers?.stop()])
       await startedPurge.stop()
       await database.close()
     },

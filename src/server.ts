@@ -18,7 +18,7 @@ try {
 }
 const { app } = runtime
 
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
   if (err) app.log.error({ err: { type: err.name, message: err.message } }, 'shutting down after an error')
   else app.log.info({ signal }, 'shutting down')
   await runtime.close()

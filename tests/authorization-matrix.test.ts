@@ -21,6 +21,8 @@ const EXPECTED: Record<string, Expected> = {
   // Your own account: anyone signed in.
   getCurrentUser: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   changeOwnPassword: { anonymous: 401, salesOwner: 204, salesOther: 204, management: 204, admin: 204 },
+  getOwnNotificationSettings: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  updateOwnNotificationSettings: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   // /users (all verbs) and /audit-logs: admin only.
   listUsers: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   createUser: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 201 },
@@ -47,6 +49,16 @@ const EXPECTED: Record<string, Expected> = {
   assignLead: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
   deleteLead: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 204, admin: 204 },
   getLeadHistory: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
+  // Webhooks: admin only.
+  createWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 201 },
+  listWebhooks: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  getWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  updateWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  deleteWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 204 },
+  rotateWebhookSecret: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  listWebhookDeliveries: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  retryWebhookDelivery: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  pingWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
 }
 
 interface Call {
@@ -64,7 +76,11 @@ interface Fixtures {
   clientId: number
   clientPhone: string
   leadId: number
+  webhookId: number
 }
+
+// A public address written as an IP, so that saving it needs no DNS.
+const WEBHOOK = { url: 'https://93.184.215.14/crm-events', events: ['client.merged'] }
 
 let phoneCounter = 0
 /** A valid Venezuelan mobile number no other client of this file has. */
@@ -112,6 +128,36 @@ describe('authorization matrix', () => {
     return response.json().id as number
   }
 
+  /**
+   * A webhook for an event type nothing publishes yet, so that no delivery runs in the background.
+   * `unreachable`: written straight to the table with a loopback URL, which every delivery refuses
+   * at once, so that a ping or a retry answers without waiting on the network.
+   */
+  const newWebhook = async (unreachable = false) => {
+    if (unreachable) {
+      const row = await ctx.db
+        .insertInto('webhooks')
+        .values({ url: 'https://127.0.0.1:9/hook', events: ['client.merged'], secret: `whsec_${'A'.repeat(43)}=` })
+        .returning('id')
+        .executeTakeFirstOrThrow()
+      return row.id
+    }
+    const response = await ctx.as(ctx.adminToken, 'POST', '/webhooks', WEBHOOK)
+    assert.equal(response.statusCode, 201, response.body)
+    return response.json().id as number
+  }
+  /** A delivery that failed for good, so that no worker takes it up on its own. */
+  const newDelivery = async () => {
+    const webhookId = await newWebhook(true)
+    const event = await ctx.db.selectFrom('events').select('id').orderBy('id').executeTakeFirstOrThrow()
+    const delivery = await ctx.db
+      .insertInto('webhook_deliveries')
+      .values({ webhook_id: webhookId, event_id: event.id, resource_key: 'client:0', state: 'failed', attempts: 7 })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    return { id: webhookId, delivery_id: delivery.id }
+  }
+
   /** Valid params and bodies per operationId; whatever a call may change or delete is made fresh for it. */
   const CALLS: Record<string, (who: Principal) => Promise<Call>> = {
     getHealth: async () => ({}),
@@ -149,6 +195,17 @@ describe('authorization matrix', () => {
     assignLead: async () => ({ params: { id: await newLead() }, body: { assigned_to: fixtures.users.salesOther.id } }),
     deleteLead: async () => ({ params: { id: await newLead() } }),
     getLeadHistory: async () => ({ params: { id: fixtures.leadId } }),
+    getOwnNotificationSettings: async () => ({}),
+    updateOwnNotificationSettings: async () => ({ body: { inbound_lead: false } }),
+    createWebhook: async () => ({ body: WEBHOOK }),
+    listWebhooks: async () => ({ query: { limit: '10' } }),
+    getWebhook: async () => ({ params: { id: fixtures.webhookId } }),
+    updateWebhook: async () => ({ params: { id: await newWebhook() }, body: { description: 'Renamed' } }),
+    deleteWebhook: async () => ({ params: { id: await newWebhook() } }),
+    rotateWebhookSecret: async () => ({ params: { id: await newWebhook() } }),
+    listWebhookDeliveries: async () => ({ params: { id: fixtures.webhookId } }),
+    retryWebhookDelivery: async () => ({ params: await newDelivery() }),
+    pingWebhook: async () => ({ params: { id: await newWebhook(true) } }),
   }
 
   before(async () => {
@@ -166,8 +223,16 @@ describe('authorization matrix', () => {
       phone: clientPhone,
     })
     assert.equal(client.statusCode, 201, client.body)
-    fixtures = { users, loginUser: await ctx.createUser('sales'), clientId: client.json().id, clientPhone, leadId: 0 }
+    fixtures = {
+      users,
+      loginUser: await ctx.createUser('sales'),
+      clientId: client.json().id,
+      clientPhone,
+      leadId: 0,
+      webhookId: 0,
+    }
     fixtures.leadId = await newLead()
+    fixtures.webhookId = await newWebhook()
     tokens = {
       anonymous: undefined,
       salesOwner: users.salesOwner.token,

@@ -19,8 +19,8 @@ const SALES_RUNS = 8
 const BODY_LIMIT = 65_536
 const MISSING_ID = 2_000_000_000
 
-type Table = 'users' | 'clients' | 'leads'
-const TABLES: Table[] = ['users', 'clients', 'leads']
+type Table = 'users' | 'clients' | 'leads' | 'webhooks'
+const TABLES: Table[] = ['users', 'clients', 'leads', 'webhooks']
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE'
 type Actor = 'admin' | 'sales' | 'anonymous'
 
@@ -296,9 +296,24 @@ describe('hostile input', () => {
   let counter = 0
 
   // What the 2xx answers said: records alive now, and every record ever created or deleted.
-  const alive = { users: new Set<number>(), clients: new Set<number>(), leads: new Map<number, number>() }
-  const created: Record<Table, Set<number>> = { users: new Set(), clients: new Set(), leads: new Set() }
-  const deleted: Record<Table, Set<number>> = { users: new Set(), clients: new Set(), leads: new Set() }
+  const alive = {
+    users: new Set<number>(),
+    clients: new Set<number>(),
+    leads: new Map<number, number>(),
+    webhooks: new Set<number>(),
+  }
+  const created: Record<Table, Set<number>> = {
+    users: new Set(),
+    clients: new Set(),
+    leads: new Set(),
+    webhooks: new Set(),
+  }
+  const deleted: Record<Table, Set<number>> = {
+    users: new Set(),
+    clients: new Set(),
+    leads: new Set(),
+    webhooks: new Set(),
+  }
 
   const aliveIds = (table: Table): number[] =>
     table === 'leads' ? [...alive.leads.keys()] : [...alive[table]].filter((id) => !protectedUsers.has(id))
@@ -331,8 +346,8 @@ describe('hostile input', () => {
 
   const tableOf = (path: string): Table => {
     const table = path.split('/')[1]
-    if (table !== 'users' && table !== 'clients' && table !== 'leads') throw new Error(`no table for ${path}`)
-    return table
+    if (!TABLES.includes(table as Table)) throw new Error(`no table for ${path}`)
+    return table as Table
   }
 
   /** Records what a 2xx answer says happened to the users, clients and leads. */
@@ -340,19 +355,19 @@ describe('hostile input', () => {
     if (response.statusCode < 200 || response.statusCode >= 300) return
     const pathId = idText === undefined ? Number.NaN : Number(idText.trim())
     const table = op.path.slice(1)
-    if (op.method === 'POST' && (table === 'users' || table === 'clients' || table === 'leads')) {
+    if (op.method === 'POST' && TABLES.includes(table as Table)) {
       const record = response.json() as { id: number; client_id?: number }
-      created[table].add(record.id)
+      created[table as Table].add(record.id)
       if (table === 'leads') alive.leads.set(record.id, record.client_id as number)
-      else alive[table].add(record.id)
+      else alive[table as Exclude<Table, 'leads'>].add(record.id)
     } else if (op.method === 'PATCH' && op.path === '/leads/{id}') {
       const record = response.json() as { id: number; client_id: number }
       alive.leads.set(record.id, record.client_id)
-    } else if (op.method === 'DELETE' && (op.path === '/users/{id}' || op.path === '/leads/{id}')) {
+    } else if (op.method === 'DELETE' && ['/users/{id}', '/leads/{id}', '/webhooks/{id}'].includes(op.path)) {
       const recordTable = tableOf(op.path)
       deleted[recordTable].add(pathId)
       if (recordTable === 'leads') alive.leads.delete(pathId)
-      else alive.users.delete(pathId)
+      else alive[recordTable as Exclude<Table, 'leads' | 'clients'>].delete(pathId)
     } else if (op.method === 'DELETE' && op.path === '/clients/{id}') {
       deleted.clients.add(pathId)
       alive.clients.delete(pathId)
@@ -757,6 +772,20 @@ describe('hostile input', () => {
       })
     ).id as number
 
+  /**
+   * A webhook written straight to its table with a loopback URL: every delivery and ping refuses it at
+   * once, so no request waits on the network. It has no create row, as the consistency check expects.
+   */
+  const newWebhook = async () => {
+    const row = await ctx.db
+      .insertInto('webhooks')
+      .values({ url: 'https://127.0.0.1:9/hook', events: ['client.merged'], secret: `whsec_${'A'.repeat(43)}=` })
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    alive.webhooks.add(row.id)
+    return row.id
+  }
+
   const VALID_BODIES: Record<string, () => Record<string, unknown>> = {
     login: () => ({ username: 'nobody.here', password: 'not-the-password' }),
     changeOwnPassword: () => ({ current_password: 'not-the-password', new_password: 'another-long-password' }),
@@ -806,10 +835,13 @@ describe('hostile input', () => {
       if (table === 'users') id = fresh ? await newUser() : (aliveIds('users')[0] ?? MISSING_ID)
       else if (table === 'clients')
         id = fresh ? ((await newClient()).id as number) : ([...alive.clients][0] ?? MISSING_ID)
+      else if (table === 'webhooks') id = fresh ? await newWebhook() : ([...alive.webhooks][0] ?? MISSING_ID)
       else id = fresh ? await newLead() : ([...alive.leads.keys()][0] ?? MISSING_ID)
       idText = String(id)
       path = path.replace('{id}', idText)
     }
+    // No delivery has this id: the answer is a 404 once the request passes validation.
+    path = path.replace('{delivery_id}', String(MISSING_ID))
     if (path.includes('{phone}')) path = path.replace('{phone}', percentEncode((await newClient()).phone as string))
     const make = VALID_BODIES[op.operationId]
     let body: Record<string, unknown> | undefined

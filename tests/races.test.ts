@@ -308,7 +308,9 @@ describe('two API instances on one database', () => {
       // PGlite has one owner, so two processes cannot share its data: two apps on the same embedded database.
       const ctx = await startTestContext(overrides)
       cleanups.push(() => ctx.close())
-      const other = await startRuntime(ctx.config, { embedded: ctx.embedded })
+      // Without workers of its own: the socket interleaves two connections' statements, and a second
+      // set of workers polling beside the first would only add that hazard to what is tested here.
+      const other = await startRuntime({ ...ctx.config, workers: false }, { embedded: ctx.embedded })
       cleanups.push(() => other.close())
       instances = [appInstance(ctx.app), appInstance(other.app)]
     }

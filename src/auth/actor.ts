@@ -1,14 +1,36 @@
 import type { UserRole } from '../db/types.js'
 
-/** Who is making a change: written into every audit row. */
+/** Who acts when it is not a person signed in with a token: written into events as `actor.type`. */
+export interface ActorVia {
+  type: 'api_key' | 'form' | 'whatsapp'
+  id: number
+  name: string
+}
+
+/** Who is making a change: written into every audit row and event. */
 export interface Actor {
   /** null for the system itself (the first start's admin). */
   userId: number | null
   username: string
   role: UserRole | null
   requestId: string | null
+  /** Set when the change comes through an API key, a web form or WhatsApp rather than a person's token. */
+  via?: ActorVia
 }
 
 export function systemActor(requestId: string | null = null): Actor {
   return { userId: null, username: 'system', role: null, requestId }
+}
+
+export interface EventActor {
+  type: 'user' | ActorVia['type'] | 'system'
+  id: number | null
+  name: string
+}
+
+/** The actor as events name it. */
+export function eventActor(actor: Actor): EventActor {
+  if (actor.via) return { ...actor.via }
+  if (actor.userId === null) return { type: 'system', id: null, name: actor.username }
+  return { type: 'user', id: actor.userId, name: actor.username }
 }

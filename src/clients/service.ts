@@ -8,6 +8,7 @@ import { columnKey, type Page, type PageRequest, paginate, type SortKey } from '
 import { clientSearchTerms } from '../db/search.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
+import { writeEvent } from '../events/outbox.js'
 import { createdRange } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
 import { normalizePhone } from '../phone.js'
@@ -120,6 +121,14 @@ export async function createClient(
     oldValues: null,
     newValues: client,
   })
+  await writeEvent(trx, actor, {
+    type: 'client.created',
+    resource: 'client',
+    id: client.id,
+    old: null,
+    new: client,
+    object: client,
+  })
   return client
 }
 
@@ -168,6 +177,14 @@ export async function updateClient(
     oldValues: changes.oldValues,
     newValues: changes.newValues,
   })
+  await writeEvent(trx, actor, {
+    type: 'client.updated',
+    resource: 'client',
+    id,
+    old: changes.oldValues,
+    new: changes.newValues,
+    object: updated,
+  })
   return updated
 }
 
@@ -209,6 +226,14 @@ export async function deleteClient(
     action: 'delete',
     oldValues: current,
     newValues: null,
+  })
+  await writeEvent(trx, actor, {
+    type: 'client.deleted',
+    resource: 'client',
+    id,
+    old: current,
+    new: null,
+    object: current,
   })
 }
 

@@ -1,4 +1,14 @@
-import type { AuditAction, AuditedTable, ClientType, LeadChannel, LeadStatus, UserRole } from './types.js'
+import type {
+  AuditAction,
+  AuditedTable,
+  ClientType,
+  DeliveryState,
+  LeadChannel,
+  LeadStatus,
+  NotificationState,
+  UserLocale,
+  UserRole,
+} from './types.js'
 
 /**
  * The values of a database enum type (db/migrations), in the database's order, for schemas, seeds
@@ -14,4 +24,7 @@ export const CLIENT_TYPES = allOf<ClientType>()(['natural', 'juridical'])
 export const LEAD_STATUSES = allOf<LeadStatus>()(['new', 'contacted', 'quoted', 'closed', 'discarded'])
 export const LEAD_CHANNELS = allOf<LeadChannel>()(['web', 'whatsapp', 'instagram', 'manual'])
 export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete'])
-export const AUDITED_TABLES = allOf<AuditedTable>()(['users', 'clients', 'leads'])
+export const AUDITED_TABLES = allOf<AuditedTable>()(['users', 'clients', 'leads', 'webhooks'])
+export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])
+export const DELIVERY_STATES = allOf<DeliveryState>()(['pending', 'delivered', 'failed'])
+export const NOTIFICATION_STATES = allOf<NotificationState>()(['pending', 'sending', 'sent', 'failed', 'skipped'])

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
+import { type Expression, type QueryExecutorProvider, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
 import { ValidationError } from '../errors/domain.js'
 
 /**
@@ -89,7 +89,7 @@ export interface ListQuery<DB, TB extends keyof DB, O, TS extends keyof DB, Row>
  * cursor's row) and the bounded total, in parallel.
  */
 export async function paginate<DB, TB extends keyof DB, O, TS extends keyof DB, Row extends object>(
-  db: Kysely<DB>,
+  db: QueryExecutorProvider,
   { matching, counted, select, order, page: request, filters }: ListQuery<DB, TB, O, TS, Row>,
 ): Promise<Page<Row>> {
   const digest = filterDigest(filters)
@@ -138,7 +138,7 @@ export async function paginate<DB, TB extends keyof DB, O, TS extends keyof DB, 
 
 /** Counts the matching rows, stopping at `limit`: the rows past it are never read. */
 export async function countUpTo<DB>(
-  db: Kysely<DB>,
+  db: QueryExecutorProvider,
   matching: SelectQueryBuilder<DB, keyof DB, unknown>,
   limit: number,
 ): Promise<number> {

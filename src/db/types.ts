@@ -7,9 +7,11 @@ import type { ColumnType } from "kysely";
 
 export type AuditAction = "create" | "delete" | "update";
 
-export type AuditedTable = "clients" | "leads" | "users";
+export type AuditedTable = "clients" | "leads" | "users" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
+
+export type DeliveryState = "delivered" | "failed" | "pending";
 
 export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
@@ -31,7 +33,11 @@ export type LeadChannel = "instagram" | "manual" | "web" | "whatsapp";
 
 export type LeadStatus = "closed" | "contacted" | "discarded" | "new" | "quoted";
 
+export type NotificationState = "failed" | "pending" | "sending" | "sent" | "skipped";
+
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+
+export type UserLocale = "en" | "es";
 
 export type UserRole = "admin" | "management" | "sales";
 
@@ -60,6 +66,18 @@ export interface Clients {
   phone: string;
   search_text: Generated<string | null>;
   updated_at: Generated<Timestamp>;
+}
+
+export interface Events {
+  actor: Json;
+  data: Json;
+  dispatched_at: Timestamp | null;
+  id: Generated<number>;
+  occurred_at: Generated<Timestamp>;
+  public_id: Generated<string>;
+  request_id: string | null;
+  resource_key: string;
+  type: string;
 }
 
 export interface LeadClosedCounts {
@@ -109,6 +127,22 @@ export interface LoginFailures {
   window_started_at: Timestamp;
 }
 
+export interface Notifications {
+  attempts: Generated<number>;
+  created_at: Generated<Timestamp>;
+  data: Generated<Json>;
+  event_id: number | null;
+  id: Generated<number>;
+  kind: string;
+  last_error: string | null;
+  locked_until: Timestamp | null;
+  next_attempt_at: Generated<Timestamp>;
+  sent_at: Timestamp | null;
+  state: Generated<NotificationState>;
+  subject_key: string;
+  user_id: number;
+}
+
 export interface Users {
   created_at: Generated<Timestamp>;
   email: string | null;
@@ -116,6 +150,10 @@ export interface Users {
   id: Generated<number>;
   is_active: Generated<boolean>;
   last_login_at: Timestamp | null;
+  locale: Generated<UserLocale>;
+  notify_inbound_lead: Generated<boolean>;
+  notify_lead_assigned: Generated<boolean>;
+  notify_lead_status_changed: Generated<boolean>;
   password_hash: string;
   role: UserRole;
   token_version: Generated<number>;
@@ -123,13 +161,46 @@ export interface Users {
   username: string;
 }
 
+export interface WebhookDeliveries {
+  attempts: Generated<number>;
+  created_at: Generated<Timestamp>;
+  delivered_at: Timestamp | null;
+  event_id: number;
+  id: Generated<number>;
+  last_error: string | null;
+  last_status: number | null;
+  locked_until: Timestamp | null;
+  next_attempt_at: Generated<Timestamp>;
+  resource_key: string;
+  state: Generated<DeliveryState>;
+  webhook_id: number;
+}
+
+export interface Webhooks {
+  created_at: Generated<Timestamp>;
+  created_by: number | null;
+  description: string | null;
+  disabled_reason: string | null;
+  events: string[];
+  failed_deliveries_in_a_row: Generated<number>;
+  id: Generated<number>;
+  is_active: Generated<boolean>;
+  secret: string;
+  updated_at: Generated<Timestamp>;
+  url: string;
+}
+
 export interface DB {
   audit_logs: AuditLogs;
   clients: Clients;
+  events: Events;
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;
   lead_counts: LeadCounts;
   leads: Leads;
   login_failures: LoginFailures;
+  notifications: Notifications;
   users: Users;
+  webhook_deliveries: WebhookDeliveries;
+  webhooks: Webhooks;
 }

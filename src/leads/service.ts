@@ -9,6 +9,7 @@ import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate
 import { clientSearchTerms, normalizedContains } from '../db/search.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
+import { type EventType, writeEvent } from '../events/outbox.js'
 import { createdRange } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
 import type { LEAD_SORTS } from './schemas.js'
@@ -224,6 +225,14 @@ export async function createLead(trx: Transaction<DB>, actor: AuthenticatedActor
     oldValues: null,
     newValues: row,
   })
+  await writeEvent(trx, actor, {
+    type: 'lead.created',
+    resource: 'lead',
+    id: created.id,
+    old: null,
+    new: row,
+    object: created,
+  })
   return created
 }
 
@@ -238,6 +247,7 @@ export interface LeadPatch {
 async function applyChange(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
+  eventType: EventType,
   current: LeadRow,
   changes: Changes<LeadRow>,
   options: { statusChanged?: boolean } = {},
@@ -249,7 +259,7 @@ async function applyChange(
     oldValues: changes.oldValues,
     newValues: changes.newValues,
   })
-  return translateForeignKeys(() =>
+  const lead = await translateForeignKeys(() =>
     withClient(
       trx
         .with('audit', (db) => db.insertInto('audit_logs').values(audit))
@@ -267,6 +277,15 @@ async function applyChange(
         .selectFrom('leads'),
     ).executeTakeFirstOrThrow(),
   )
+  await writeEvent(trx, actor, {
+    type: eventType,
+    resource: 'lead',
+    id: lead.id,
+    old: changes.oldValues,
+    new: changes.newValues,
+    object: lead,
+  })
+  return lead
 }
 
 export async function updateLead(
@@ -281,7 +300,7 @@ export async function updateLead(
   }
   const changes = diff(current, patch)
   if (!changes) return getLead(trx, actor, id)
-  return applyChange(trx, actor, current, changes)
+  return applyChange(trx, actor, 'lead.updated', current, changes)
 }
 
 export async function changeLeadStatus(
@@ -295,7 +314,7 @@ export async function changeLeadStatus(
   // Setting the current status again is a no-op: no audit row, no moved timestamps.
   if (!changes) return getLead(trx, actor, id)
   assertTransition(current.status, status, actor.role)
-  return applyChange(trx, actor, current, changes, { statusChanged: true })
+  return applyChange(trx, actor, 'lead.status_changed', current, changes, { statusChanged: true })
 }
 
 /** Admin and management only: the route admits no other role. */
@@ -309,22 +328,38 @@ export async function assignLead(
   const changes = diff(current, { assigned_to: assignedTo })
   if (!changes) return getLead(trx, actor, id)
   if (assignedTo !== null) await assertActiveUser(trx, assignedTo)
-  return applyChange(trx, actor, current, changes)
+  return applyChange(trx, actor, 'lead.assigned', current, changes)
 }
 
 export async function deleteLead(trx: Transaction<DB>, actor: AuthenticatedActor, id: number): Promise<void> {
   const current = await lockVisibleLead(trx, actor, id)
+  const lead = await getLead(trx, actor, id)
   await trx.deleteFrom('leads').where('id', '=', id).execute()
   await writeAudit(trx, actor, { table: 'leads', recordId: id, action: 'delete', oldValues: current, newValues: null })
+  await writeEvent(trx, actor, { type: 'lead.deleted', resource: 'lead', id, old: current, new: null, object: lead })
 }
 
 /** Deletes every lead of a client, one audit row each (a client deleted with cascade). */
 export async function deleteLeadsOfClient(trx: Transaction<DB>, actor: Actor, clientId: number): Promise<number> {
+  const objects = await withClient(trx.selectFrom('leads').where('leads.client_id', '=', clientId)).execute()
   const deleted = await trx.deleteFrom('leads').where('client_id', '=', clientId).returning(LEAD_COLUMNS).execute()
   await writeAudit(
     trx,
     actor,
     deleted.map((lead) => ({ table: 'leads', recordId: lead.id, action: 'delete', oldValues: lead, newValues: null })),
+  )
+  const objectOf = new Map(objects.map((lead) => [lead.id, lead]))
+  await writeEvent(
+    trx,
+    actor,
+    deleted.map((lead) => ({
+      type: 'lead.deleted',
+      resource: 'lead',
+      id: lead.id,
+      old: lead,
+      new: null,
+      object: objectOf.get(lead.id) ?? lead,
+    })),
   )
   return deleted.length
 }
@@ -346,6 +381,7 @@ export async function unassignLeadsOf(trx: Transaction<DB>, actor: Actor, userId
     .where('assigned_to', '=', userId)
     .returning('id')
     .execute()
+  if (unassigned.length === 0) return
   await writeAudit(
     trx,
     actor,
@@ -355,6 +391,25 @@ export async function unassignLeadsOf(trx: Transaction<DB>, actor: Actor, userId
       action: 'update',
       oldValues: { assigned_to: userId },
       newValues: { assigned_to: null },
+    })),
+  )
+  const objects = await withClient(
+    trx.selectFrom('leads').where(
+      'leads.id',
+      'in',
+      unassigned.map((lead) => lead.id),
+    ),
+  ).execute()
+  await writeEvent(
+    trx,
+    actor,
+    objects.map((lead) => ({
+      type: 'lead.assigned',
+      resource: 'lead',
+      id: lead.id,
+      old: { assigned_to: userId },
+      new: { assigned_to: null },
+      object: lead,
     })),
   )
 }

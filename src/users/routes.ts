@@ -1,12 +1,16 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { hashPassword } from '../auth/passwords.js'
 import type { Database } from '../db/database.js'
+import type { UserLocale } from '../db/types.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { unassignLeadsOf } from '../leads/service.js'
 import { UserCreateSchema, UserListQuery, UserPageSchema, UserSchema, UserUpdateSchema } from './schemas.js'
 import { createUser, deleteUser, getUser, listUsers, updateUser } from './service.js'
 
-export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
+export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale: UserLocale }> = async (
+  app,
+  { db, defaultLocale },
+) => {
   app.addHook('onRequest', app.authenticate)
   app.addHook('onRequest', app.requireRole('admin'))
 
@@ -41,7 +45,9 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
     async (request, reply) => {
       const { password, ...fields } = request.body
       const passwordHash = await hashPassword(password)
-      const user = await db.transaction().execute((trx) => createUser(trx, request.actor, { ...fields, passwordHash }))
+      const user = await db
+        .transaction()
+        .execute((trx) => createUser(trx, request.actor, { locale: defaultLocale, ...fields, passwordHash }))
       return reply.code(201).header('location', `/users/${user.id}`).send(user)
     },
   )

@@ -1,11 +1,15 @@
 import { Type } from '@sinclair/typebox'
 import { Password } from '../auth/passwords.js'
-import { USER_ROLES } from '../db/enums.js'
+import { USER_LOCALES, USER_ROLES } from '../db/enums.js'
 import { DateTime, Email, Id, Nullable, NullableDateTime, Page, pageQuery, ref, StringEnum } from '../http/schemas.js'
 
 const RoleSchema = StringEnum(USER_ROLES, { $id: 'Role', description: 'What the user may do' })
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,50}$'
+const LocaleSchema = StringEnum(USER_LOCALES, {
+  $id: 'Locale',
+  description: 'The language of the mails the user gets',
+})
 
 const Username = Type.String({
   pattern: USERNAME_PATTERN,
@@ -22,6 +26,7 @@ export const UserSchema = Type.Object(
     full_name: Nullable(Type.String()),
     role: ref(RoleSchema),
     is_active: Type.Boolean(),
+    locale: ref(LocaleSchema),
     created_at: DateTime,
     updated_at: DateTime,
     last_login_at: NullableDateTime,
@@ -37,6 +42,7 @@ export const UserCreateSchema = Type.Object(
     email: Type.Optional(Nullable(Email)),
     full_name: Type.Optional(Nullable(FullName)),
     is_active: Type.Optional(Type.Boolean({ default: true })),
+    locale: Type.Optional(ref(LocaleSchema)),
   },
   {
     $id: 'UserCreate',
@@ -53,6 +59,7 @@ export const UserUpdateSchema = Type.Object(
     email: Type.Optional(Nullable(Email)),
     full_name: Type.Optional(Nullable(FullName)),
     is_active: Type.Optional(Type.Boolean()),
+    locale: Type.Optional(ref(LocaleSchema)),
   },
   { $id: 'UserUpdate', additionalProperties: false, examples: [{ role: 'management' }] },
 )
@@ -71,4 +78,4 @@ export const UserListQuery = Type.Object(
 
 export const UserPageSchema = Page(ref(UserSchema), 'UserPage')
 
-export const userSchemas = [RoleSchema, UserSchema, UserCreateSchema, UserUpdateSchema, UserPageSchema]
+export const userSchemas = [RoleSchema, LocaleSchema, UserSchema, UserCreateSchema, UserUpdateSchema, UserPageSchema]

@@ -6,18 +6,20 @@ import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
 import { columnKey, nullableColumnKeys, type Page, type PageRequest, paginate, type SortKey } from '../db/paginate.js'
 import { containsPattern } from '../db/search.js'
-import type { DB, UserRole, Users } from '../db/types.js'
+import type { DB, UserLocale, UserRole, Users } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
+import { writeEvent } from '../events/outbox.js'
 import { parseSort } from '../http/schemas.js'
 import type { USER_SORTS } from './schemas.js'
 
-const USER_COLUMNS = [
+export const USER_COLUMNS = [
   'id',
   'username',
   'email',
   'full_name',
   'role',
   'is_active',
+  'locale',
   'created_at',
   'updated_at',
   'last_login_at',
@@ -32,6 +34,7 @@ export interface NewUser {
   email?: string | null
   full_name?: string | null
   is_active?: boolean
+  locale?: UserLocale
 }
 
 export interface UserPatch {
@@ -41,6 +44,7 @@ export interface UserPatch {
   email?: string | null
   full_name?: string | null
   is_active?: boolean
+  locale?: UserLocale
 }
 
 export interface UserListFilter extends PageRequest {
@@ -97,6 +101,7 @@ export async function createUser(trx: Transaction<DB>, actor: Actor, input: NewU
         email: input.email?.toLowerCase() ?? null,
         full_name: input.full_name ?? null,
         is_active: input.is_active ?? true,
+        ...(input.locale && { locale: input.locale }),
       })
       .returning(USER_COLUMNS)
       .executeTakeFirstOrThrow(),
@@ -107,6 +112,14 @@ export async function createUser(trx: Transaction<DB>, actor: Actor, input: NewU
     action: 'create',
     oldValues: null,
     newValues: auditRow(user),
+  })
+  await writeEvent(trx, actor, {
+    type: 'user.created',
+    resource: 'user',
+    id: user.id,
+    old: null,
+    new: user,
+    object: user,
   })
   return user
 }
@@ -149,12 +162,16 @@ export async function updateUser(trx: Transaction<DB>, actor: Actor, id: number,
       .returning(USER_COLUMNS)
       .executeTakeFirstOrThrow(),
   )
-  await writeAudit(trx, actor, {
-    table: 'users',
-    recordId: id,
-    action: 'update',
-    oldValues: changes?.oldValues ?? {},
-    newValues: { ...changes?.newValues, ...(passwordHash !== undefined && { password: PASSWORD_CHANGED }) },
+  const oldValues = changes?.oldValues ?? {}
+  const newValues = { ...changes?.newValues, ...(passwordHash !== undefined && { password: PASSWORD_CHANGED }) }
+  await writeAudit(trx, actor, { table: 'users', recordId: id, action: 'update', oldValues, newValues })
+  await writeEvent(trx, actor, {
+    type: 'user.updated',
+    resource: 'user',
+    id,
+    old: oldValues,
+    new: newValues,
+    object: updated,
   })
   return updated
 }
@@ -183,6 +200,7 @@ export async function deleteUser(
     oldValues: auditRow(current),
     newValues: null,
   })
+  await writeEvent(trx, actor, { type: 'user.deleted', resource: 'user', id, old: current, new: null, object: current })
 }
 
 /** Serialises every change that could leave no active admin, so two of them cannot both pass the check. */

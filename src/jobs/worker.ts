@@ -1,0 +1,81 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../config.js'
+import type { Database } from '../db/database.js'
+import { isDatabaseUnavailable } from '../db/errors.js'
+import { eventsWritten } from '../events/outbox.js'
+import { sendDueNotifications } from '../notifications/jobs.js'
+import { createMailer } from '../notifications/mailer.js'
+import { deliverDueWebhooks, webhookJobOptions } from '../webhooks/jobs.js'
+import { dispatchEvents } from './dispatch.js'
+
+const DISPATCH_BATCH = 200
+const DELIVERY_BATCH = 32
+const MAIL_BATCH = 16
+
+export interface Workers {
+  /** Stops claiming, and resolves once the jobs in hand are finished. */
+  stop(): Promise<void>
+}
+
+/**
+ * The background jobs on PostgreSQL itself: fan events out, deliver webhooks, send mails. Each
+ * round claims what is due (leases, FOR UPDATE SKIP LOCKED) and works it outside any
+ * transaction; rounds follow each other while there is work, else wait WORKER_POLL_MS or a
+ * local write, whichever comes first.
+ */
+export function startWorkers(db: Database, config: Config, log: FastifyBaseLogger): Workers {
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, log })
+  const webhookOptions = webhookJobOptions(config)
+  const mailOptions = { mailer, publicUrl: config.publicUrl, retryDelaysMs: config.jobRetryDelaysMs, log }
+  let stopping = false
+  let wake: (() => void) | undefined
+  const onWrite = () => wake?.()
+  eventsWritten.on('written', onWrite)
+
+  const round = async (): Promise<number> => {
+    const dispatched = await dispatchEvents(db, DISPATCH_BATCH)
+    const [delivered, mailed] = await Promise.all([
+      deliverDueWebhooks(db, webhookOptions, DELIVERY_BATCH),
+      sendDueNotifications(db, mailOptions, MAIL_BATCH),
+    ])
+    return dispatched + delivered + mailed
+  }
+
+  const loop = async () => {
+    let failures = 0
+    while (!stopping) {
+      let worked = 0
+      try {
+        worked = await round()
+        failures = 0
+      } catch (error) {
+        failures += 1
+        const message = (error as Error).message
+        if (isDatabaseUnavailable(error)) log.warn({ err: { message } }, 'workers: database unreachable')
+        else log.error({ err: { type: (error as Error).name, message } }, 'workers: a round failed')
+      }
+      if (worked > 0 || stopping) continue
+      // Back off while the database is away, up to ten polls.
+      const wait = config.workerPollMs * Math.min(2 ** failures, 10)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait)
+        wake = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      wake = undefined
+    }
+  }
+
+  const running = loop()
+  return {
+    async stop() {
+      stopping = true
+      wake?.()
+      eventsWritten.off('written', onWrite)
+      await running
+      mailer.close()
+    },
+  }
+}

@@ -1,0 +1,20 @@
+import { Type } from '@sinclair/typebox'
+
+export const NotificationSettingsSchema = Type.Object(
+  {
+    lead_assigned: Type.Boolean({ description: 'A lead is assigned to me by someone else' }),
+    lead_status_changed: Type.Boolean({ description: 'Someone else changes the status of my lead' }),
+    inbound_lead: Type.Boolean({
+      description: 'A lead arrives unassigned from WhatsApp or a web form (admin and management)',
+    }),
+  },
+  { $id: 'NotificationSettings', additionalProperties: false },
+)
+
+export const NotificationSettingsUpdateSchema = Type.Partial(NotificationSettingsSchema, {
+  $id: 'NotificationSettingsUpdate',
+  additionalProperties: false,
+  examples: [{ lead_status_changed: false }],
+})
+
+export const notificationSchemas = [NotificationSettingsSchema, NotificationSettingsUpdateSchema]

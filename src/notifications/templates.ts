@@ -1,0 +1,151 @@
+import type { LeadStatus, UserLocale } from '../db/types.js'
+import type { NotificationKind } from './rules.js'
+
+export interface Mail {
+  subject: string
+  text: string
+  html: string
+}
+
+/** What a template may show: the lead as the event carried it, or the webhook that was disabled. */
+export interface MailContext {
+  publicUrl: string
+  recipientName: string
+  actorName: string
+  lead?: {
+    id: number
+    status: LeadStatus
+    channel: string
+    client: { contact_name: string; company_name: string | null; phone: string }
+  }
+  oldStatus?: LeadStatus
+  webhook?: { id: number; url: string; reason: string }
+}
+
+const STATUS_NAMES: Record<UserLocale, Record<LeadStatus, string>> = {
+  es: { new: 'nuevo', contacted: 'contactado', quoted: 'cotizado', closed: 'cerrado', discarded: 'descartado' },
+  en: { new: 'new', contacted: 'contacted', quoted: 'quoted', closed: 'closed', discarded: 'discarded' },
+}
+
+interface Wording {
+  subject: string
+  lines: string[]
+  link: string
+  /** The page the mail points to. */
+  url: string
+}
+
+type Phrasebook = Record<NotificationKind, (context: MailContext) => Wording>
+
+function clientName(context: MailContext): string {
+  const client = context.lead?.client
+  if (!client) return ''
+  return client.company_name ? `${client.contact_name} (${client.company_name})` : client.contact_name
+}
+
+const leadUrl = (context: MailContext) => `${context.publicUrl}/leads/${context.lead?.id}`
+const webhookUrl = (context: MailContext) => `${context.publicUrl}/webhooks/${context.webhook?.id}`
+
+const PHRASES: Record<UserLocale, Phrasebook> = {
+  es: {
+    lead_assigned: (c) => ({
+      subject: `Te asignaron el lead #${c.lead?.id}: ${clientName(c)}`,
+      lines: [
+        `Hola ${c.recipientName}:`,
+        `${c.actorName} te asignó el lead #${c.lead?.id} de ${clientName(c)} (${c.lead?.client.phone}).`,
+        `Estado: ${STATUS_NAMES.es[c.lead?.status ?? 'new']}.`,
+      ],
+      link: 'Ver el lead',
+      url: leadUrl(c),
+    }),
+    lead_status_changed: (c) => ({
+      subject: `El lead #${c.lead?.id} pasó a ${STATUS_NAMES.es[c.lead?.status ?? 'new']}`,
+      lines: [
+        `Hola ${c.recipientName}:`,
+        `${c.actorName} cambió el estado de tu lead #${c.lead?.id} de ${clientName(c)} de ${STATUS_NAMES.es[c.oldStatus ?? 'new']} a ${STATUS_NAMES.es[c.lead?.status ?? 'new']}.`,
+      ],
+      link: 'Ver el lead',
+      url: leadUrl(c),
+    }),
+    inbound_lead: (c) => ({
+      subject: `Nuevo lead sin asignar #${c.lead?.id}: ${clientName(c)}`,
+      lines: [
+        `Hola ${c.recipientName}:`,
+        `Llegó el lead #${c.lead?.id} de ${clientName(c)} (${c.lead?.client.phone}) por ${c.actorName}, sin asignar.`,
+      ],
+      link: 'Ver el lead',
+      url: leadUrl(c),
+    }),
+    webhook_disabled: (c) => ({
+      subject: `Webhook #${c.webhook?.id} desactivado`,
+      lines: [
+        `Hola ${c.recipientName}:`,
+        `El webhook #${c.webhook?.id} (${c.webhook?.url}) fue desactivado: ${c.webhook?.reason}.`,
+        'Revise el receptor y vuelva a activarlo con PATCH /webhooks/{id} {"is_active": true}.',
+      ],
+      link: 'Ver el webhook',
+      url: webhookUrl(c),
+    }),
+  },
+  en: {
+    lead_assigned: (c) => ({
+      subject: `Lead #${c.lead?.id} was assigned to you: ${clientName(c)}`,
+      lines: [
+        `Hello ${c.recipientName},`,
+        `${c.actorName} assigned you lead #${c.lead?.id} of ${clientName(c)} (${c.lead?.client.phone}).`,
+        `Status: ${STATUS_NAMES.en[c.lead?.status ?? 'new']}.`,
+      ],
+      link: 'Open the lead',
+      url: leadUrl(c),
+    }),
+    lead_status_changed: (c) => ({
+      subject: `Lead #${c.lead?.id} moved to ${STATUS_NAMES.en[c.lead?.status ?? 'new']}`,
+      lines: [
+        `Hello ${c.recipientName},`,
+        `${c.actorName} moved your lead #${c.lead?.id} of ${clientName(c)} from ${STATUS_NAMES.en[c.oldStatus ?? 'new']} to ${STATUS_NAMES.en[c.lead?.status ?? 'new']}.`,
+      ],
+      link: 'Open the lead',
+      url: leadUrl(c),
+    }),
+    inbound_lead: (c) => ({
+      subject: `New unassigned lead #${c.lead?.id}: ${clientName(c)}`,
+      lines: [
+        `Hello ${c.recipientName},`,
+        `Lead #${c.lead?.id} of ${clientName(c)} (${c.lead?.client.phone}) arrived through ${c.actorName}, unassigned.`,
+      ],
+      link: 'Open the lead',
+      url: leadUrl(c),
+    }),
+    webhook_disabled: (c) => ({
+      subject: `Webhook #${c.webhook?.id} was disabled`,
+      lines: [
+        `Hello ${c.recipientName},`,
+        `Webhook #${c.webhook?.id} (${c.webhook?.url}) was disabled: ${c.webhook?.reason}.`,
+        'Check the receiver, then turn it back on with PATCH /webhooks/{id} {"is_active": true}.',
+      ],
+      link: 'Open the webhook',
+      url: webhookUrl(c),
+    }),
+  },
+}
+
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (character) => HTML_ESCAPES[character] as string)
+}
+
+/** The mail in the recipient's language, as plain text and as HTML where everything users typed is escaped. */
+export function renderMail(kind: NotificationKind, locale: UserLocale, context: MailContext): Mail {
+  const wording = PHRASES[locale][kind](context)
+  const text = `${wording.lines.join('\n\n')}\n\n${wording.link}: ${wording.url}\n`
+  const paragraphs = wording.lines.map((line) => `<p>${escapeHtml(line)}</p>`).join('\n')
+  const html = `<!doctype html>
+<html lang="${locale}"><head><meta charset="utf-8"><title>${escapeHtml(wording.subject)}</title></head>
+<body>
+${paragraphs}
+<p><a href="${escapeHtml(wording.url)}">${escapeHtml(wording.link)}</a></p>
+</body></html>
+`
+  return { subject: wording.subject.replace(/[\r\n]+/g, ' '), text, html }
+}
