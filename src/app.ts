@@ -15,6 +15,7 @@ import { authSchemas } from './auth/schemas.js'
 import { clientRoutes } from './clients/routes.js'
 import { clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
+import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { healthRoutes } from './health/routes.js'
 import { completeRouteDocumentation } from './http/openapi.js'
@@ -203,6 +204,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(auditRoutes, { db })
   await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
   await app.register(leadRoutes, { db })
+  await app.register(dashboardRoutes)
 
   return app
 }
