@@ -159,7 +159,12 @@ function renderStats(stats) {
     stats.per_day.length === 0
       ? t('noDays')
       : t('perDaySummary', { days: integer(stats.per_day.length), created: integer(created), closed: integer(closed) })
-  drawPerDay($('per-day-chart'), stats.per_day, { created: t('created'), closed: t('closed') }, state.language)
+  drawPerDay(
+    $('per-day-chart'),
+    stats.per_day,
+    { date: t('date'), created: t('created'), closed: t('closed') },
+    state.language,
+  )
 
   $('sellers').tBodies[0].replaceChildren(
     ...stats.by_assignee.map((row) => {

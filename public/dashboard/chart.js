@@ -2,6 +2,7 @@ import uPlot from '/dashboard/vendor/uplot/uPlot.esm.js'
 
 const COLORS = { created: '#1d4ed8', closed: '#047857' }
 const HEIGHT = 260
+const DAY = 86_400
 
 let plot
 let resizeObserver
@@ -25,13 +26,21 @@ export function drawPerDay(container, perDay, labels, locale) {
     height: HEIGHT,
     // The dates are UTC days: show them as such whatever the browser's zone.
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+    scales: {
+      // Half a day either side, so that the first and last bars are drawn whole.
+      x: { time: true, range: (_u, min, max) => [min - DAY / 2, max + DAY / 2] },
+      y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
+    },
     axes: [
-      { values: (_u, ticks) => ticks.map((tick) => dayFormat.format(new Date(tick * 1000))) },
+      {
+        // Whole days only: a tick between two days would repeat a date.
+        incrs: [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 91 * DAY, 365 * DAY],
+        values: (_u, ticks) => ticks.map((tick) => dayFormat.format(new Date(tick * 1000))),
+      },
       { values: (_u, ticks) => ticks.map((tick) => (Number.isInteger(tick) ? tick : '')) },
     ],
     series: [
-      { value: (_u, ts) => (ts == null ? '–' : dayFormat.format(new Date(ts * 1000))) },
+      { label: labels.date, value: (_u, ts) => (ts == null ? '–' : dayFormat.format(new Date(ts * 1000))) },
       {
         label: labels.created,
         stroke: COLORS.created,
