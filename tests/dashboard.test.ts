@@ -91,6 +91,20 @@ describe('the dashboard at /dashboard', () => {
       await client.call(adminToken, 'POST', '/leads', { client_id: owner.id, channel, status, assigned_to: assignee })
     }
 
+    // Hidden from the OpenAPI document like /docs; of uPlot's package only the two files the page loads.
+    const openapi = await client.call(undefined, 'GET', '/openapi.json')
+    assert.deepEqual(
+      Object.keys(openapi.paths).filter((path) => path.startsWith('/dashboard')),
+      [],
+    )
+    for (const [path, status] of [
+      ['/dashboard/vendor/uplot/uPlot.esm.js', 200],
+      ['/dashboard/vendor/uplot/uPlot.d.ts', 404],
+      ['/dashboard/vendor/uplot/../package.json', 404],
+    ] as const) {
+      assert.equal((await fetch(`${server.url}${path}`)).status, status, path)
+    }
+
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [

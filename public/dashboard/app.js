@@ -113,8 +113,8 @@ function renderBars(table, entries, total) {
     const share = total === 0 ? 0 : count / total
     const bar = document.createElement('span')
     bar.className = 'bar'
-    // At most two thirds of the cell, leaving room for the figure beside it.
-    bar.style.width = `${(share * 66).toFixed(1)}%`
+    // At most half the cell, leaving room for the figure beside it even at 375 px.
+    bar.style.width = `${(share * 50).toFixed(1)}%`
     const shareCell = cell(percent(share))
     shareCell.prepend(bar)
     const row = document.createElement('tr')

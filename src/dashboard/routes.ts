@@ -4,12 +4,12 @@ import type { FastifyInstance } from 'fastify'
 
 const PAGE_DIR = fileURLToPath(new URL('../../public/dashboard/', import.meta.url))
 const UPLOT_DIR = fileURLToPath(new URL('../../node_modules/uplot/dist/', import.meta.url))
-// Only the two files the page loads, not the rest of the package.
-const UPLOT_FILES = new Set(['uPlot.esm.js', 'uPlot.min.css'])
+// Of the charting library's package, only the two files the page loads.
+const UPLOT_FILES = ['uPlot.esm.js', 'uPlot.min.css']
 
 /**
- * The dashboard page: static files that call the public API from the browser, so they need no
- * route of their own beyond serving. Hidden from the OpenAPI document, like /docs.
+ * The dashboard page: static files that call the public API from the browser, so nothing here
+ * but serving. Hidden from the OpenAPI document, like /docs.
  */
 export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
   await app.register(fastifyStatic, {
@@ -18,17 +18,10 @@ export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
     index: false,
     wildcard: false,
     schemaHide: true,
-    cacheControl: false,
   })
-  await app.register(fastifyStatic, {
-    root: UPLOT_DIR,
-    prefix: '/dashboard/vendor/uplot/',
-    decorateReply: false,
-    wildcard: false,
-    schemaHide: true,
-    allowedPath: (pathName) => UPLOT_FILES.has(pathName.replace(/^\//, '')),
-  })
-  app.get('/dashboard', { schema: { hide: true } }, (_request, reply) =>
-    reply.header('cache-control', 'no-cache').sendFile('index.html'),
-  )
+  const hidden = { schema: { hide: true } }
+  app.get('/dashboard', hidden, (_request, reply) => reply.header('cache-control', 'no-cache').sendFile('index.html'))
+  for (const file of UPLOT_FILES) {
+    app.get(`/dashboard/vendor/uplot/${file}`, hidden, (_request, reply) => reply.sendFile(file, UPLOT_DIR))
+  }
 }
