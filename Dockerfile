@@ -14,6 +14,7 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY db ./db
+COPY public ./public
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8000

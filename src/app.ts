@@ -15,6 +15,7 @@ import { authSchemas } from './auth/schemas.js'
 import { clientRoutes } from './clients/routes.js'
 import { clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
+import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
 import { healthRoutes } from './health/routes.js'
@@ -221,6 +222,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     db,
     jobs: webhookJobOptions(config),
   })
+  await app.register(dashboardRoutes)
 
   return app
 }
