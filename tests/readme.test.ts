@@ -55,7 +55,13 @@ describe("the README's curl examples", () => {
     environment = await serverEnvironment()
     // A free port, not the README's 8000, which a server of one's own may be using.
     port = await freePort()
-    server = await startServer({ ...environment.env, HOST: 'localhost', PORT: String(port) })
+    // As the README's webhook section starts it, for a receiver on this machine.
+    server = await startServer({
+      ...environment.env,
+      HOST: 'localhost',
+      PORT: String(port),
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    })
   })
   after(async () => {
     try {
