@@ -23,6 +23,8 @@ import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
 import { leadRoutes } from './leads/routes.js'
 import { leadSchemas } from './leads/schemas.js'
+import { spreadsheetRoutes } from './spreadsheets/routes.js'
+import { spreadsheetSchemas } from './spreadsheets/schemas.js'
 import { userRoutes } from './users/routes.js'
 import { userSchemas } from './users/schemas.js'
 
@@ -38,6 +40,7 @@ const componentSchemas = [
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
+  ...spreadsheetSchemas,
 ]
 
 const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
@@ -165,6 +168,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(auditRoutes, { db })
   await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
   await app.register(leadRoutes, { db })
+  await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
 
   return app
 }

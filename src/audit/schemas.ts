@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { Id, MAX_ID, MAX_LIMIT, Nullable, Page, ref, StringEnum, Timestamp } from '../http/schemas.js'
 
-export const AUDIT_ACTIONS = ['create', 'update', 'delete'] as const
+export const AUDIT_ACTIONS = ['create', 'update', 'delete', 'export'] as const
 export const AUDITED_TABLES = ['users', 'clients', 'leads'] as const
 
 export const AuditActionSchema = StringEnum(AUDIT_ACTIONS, { $id: 'AuditAction' })
@@ -10,7 +10,7 @@ export const AuditLogSchema = Type.Object(
   {
     id: Type.Integer(),
     table_name: StringEnum(AUDITED_TABLES),
-    record_id: Type.Integer(),
+    record_id: Nullable(Type.Integer({ description: 'null for an export' })),
     action: ref(AuditActionSchema),
     old_values: Nullable(Type.Object({}, { additionalProperties: true })),
     new_values: Nullable(Type.Object({}, { additionalProperties: true })),

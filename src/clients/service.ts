@@ -66,7 +66,7 @@ export function phoneOrThrow(raw: string, rules: ClientRules, field = 'phone'): 
 }
 
 /** Trims text, reads the phone into E.164 and lower-cases the email. */
-function normalize(input: ClientInput, rules: ClientRules): ClientInput {
+export function normalize(input: ClientInput, rules: ClientRules): ClientInput {
   const trimmed = (value: string | null | undefined) => (typeof value === 'string' ? value.trim() : value)
   return {
     ...input,
@@ -78,7 +78,7 @@ function normalize(input: ClientInput, rules: ClientRules): ClientInput {
   }
 }
 
-function assertCompanyWhenJuridical(client: { client_type?: ClientType; company_name?: string | null }): void {
+export function assertCompanyWhenJuridical(client: { client_type?: ClientType; company_name?: string | null }): void {
   if (client.client_type === 'juridical' && !client.company_name) {
     throw ValidationError.field('company_name', 'is required when client_type is juridical')
   }
@@ -218,20 +218,28 @@ export async function getClientByPhone(db: Database, rawPhone: string, rules: Cl
   return client
 }
 
+export type ClientFilter = Omit<ClientListFilter, 'limit' | 'offset' | 'sort'>
+
+/** The clients that match the filters of GET /clients (and its export). */
+export function filteredClients(db: Database, filter: ClientFilter) {
+  let query = db.selectFrom('clients')
+  if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
+  const range = createdRange(
+    { from: 'created_from', to: 'created_to' },
+    { from: filter.created_from, to: filter.created_to },
+  )
+  if (range.from) query = query.where('created_at', '>=', range.from)
+  if (range.before) query = query.where('created_at', '<', range.before)
+  if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
+  return query
+}
+
 export async function listClients(
   db: Database,
   filter: ClientListFilter,
 ): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
   const read = async (db: Database) => {
-    let query = db.selectFrom('clients')
-    if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
-    const range = createdRange(
-      { from: 'created_from', to: 'created_to' },
-      { from: filter.created_from, to: filter.created_to },
-    )
-    if (range.from) query = query.where('created_at', '>=', range.from)
-    if (range.before) query = query.where('created_at', '<', range.before)
-    if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
+    const query = filteredClients(db, filter)
     const { column, direction } = parseSort(filter.sort)
     const [items, total] = await Promise.all([
       query

@@ -21,7 +21,7 @@ export interface Lead extends LeadRow {
   client: { id: number; contact_name: string; company_name: string | null; phone: string }
 }
 
-const LEAD_COLUMNS = [
+export const LEAD_COLUMNS = [
   'leads.id',
   'leads.client_id',
   'leads.channel',
@@ -69,7 +69,7 @@ export interface LeadListQuery extends LeadFilter {
 }
 
 /** The scoped leads that match the filters of GET /leads and /leads/stats. */
-function filteredLeads(db: Database, actor: AuthenticatedActor, filter: LeadFilter) {
+export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: LeadFilter) {
   let query = visibleLeads(db, actor)
   if (filter.status?.length) query = query.where('leads.status', 'in', filter.status)
   if (filter.channel?.length) query = query.where('leads.channel', 'in', filter.channel)
@@ -228,7 +228,7 @@ export interface LeadPatch {
   sales_notes?: string | null
 }
 
-async function applyChange(
+export async function applyChange(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   current: LeadRow,
