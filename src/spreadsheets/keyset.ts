@@ -9,7 +9,7 @@ export interface KeysetPosition {
 // A few thousand rows a statement: each query is short, so on the embedded database (one
 // connection) other requests run between two batches of an export, and a client that goes away
 // stops the export after the batch in flight.
-export const EXPORT_BATCH_SIZE = 2000
+export const EXPORT_BATCH_SIZE = 1000
 
 /**
  * The sort column as text, to resume after it exactly: a JavaScript Date keeps milliseconds, and
