@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config.js'
 import { migrate } from '../src/db/migrate.js'
 import { openConfiguredDatabase } from '../src/runtime.js'
 import { createOrResetAdmin } from '../src/users/bootstrap.js'
+import { USERNAME_PATTERN } from '../src/users/schemas.js'
 
 const username = process.argv[2] ?? 'admin'
 const config = loadConfig()
@@ -18,7 +19,7 @@ if (password.length < PASSWORD_MIN_LENGTH || password.length > PASSWORD_MAX_LENG
   console.error(`The password must have ${PASSWORD_MIN_LENGTH}–${PASSWORD_MAX_LENGTH} characters`)
   process.exit(1)
 }
-if (!/^[A-Za-z0-9._-]{3,50}$/.test(username)) {
+if (!new RegExp(USERNAME_PATTERN).test(username)) {
   console.error('The username must be 3–50 of a-z 0-9 . _ -')
   process.exit(1)
 }

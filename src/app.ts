@@ -16,9 +16,9 @@ import { clientRoutes } from './clients/routes.js'
 import { clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
 import type { Database } from './db/database.js'
-import { registerErrorHandling, sendProblem } from './errors/handler.js'
 import { healthRoutes } from './health/routes.js'
 import { completeRouteDocumentation } from './http/openapi.js'
+import { registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
 import { leadRoutes } from './leads/routes.js'
@@ -53,8 +53,8 @@ export interface AppDependencies {
   jwtSecret: string
 }
 
-/** The one set of server options, for the real server and for the tests alike. */
-export function serverOptions(config: Config): FastifyServerOptions {
+/** The server's options: logging with redaction, limits, request ids, and problem+json for router errors. */
+function serverOptions(config: Config): FastifyServerOptions {
   return {
     logger: {
       level: config.logLevel,

@@ -4,9 +4,10 @@ import { join, resolve } from 'node:path'
 import { type Static, Type } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 import type { CountryCode } from 'libphonenumber-js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './auth/passwords.js'
 import { isCountryCode } from './phone.js'
 
-export const DEFAULT_ADMIN_PASSWORD = 'admin123'
+const DEFAULT_ADMIN_PASSWORD = 'admin123'
 const MIN_PRODUCTION_SECRET_LENGTH = 32
 
 const EnvSchema = Type.Object({
@@ -29,7 +30,11 @@ const EnvSchema = Type.Object({
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ default: 3600, minimum: 60, maximum: 86400 }),
   AUTH_CACHE_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 5000 }),
-  ADMIN_PASSWORD: Type.String({ default: DEFAULT_ADMIN_PASSWORD, minLength: 8, maxLength: 128 }),
+  ADMIN_PASSWORD: Type.String({
+    default: DEFAULT_ADMIN_PASSWORD,
+    minLength: PASSWORD_MIN_LENGTH,
+    maxLength: PASSWORD_MAX_LENGTH,
+  }),
   LOGIN_MAX_FAILURES_PER_USER: Type.Integer({ default: 5, minimum: 1 }),
   LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ default: 20, minimum: 1 }),
   LOGIN_THROTTLE_WINDOW_SECONDS: Type.Integer({ default: 900, minimum: 1 }),

@@ -6,7 +6,7 @@ import {
   validatePhoneNumberLength,
 } from 'libphonenumber-js/max'
 
-export type PhoneResult = { ok: true; e164: string } | { ok: false; reason: string }
+type PhoneResult = { ok: true; e164: string } | { ok: false; reason: string }
 
 const REASONS: Record<string, string> = {
   NOT_A_NUMBER: 'is not a phone number',

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { sql } from 'kysely'
+import {
+  AUDIT_ACTIONS,
+  AUDITED_TABLES,
+  CLIENT_TYPES,
+  LEAD_CHANNELS,
+  LEAD_STATUSES,
+  USER_ROLES,
+} from '../src/db/enums.js'
 import { problemOf, startTestContext, type TestContext } from './helpers/context.js'
 
 describe('HTTP conventions', () => {
@@ -17,6 +26,27 @@ describe('HTTP conventions', () => {
       headers: { authorization: `Bearer ${ctx.adminToken}`, 'content-type': contentType },
       payload,
     })
+
+  it('lists each database enum type once, in the database’s order, for the schemas and the seed', async () => {
+    const lists: Array<[string, readonly string[]]> = [
+      ['user_role', USER_ROLES],
+      ['client_type', CLIENT_TYPES],
+      ['lead_status', LEAD_STATUSES],
+      ['lead_channel', LEAD_CHANNELS],
+      ['audit_action', AUDIT_ACTIONS],
+      ['audited_table', AUDITED_TABLES],
+    ]
+    for (const [type, list] of lists) {
+      const result = await sql<{
+        value: string
+      }>`select unnest(enum_range(null::${sql.raw(type)}))::text as value`.execute(ctx.db)
+      assert.deepEqual(
+        list,
+        result.rows.map((row) => row.value),
+        type,
+      )
+    }
+  })
 
   it('answers a bad body with problem+json, a code and one error per bad field', async () => {
     const response = await post(JSON.stringify({ username: 'x', role: 'nope', password: 7, extra: true }))

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
-import { DEMO_MANAGER, demoSalesUsername, type SeedResult, seedDemo } from '../scripts/seed-demo.js'
+import { type SeedResult, seedDemo } from '../scripts/seed/demo.js'
+import { DEMO_MANAGER, demoSalesUsername } from '../scripts/seed/users.js'
 import { normalizePhone } from '../src/phone.js'
 import { startTestContext, type TestContext } from './helpers/context.js'
 

@@ -1,10 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Database } from '../db/database.js'
-import { ProblemSchema, ref } from '../http/schemas.js'
+import { problems, ref } from '../http/schemas.js'
+import { listAuditLogs } from './read.js'
 import { AuditLogPageSchema, AuditLogQuery } from './schemas.js'
-import { listAuditLogs } from './service.js'
-
-const problem = ref(ProblemSchema)
 
 export const auditRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
   app.addHook('onRequest', app.authenticate)
@@ -18,7 +16,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (a
         tags: ['audit'],
         summary: 'Read the audit log, newest first',
         querystring: AuditLogQuery,
-        response: { 200: ref(AuditLogPageSchema), 400: problem, 401: problem, 403: problem },
+        response: { 200: ref(AuditLogPageSchema), ...problems(403) },
       },
     },
     async (request) => listAuditLogs(db, request.query),

@@ -1,12 +1,10 @@
 import { Type } from '@sinclair/typebox'
-import { Id, MAX_ID, MAX_LIMIT, Nullable, Page, ref, StringEnum, Timestamp } from '../http/schemas.js'
+import { AUDIT_ACTIONS, AUDITED_TABLES } from '../db/enums.js'
+import { DateTime, Id, Nullable, Page, pageLimits, ref, StringEnum } from '../http/schemas.js'
 
-export const AUDIT_ACTIONS = ['create', 'update', 'delete', 'export'] as const
-export const AUDITED_TABLES = ['users', 'clients', 'leads'] as const
+const AuditActionSchema = StringEnum(AUDIT_ACTIONS, { $id: 'AuditAction' })
 
-export const AuditActionSchema = StringEnum(AUDIT_ACTIONS, { $id: 'AuditAction' })
-
-export const AuditLogSchema = Type.Object(
+const AuditLogSchema = Type.Object(
   {
     id: Type.Integer(),
     table_name: StringEnum(AUDITED_TABLES),
@@ -17,17 +15,14 @@ export const AuditLogSchema = Type.Object(
     user_id: Nullable(Type.Integer()),
     username: Nullable(Type.String()),
     request_id: Nullable(Type.String()),
-    created_at: Timestamp,
+    created_at: DateTime,
   },
   { $id: 'AuditLog', additionalProperties: false },
 )
 
 export const AuditLogPageSchema = Page(ref(AuditLogSchema), 'AuditLogPage')
 
-const pageOnly = {
-  limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 50 }),
-  offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
-}
+const pageOnly = pageLimits()
 
 export const AuditLogQuery = Type.Object(
   {

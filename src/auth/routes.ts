@@ -1,15 +1,13 @@
 import formbody from '@fastify/formbody'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { Database } from '../db/database.js'
-import { ProblemSchema, ref } from '../http/schemas.js'
+import { problems, ref } from '../http/schemas.js'
 import { UserSchema } from '../users/schemas.js'
-import { getUser, type PasswordHash, updateUser } from '../users/service.js'
+import { getUser, updateUser } from '../users/service.js'
 import { hashPassword, prepareUnknownUserHash } from './passwords.js'
 import { LoginSchema, PasswordChangeSchema, TokenSchema } from './schemas.js'
 import { assertCurrentPassword, login } from './service.js'
 import type { ThrottleLimits } from './throttle.js'
-
-const problem = ref(ProblemSchema)
 
 export interface AuthRouteOptions {
   db: Database
@@ -35,7 +33,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         security: [],
         consumes: ['application/x-www-form-urlencoded', 'application/json'],
         body: ref(LoginSchema),
-        response: { 200: ref(TokenSchema), 400: problem, 401: problem, 415: problem, 429: problem },
+        response: { 200: ref(TokenSchema), ...problems(401, 429) },
       },
     },
     async (request, reply) => {
@@ -58,7 +56,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         operationId: 'getCurrentUser',
         tags: ['auth'],
         summary: 'The user the token belongs to',
-        response: { 200: ref(UserSchema), 401: problem },
+        response: { 200: ref(UserSchema) },
       },
     },
     async (request) => getUser(db, request.actor.userId),
@@ -74,13 +72,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
         summary: 'Change your own password',
         description: 'Every token you hold, this one included, stops working: log in again.',
         body: ref(PasswordChangeSchema),
-        response: { 204: Type.Null(), 400: problem, 401: problem, 429: problem },
+        response: { 204: Type.Null(), ...problems(429) },
       },
     },
     async (request, reply) => {
       const { actor } = request
       await assertCurrentPassword(db, actor, request.body.current_password, request.ip, limits)
-      const passwordHash = (await hashPassword(request.body.new_password)) as PasswordHash
+      const passwordHash = await hashPassword(request.body.new_password)
       await db.transaction().execute((trx) => updateUser(trx, actor, actor.userId, { passwordHash }))
       app.forgetUserState(actor.userId)
       return reply.code(204).send(null)

@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox'
-import { Password } from '../users/schemas.js'
+import { PASSWORD_MAX_LENGTH, Password } from './passwords.js'
 
 export const LoginSchema = Type.Object(
   {
     username: Type.String({ minLength: 1, maxLength: 100, examples: ['admin'] }),
-    password: Type.String({ minLength: 1, maxLength: 128, examples: ['admin123'] }),
+    password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, examples: ['admin123'] }),
     // Sent by OAuth2 password-flow clients such as Swagger UI's Authorize dialog; ignored.
     grant_type: Type.Optional(Type.Literal('password')),
     scope: Type.Optional(Type.String({ maxLength: 1000 })),
@@ -25,7 +25,7 @@ export const TokenSchema = Type.Object(
 
 export const PasswordChangeSchema = Type.Object(
   {
-    current_password: Type.String({ minLength: 1, maxLength: 128, writeOnly: true }),
+    current_password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, writeOnly: true }),
     new_password: Password,
   },
   {

@@ -1,13 +1,13 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
-import { listAuditLogs } from '../audit/service.js'
 import type { Database } from '../db/database.js'
-import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
-import { leadsOfClient } from '../leads/service.js'
+import { IdParams, problems, ref } from '../http/schemas.js'
+import { ClientDetailSchema } from '../leads/schemas.js'
+import { countLeadsOfClient, deleteLeadsOfClient, leadsOfClient } from '../leads/service.js'
 import {
   ClientCreateSchema,
   ClientDeleteQuery,
-  ClientDetailSchema,
   ClientListQuery,
   ClientPageSchema,
   ClientSchema,
@@ -26,11 +26,9 @@ import {
   updateClient,
 } from './service.js'
 
-const problem = ref(ProblemSchema)
-const readErrors = { 400: problem, 401: problem, 404: problem }
-
 export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (app, options) => {
   const { db, rules } = options
+  const dependents = { count: countLeadsOfClient, deleteAll: deleteLeadsOfClient }
   app.addHook('onRequest', app.authenticate)
 
   app.get(
@@ -41,7 +39,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         tags: ['clients'],
         summary: 'List clients',
         querystring: ClientListQuery,
-        response: { 200: ref(ClientPageSchema), 400: problem, 401: problem },
+        response: { 200: ref(ClientPageSchema) },
       },
     },
     async (request) => listClients(db, request.query),
@@ -57,7 +55,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         description:
           'One client per phone number: a number already registered, however written, is a 409 phone_taken with existing_id.',
         body: ref(ClientCreateSchema),
-        response: { 201: ref(ClientSchema), 400: problem, 401: problem, 409: problem },
+        response: { 201: ref(ClientSchema), ...problems(409) },
       },
     },
     async (request, reply) => {
@@ -74,7 +72,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         tags: ['clients'],
         summary: 'Find clients by name, company, email or phone, best match first',
         querystring: ClientSearchQuery,
-        response: { 200: ref(ClientPageSchema), 400: problem, 401: problem },
+        response: { 200: ref(ClientPageSchema) },
       },
     },
     async (request) => searchClients(db, request.query),
@@ -88,7 +86,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         tags: ['clients'],
         summary: 'Find the client with a phone number, written in any form',
         params: PhoneParams,
-        response: { 200: ref(ClientSchema), ...readErrors },
+        response: { 200: ref(ClientSchema), ...problems(404) },
       },
     },
     async (request) => getClientByPhone(db, request.params.phone, rules),
@@ -102,7 +100,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         tags: ['clients'],
         summary: 'Read a client with the leads you may see',
         params: IdParams,
-        response: { 200: ref(ClientDetailSchema), ...readErrors },
+        response: { 200: ref(ClientDetailSchema), ...problems(404) },
       },
     },
     async (request) => {
@@ -120,7 +118,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         summary: 'Change a client',
         params: IdParams,
         body: ref(ClientUpdateSchema),
-        response: { 200: ref(ClientSchema), ...readErrors, 409: problem },
+        response: { 200: ref(ClientSchema), ...problems(404, 409) },
       },
     },
     async (request) =>
@@ -138,13 +136,15 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         description: 'A client with leads is a 409 client_has_leads unless cascade=true, which deletes them too.',
         params: IdParams,
         querystring: ClientDeleteQuery,
-        response: { 204: Type.Null(), ...readErrors, 403: problem, 409: problem },
+        response: { 204: Type.Null(), ...problems(403, 404, 409) },
       },
     },
     async (request, reply) => {
       await db
         .transaction()
-        .execute((trx) => deleteClient(trx, request.actor, request.params.id, { cascade: request.query.cascade }))
+        .execute((trx) =>
+          deleteClient(trx, request.actor, request.params.id, { cascade: request.query.cascade, dependents }),
+        )
       return reply.code(204).send(null)
     },
   )
@@ -158,7 +158,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         summary: "A client's audit rows, newest first",
         params: IdParams,
         querystring: HistoryQuery,
-        response: { 200: ref(AuditLogPageSchema), ...readErrors },
+        response: { 200: ref(AuditLogPageSchema), ...problems(404) },
       },
     },
     async (request) => {

@@ -1,19 +1,18 @@
 import { Type } from '@sinclair/typebox'
+import { CLIENT_TYPES } from '../db/enums.js'
 import {
   DateOrTimestamp,
+  DateTime,
+  Email,
   Id,
-  MAX_ID,
-  MAX_LIMIT,
   Nullable,
   Page,
+  pageLimits,
   pageQuery,
   ref,
   StringEnum,
-  Timestamp,
 } from '../http/schemas.js'
-import { LeadSchema } from '../leads/schemas.js'
 
-export const CLIENT_TYPES = ['natural', 'juridical'] as const
 export const ClientTypeSchema = StringEnum(CLIENT_TYPES, {
   $id: 'ClientType',
   description: 'natural: a person; juridical: a company (company_name required)',
@@ -26,7 +25,6 @@ const Phone = Type.String({
     'Any common written form; without a country prefix it is read in DEFAULT_PHONE_REGION. Stored and returned in E.164.',
   examples: ['+584123456789'],
 })
-const Email = Type.String({ format: 'email', maxLength: 254 })
 
 export const ClientSchema = Type.Object(
   {
@@ -38,8 +36,8 @@ export const ClientSchema = Type.Object(
     email: Nullable(Type.String()),
     address: Nullable(Type.String()),
     created_by: Nullable(Type.Integer({ description: 'The id of the user who created it' })),
-    created_at: Timestamp,
-    updated_at: Timestamp,
+    created_at: DateTime,
+    updated_at: DateTime,
   },
   { $id: 'Client', additionalProperties: false },
 )
@@ -82,16 +80,6 @@ export const ClientUpdateSchema = Type.Object(
 
 export const ClientPageSchema = Page(ref(ClientSchema), 'ClientPage')
 
-export const ClientDetailSchema = Type.Object(
-  {
-    ...ClientSchema.properties,
-    leads: Type.Array(ref(LeadSchema), {
-      description: 'The leads of this client that the caller may see, newest first',
-    }),
-  },
-  { $id: 'ClientDetail', additionalProperties: false },
-)
-
 export const CLIENT_SORTS = ['created_at', 'contact_name', 'updated_at'] as const
 
 const SearchText = Type.String({
@@ -115,8 +103,7 @@ export const ClientListQuery = Type.Object(
 export const ClientSearchQuery = Type.Object(
   {
     q: SearchText,
-    limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 20 }),
-    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
+    ...pageLimits(20),
   },
   { additionalProperties: false },
 )
@@ -131,11 +118,4 @@ export const PhoneParams = Type.Object(
   { additionalProperties: false },
 )
 
-export const clientSchemas = [
-  ClientTypeSchema,
-  ClientSchema,
-  ClientCreateSchema,
-  ClientUpdateSchema,
-  ClientPageSchema,
-  ClientDetailSchema,
-]
+export const clientSchemas = [ClientTypeSchema, ClientSchema, ClientCreateSchema, ClientUpdateSchema, ClientPageSchema]

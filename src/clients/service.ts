@@ -1,18 +1,17 @@
 import { type Selectable, sql, type Transaction } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
-import { diff, writeAudit } from '../audit/audit.js'
+import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { clientSearchTerms } from '../db/search.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
-import { countLeadsOfClient, deleteLeadsOfClient } from '../leads/service.js'
 import { normalizePhone } from '../phone.js'
 import type { CLIENT_SORTS } from './schemas.js'
-import { clientSearchTerms, withSearchSettings } from './search.js'
 
 export const CLIENT_COLUMNS = [
   'clients.id',
@@ -29,7 +28,7 @@ export const CLIENT_COLUMNS = [
 
 export type Client = Omit<Selectable<Clients>, 'search_text'>
 
-export interface ClientInput {
+export interface ClientPatch {
   client_type?: ClientType
   contact_name?: string
   company_name?: string | null
@@ -38,7 +37,7 @@ export interface ClientInput {
   address?: string | null
 }
 
-export interface NewClient extends ClientInput {
+export interface NewClient extends ClientPatch {
   contact_name: string
   phone: string
 }
@@ -59,14 +58,14 @@ export interface ClientListFilter {
   sort: ClientSort
 }
 
-export function phoneOrThrow(raw: string, rules: ClientRules, field = 'phone'): string {
+function phoneOrThrow(raw: string, rules: ClientRules): string {
   const result = normalizePhone(raw, rules.defaultPhoneRegion)
-  if (!result.ok) throw ValidationError.field(field, result.reason)
+  if (!result.ok) throw ValidationError.field('phone', result.reason)
   return result.e164
 }
 
 /** Trims text, reads the phone into E.164 and lower-cases the email. */
-export function normalize(input: ClientInput, rules: ClientRules): ClientInput {
+export function normalize(input: ClientPatch, rules: ClientRules): ClientPatch {
   const trimmed = (value: string | null | undefined) => (typeof value === 'string' ? value.trim() : value)
   return {
     ...input,
@@ -97,7 +96,7 @@ export async function createClient(
   input: NewClient,
   rules: ClientRules,
 ): Promise<Client> {
-  const values = normalize({ client_type: 'natural', ...input }, rules) as Required<ClientInput>
+  const values = normalize({ client_type: 'natural', ...input }, rules) as Required<ClientPatch>
   assertCompanyWhenJuridical(values)
   // ON CONFLICT DO NOTHING waits for a concurrent insert of the same phone to finish, so exactly
   // one of them creates the client and the others see it, without an aborted transaction.
@@ -142,7 +141,7 @@ export async function updateClient(
   trx: Transaction<DB>,
   actor: Actor,
   id: number,
-  input: ClientInput,
+  input: ClientPatch,
   rules: ClientRules,
 ): Promise<Client> {
   const current = await lockClient(trx, id)
@@ -174,19 +173,29 @@ export async function updateClient(
   return updated
 }
 
+/**
+ * What refers to a client (its leads), given by the caller so that clients depend on no other
+ * feature: leads refer to clients, not the other way round.
+ */
+export interface ClientDependents {
+  count(trx: Transaction<DB>, clientId: number): Promise<number>
+  /** Deletes them all, each with its audit row. */
+  deleteAll(trx: Transaction<DB>, actor: Actor, clientId: number): Promise<unknown>
+}
+
 /** A client with leads is refused unless `cascade`, which deletes them too, one audit row each. */
 export async function deleteClient(
   trx: Transaction<DB>,
   actor: Actor,
   id: number,
-  options: { cascade: boolean },
+  options: { cascade: boolean; dependents: ClientDependents },
 ): Promise<void> {
   // The row lock keeps a new lead from joining the client while it goes.
   const current = await lockClient(trx, id)
   if (options.cascade) {
-    await deleteLeadsOfClient(trx, actor, id)
+    await options.dependents.deleteAll(trx, actor, id)
   } else {
-    const leadCount = await countLeadsOfClient(trx, id)
+    const leadCount = await options.dependents.count(trx, id)
     if (leadCount > 0) {
       throw new ConflictError(
         'client_has_leads',
@@ -238,22 +247,19 @@ export async function listClients(
   db: Database,
   filter: ClientListFilter,
 ): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
-  const read = async (db: Database) => {
-    const query = filteredClients(db, filter)
-    const { column, direction } = parseSort(filter.sort)
-    const [items, total] = await Promise.all([
-      query
-        .select(CLIENT_COLUMNS)
-        .orderBy(column, direction)
-        .orderBy('id', direction)
-        .limit(filter.limit)
-        .offset(filter.offset)
-        .execute(),
-      countMatches(query),
-    ])
-    return { items, total, limit: filter.limit, offset: filter.offset }
-  }
-  return filter.q ? withSearchSettings(db, read) : read(db)
+  const query = filteredClients(db, filter)
+  const { column, direction } = parseSort(filter.sort)
+  const [items, total] = await Promise.all([
+    query
+      .select(CLIENT_COLUMNS)
+      .orderBy(column, direction)
+      .orderBy('id', direction)
+      .limit(filter.limit)
+      .offset(filter.offset)
+      .execute(),
+    countMatches(query),
+  ])
+  return { items, total, limit: filter.limit, offset: filter.offset }
 }
 
 /** Clients matching `q`, best match first. */
@@ -261,19 +267,17 @@ export async function searchClients(
   db: Database,
   query: { q: string; limit: number; offset: number },
 ): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
-  return withSearchSettings(db, async (trx) => {
-    const terms = clientSearchTerms(query.q)
-    const matching = trx.selectFrom('clients').where(terms.matches)
-    const [items, total] = await Promise.all([
-      matching
-        .select(CLIENT_COLUMNS)
-        .orderBy(terms.rank, 'desc')
-        .orderBy('id')
-        .limit(query.limit)
-        .offset(query.offset)
-        .execute(),
-      countMatches(matching),
-    ])
-    return { items, total, limit: query.limit, offset: query.offset }
-  })
+  const terms = clientSearchTerms(query.q)
+  const matching = db.selectFrom('clients').where(terms.matches)
+  const [items, total] = await Promise.all([
+    matching
+      .select(CLIENT_COLUMNS)
+      .orderBy(terms.rank, 'desc')
+      .orderBy('id')
+      .limit(query.limit)
+      .offset(query.offset)
+      .execute(),
+    countMatches(matching),
+  ])
+  return { items, total, limit: query.limit, offset: query.offset }
 }

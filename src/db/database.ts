@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { SEARCH_SESSION_SQL } from './search.js'
 import type { DB } from './types.js'
 
 // int8 (ids of audit rows, count(*)) as numbers: every value here stays far below 2^53.
@@ -36,7 +37,12 @@ export function openDatabase(options: DatabaseOptions): DatabaseHandle {
   // client itself while it is checked out; an event with no listener would end the process. The
   // query in flight rejects on its own, so both listeners only report.
   pool.on('error', (error) => options.onPoolError?.(error))
-  pool.on('connect', (client) => client.on('error', (error) => options.onPoolError?.(error)))
+  pool.on('connect', (client) => {
+    client.on('error', (error) => options.onPoolError?.(error))
+    // Queued ahead of the first query of whoever checked the connection out. A failure (the server
+    // gone at that instant) also fails that query, which reports it.
+    client.query(SEARCH_SESSION_SQL).catch(() => {})
+  })
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
   return {
     db,

@@ -16,8 +16,6 @@ export interface EmbeddedPostgres {
 export interface EmbeddedOptions {
   /** A directory for durable data; omitted means in memory. */
   dataDir?: string
-  /** A gzipped data directory to start from (a migrated template, in tests). */
-  loadDataDir?: Blob
   port?: number
 }
 
@@ -30,7 +28,6 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
   if (options.dataDir) await mkdir(options.dataDir, { recursive: true })
   const pglite = await PGlite.create({
     dataDir: options.dataDir,
-    loadDataDir: options.loadDataDir,
     extensions: { pg_trgm, unaccent },
   })
   let server = await serve(pglite, options.port ?? 0)

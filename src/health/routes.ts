@@ -1,7 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { sql } from 'kysely'
 import type { Database } from '../db/database.js'
-import { ProblemSchema, ref } from '../http/schemas.js'
 
 const Status = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false })
 
@@ -28,7 +27,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (
         tags: ['operations'],
         summary: 'The database answers',
         security: [],
-        response: { 200: Status, 503: ref(ProblemSchema) },
+        response: { 200: Status },
       },
     },
     async () => {

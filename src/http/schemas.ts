@@ -12,12 +12,12 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
 }
 
 /** Serialised from the Date that PostgreSQL gives, as ISO 8601 in UTC with a Z. */
-export const Timestamp = Type.Unsafe<Date | string>({
+export const DateTime = Type.Unsafe<Date | string>({
   type: 'string',
   format: 'date-time',
   examples: ['2026-11-26T20:05:00.000Z'],
 })
-export const NullableTimestamp = Type.Unsafe<Date | string | null>({
+export const NullableDateTime = Type.Unsafe<Date | string | null>({
   type: ['string', 'null'],
   format: 'date-time',
 })
@@ -32,14 +32,23 @@ export const DateOrTimestamp = Type.String({
   description: 'A date (2026-11-26, a whole UTC day) or an ISO 8601 timestamp with Z or an offset',
 })
 
-export const MAX_LIMIT = 200
+export const Email = Type.String({ format: 'email', maxLength: 254 })
+
+const MAX_LIMIT = 200
+
+/** limit and offset of a page. */
+export function pageLimits(defaultLimit = 50) {
+  return {
+    limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: defaultLimit }),
+    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
+  }
+}
 
 /** limit, offset and a sort drawn from `fields` (`-field` for descending). */
 export function pageQuery<const F extends readonly string[]>(fields: F, defaultSort: string) {
   const sorts = fields.flatMap((field) => [field, `-${field}`]) as Array<F[number] | `-${F[number]}`>
   return {
-    limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: 50 }),
-    offset: Type.Integer({ minimum: 0, maximum: MAX_ID, default: 0 }),
+    ...pageLimits(),
     sort: StringEnum(sorts, {
       default: defaultSort,
       description: `One of ${fields.join(', ')}; prefix - for descending`,
@@ -59,7 +68,7 @@ export function Page<T extends TSchema>(item: T, id: string) {
   )
 }
 
-export const FieldErrorSchema = Type.Object({ field: Type.String(), message: Type.String() }, { $id: 'FieldError' })
+const FieldErrorSchema = Type.Object({ field: Type.String(), message: Type.String() }, { $id: 'FieldError' })
 
 export const ProblemSchema = Type.Object(
   {
@@ -76,6 +85,18 @@ export const ProblemSchema = Type.Object(
 
 export const httpSchemas = [FieldErrorSchema, ProblemSchema]
 
+/**
+ * The error answers particular to a route (403, 404, 409, 412, 429; 401 where no token is needed),
+ * as problem+json. Those every route of its kind gives (400, 401, 413, 415, 503) are added by
+ * completeRouteDocumentation (http/openapi.ts).
+ */
+export function problems(...statuses: Array<401 | 403 | 404 | 409 | 412 | 429>) {
+  return Object.fromEntries(statuses.map((status) => [status, ref(ProblemSchema)])) as Record<
+    (typeof statuses)[number],
+    ReturnType<typeof ref<typeof ProblemSchema>>
+  >
+}
+
 /** Parses `sort` as validated by pageQuery into a column and a direction. */
 export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; direction: 'asc' | 'desc' } {
   return sort.startsWith('-')
@@ -86,9 +107,4 @@ export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; dir
 /** `type: [T, 'null']`, as OpenAPI 3.1 writes it, rather than an anyOf. */
 export function Nullable<T extends TSchema>(schema: T) {
   return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })
-}
-
-/** A pattern for ILIKE that matches `text` literally anywhere. */
-export function containsPattern(text: string): string {
-  return `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`
 }

@@ -1,10 +1,10 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { preValidationHookHandler } from 'fastify'
+import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
-import { listAuditLogs } from '../audit/service.js'
 import type { Database } from '../db/database.js'
 import { ValidationError } from '../errors/domain.js'
-import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
+import { IdParams, problems, ref } from '../http/schemas.js'
 import {
   LeadAssignmentSchema,
   LeadCreateSchema,
@@ -15,6 +15,7 @@ import {
   LeadStatsSchema,
   LeadStatusChangeSchema,
   LeadUpdateSchema,
+  MAX_STATS_DAYS,
 } from './schemas.js'
 import {
   assignLead,
@@ -26,9 +27,6 @@ import {
   listLeads,
   updateLead,
 } from './service.js'
-
-const problem = ref(ProblemSchema)
-const readErrors = { 400: problem, 401: problem, 404: problem }
 
 /** status and assigned_to have routes of their own: say which, rather than "not an accepted field". */
 const pointToOwnRoutes: preValidationHookHandler = async (request) => {
@@ -52,7 +50,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         tags: ['leads'],
         summary: 'List leads (sales users: those assigned to them)',
         querystring: LeadListQuery,
-        response: { 200: ref(LeadPageSchema), 400: problem, 401: problem },
+        response: { 200: ref(LeadPageSchema) },
       },
     },
     async (request) => listLeads(db, request.actor, request.query),
@@ -67,7 +65,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         summary: 'Create a lead',
         description: 'Sales users create leads assigned to themselves, and may not write admin_notes.',
         body: ref(LeadCreateSchema),
-        response: { 201: ref(LeadSchema), 400: problem, 401: problem, 403: problem },
+        response: { 201: ref(LeadSchema), ...problems(403) },
       },
     },
     async (request, reply) => {
@@ -83,8 +81,9 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         operationId: 'getLeadStats',
         tags: ['leads'],
         summary: 'Counts by status, channel, assignee and day, with the same filters as the list',
+        description: `per_day covers created_from..created_to, or the first lead's day to today without them: at most ${MAX_STATS_DAYS} days, a longer range is a 400.`,
         querystring: LeadStatsQuery,
-        response: { 200: ref(LeadStatsSchema), 400: problem, 401: problem },
+        response: { 200: ref(LeadStatsSchema) },
       },
     },
     async (request) => leadStats(db, request.actor, request.query),
@@ -98,7 +97,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         tags: ['leads'],
         summary: 'Read a lead',
         params: IdParams,
-        response: { 200: ref(LeadSchema), ...readErrors },
+        response: { 200: ref(LeadSchema), ...problems(404) },
       },
     },
     async (request) => getLead(db, request.actor, request.params.id),
@@ -114,7 +113,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         summary: 'Change a lead’s client, channel or notes',
         params: IdParams,
         body: ref(LeadUpdateSchema),
-        response: { 200: ref(LeadSchema), ...readErrors, 403: problem },
+        response: { 200: ref(LeadSchema), ...problems(403, 404) },
       },
     },
     async (request) =>
@@ -132,7 +131,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
           'new → contacted | quoted | closed | discarded; contacted → quoted | closed | discarded; quoted → contacted | closed | discarded; closed and discarded are final, but admin and management may reopen them to contacted. Anything else is a 409 invalid_transition listing the allowed next states.',
         params: IdParams,
         body: ref(LeadStatusChangeSchema),
-        response: { 200: ref(LeadSchema), ...readErrors, 409: problem },
+        response: { 200: ref(LeadSchema), ...problems(404, 409) },
       },
     },
     async (request) =>
@@ -149,7 +148,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         summary: 'Assign a lead to an active user, or unassign it with null',
         params: IdParams,
         body: ref(LeadAssignmentSchema),
-        response: { 200: ref(LeadSchema), ...readErrors, 403: problem },
+        response: { 200: ref(LeadSchema), ...problems(403, 404) },
       },
     },
     async (request) =>
@@ -165,7 +164,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         tags: ['leads'],
         summary: 'Delete a lead',
         params: IdParams,
-        response: { 204: Type.Null(), ...readErrors, 403: problem },
+        response: { 204: Type.Null(), ...problems(403, 404) },
       },
     },
     async (request, reply) => {
@@ -183,7 +182,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         summary: "A lead's audit rows, newest first",
         params: IdParams,
         querystring: HistoryQuery,
-        response: { 200: ref(AuditLogPageSchema), ...readErrors },
+        response: { 200: ref(AuditLogPageSchema), ...problems(404) },
       },
     },
     async (request) => {

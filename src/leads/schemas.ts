@@ -1,15 +1,14 @@
 import { Type } from '@sinclair/typebox'
-import { DateOrTimestamp, Id, Nullable, Page, pageQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
+import { ClientSchema } from '../clients/schemas.js'
+import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
+import { DateOrTimestamp, DateTime, Id, Nullable, Page, pageQuery, ref, StringEnum } from '../http/schemas.js'
 
-export const LEAD_STATUSES = ['new', 'contacted', 'quoted', 'closed', 'discarded'] as const
-export const LEAD_CHANNELS = ['web', 'whatsapp', 'instagram', 'manual'] as const
-
-export const LeadStatusSchema = StringEnum(LEAD_STATUSES, { $id: 'LeadStatus' })
-export const ChannelSchema = StringEnum(LEAD_CHANNELS, { $id: 'Channel' })
+const LeadStatusSchema = StringEnum(LEAD_STATUSES, { $id: 'LeadStatus' })
+const ChannelSchema = StringEnum(LEAD_CHANNELS, { $id: 'Channel' })
 
 const Notes = Type.String({ maxLength: 5000 })
 
-export const LeadClientSchema = Type.Object(
+const LeadClientSchema = Type.Object(
   {
     id: Id,
     contact_name: Type.String(),
@@ -30,9 +29,9 @@ export const LeadSchema = Type.Object(
     sales_notes: Nullable(Type.String()),
     assigned_to: Nullable(Type.Integer({ description: 'The id of the user who works the lead' })),
     created_by: Nullable(Type.Integer()),
-    created_at: Timestamp,
-    updated_at: Timestamp,
-    status_changed_at: Timestamp,
+    created_at: DateTime,
+    updated_at: DateTime,
+    status_changed_at: DateTime,
   },
   { $id: 'Lead', additionalProperties: false },
 )
@@ -88,6 +87,17 @@ export const LeadAssignmentSchema = Type.Object(
 
 export const LeadPageSchema = Page(ref(LeadSchema), 'LeadPage')
 
+/** A client with its leads: GET /clients/{id}. */
+export const ClientDetailSchema = Type.Object(
+  {
+    ...ClientSchema.properties,
+    leads: Type.Array(ref(LeadSchema), {
+      description: 'The leads of this client that the caller may see, newest first',
+    }),
+  },
+  { $id: 'ClientDetail', additionalProperties: false },
+)
+
 const countsOf = (keys: readonly string[]) =>
   Type.Object(Object.fromEntries(keys.map((key) => [key, Type.Integer({ minimum: 0 })])), {
     additionalProperties: false,
@@ -132,7 +142,7 @@ const leadFilters = {
   channel: Type.Optional(Type.Array(ref(ChannelSchema), { maxItems: 4, description: 'Repeatable' })),
   client_id: Type.Optional(Id),
   assigned_to: Type.Optional(
-    Type.String({ pattern: '^(me|none|[1-9][0-9]{0,9})$', description: 'A user id, me, or none (unassigned)' }),
+    Type.Union([Id, StringEnum(['me', 'none'] as const)], { description: 'A user id, me, or none (unassigned)' }),
   ),
   created_from: Type.Optional(DateOrTimestamp),
   created_to: Type.Optional(DateOrTimestamp),
@@ -145,6 +155,9 @@ export const LeadListQuery = Type.Object(
   { ...leadFilters, ...pageQuery(LEAD_SORTS, '-created_at') },
   { additionalProperties: false },
 )
+/** One per_day entry a day: a range of centuries would be millions of rows in one answer. */
+export const MAX_STATS_DAYS = 3660
+
 export const LeadStatsQuery = Type.Object(leadFilters, { additionalProperties: false })
 
 export const leadSchemas = [
@@ -157,5 +170,6 @@ export const leadSchemas = [
   LeadStatusChangeSchema,
   LeadAssignmentSchema,
   LeadPageSchema,
+  ClientDetailSchema,
   LeadStatsSchema,
 ]

@@ -1,17 +1,18 @@
 import { type Selectable, type SelectQueryBuilder, sql, type Transaction } from 'kysely'
 import { jsonBuildObject } from 'kysely/helpers/postgres'
-import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
+import { type Changes, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { clientSearchTerms, withSearchSettings } from '../clients/search.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
+import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import { isForeignKeyViolation } from '../db/errors.js'
+import { clientSearchTerms, normalizedContains } from '../db/search.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { createdRange } from '../http/dates.js'
-import { containsPattern, MAX_ID, parseSort } from '../http/schemas.js'
-import { LEAD_CHANNELS, type LEAD_SORTS, LEAD_STATUSES } from './schemas.js'
+import { parseSort } from '../http/schemas.js'
+import { type LEAD_SORTS, MAX_STATS_DAYS } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
 
@@ -35,8 +36,6 @@ export const LEAD_COLUMNS = [
   'leads.status_changed_at',
 ] as const
 
-const MAY_ASSIGN = ['admin', 'management'] as const
-
 /** The lead columns and its client in short, joined in the same query (never one query a row). */
 function withClient<O>(query: SelectQueryBuilder<DB, 'leads', O>) {
   return query
@@ -56,7 +55,7 @@ export interface LeadFilter {
   status?: LeadStatus[]
   channel?: LeadChannel[]
   client_id?: number
-  assigned_to?: string
+  assigned_to?: number | 'me' | 'none'
   created_from?: string
   created_to?: string
   q?: string
@@ -76,11 +75,7 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
   if (filter.client_id !== undefined) query = query.where('leads.client_id', '=', filter.client_id)
   if (filter.assigned_to === 'none') query = query.where('leads.assigned_to', 'is', null)
   else if (filter.assigned_to === 'me') query = query.where('leads.assigned_to', '=', actor.userId)
-  else if (filter.assigned_to !== undefined) {
-    const assignee = Number(filter.assigned_to)
-    if (assignee > MAX_ID) throw ValidationError.field('assigned_to', `must be <= ${MAX_ID}`)
-    query = query.where('leads.assigned_to', '=', assignee)
-  }
+  else if (filter.assigned_to !== undefined) query = query.where('leads.assigned_to', '=', filter.assigned_to)
   const range = createdRange(
     { from: 'created_from', to: 'created_to' },
     { from: filter.created_from, to: filter.created_to },
@@ -93,7 +88,7 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
     query = query.where((eb) =>
       eb.or([
         eb('leads.client_id', 'in', eb.selectFrom('clients').select('clients.id').where(clientMatches)),
-        eb('leads.notes_search', 'like', sql<string>`immutable_unaccent(lower(${containsPattern(q.trim())}))`),
+        eb('leads.notes_search', 'like', normalizedContains(q)),
       ]),
     )
   }
@@ -105,21 +100,18 @@ export async function listLeads(
   actor: AuthenticatedActor,
   query: LeadListQuery,
 ): Promise<{ items: Lead[]; total: number; limit: number; offset: number }> {
-  const read = async (db: Database) => {
-    const matching = filteredLeads(db, actor, query)
-    const { column, direction } = parseSort(query.sort)
-    const [items, total] = await Promise.all([
-      withClient(matching)
-        .orderBy(`leads.${column}`, direction)
-        .orderBy('leads.id', direction)
-        .limit(query.limit)
-        .offset(query.offset)
-        .execute(),
-      countMatches(matching),
-    ])
-    return { items, total, limit: query.limit, offset: query.offset }
-  }
-  return query.q ? withSearchSettings(db, read) : read(db)
+  const matching = filteredLeads(db, actor, query)
+  const { column, direction } = parseSort(query.sort)
+  const [items, total] = await Promise.all([
+    withClient(matching)
+      .orderBy(`leads.${column}`, direction)
+      .orderBy('leads.id', direction)
+      .limit(query.limit)
+      .offset(query.offset)
+      .execute(),
+    countMatches(matching),
+  ])
+  return { items, total, limit: query.limit, offset: query.offset }
 }
 
 export async function getLead(db: Database, actor: AuthenticatedActor, id: number): Promise<Lead> {
@@ -232,13 +224,17 @@ export async function applyChange(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   current: LeadRow,
-  changes: { set: Partial<LeadRow>; oldValues: AuditValues; newValues: AuditValues },
-  extraSet: Record<string, unknown> = {},
+  changes: Changes<LeadRow>,
+  options: { statusChanged?: boolean } = {},
 ): Promise<Lead> {
   await translateForeignKeys(() =>
     trx
       .updateTable('leads')
-      .set({ ...changes.set, ...extraSet, updated_at: sql`now()` })
+      .set({
+        ...changes.set,
+        ...(options.statusChanged && { status_changed_at: sql<Date>`now()` }),
+        updated_at: sql`now()`,
+      })
       .where('id', '=', current.id)
       .execute(),
   )
@@ -279,16 +275,16 @@ export async function changeLeadStatus(
   // Setting the current status again is a no-op: no audit row, no moved timestamps.
   if (!changes) return getLead(trx, actor, id)
   assertTransition(current.status, status, actor.role)
-  return applyChange(trx, actor, current, changes, { status_changed_at: sql`now()` })
+  return applyChange(trx, actor, current, changes, { statusChanged: true })
 }
 
+/** Admin and management only: the route admits no other role. */
 export async function assignLead(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   id: number,
   assignedTo: number | null,
 ): Promise<Lead> {
-  if (!(MAY_ASSIGN as readonly string[]).includes(actor.role)) throw new ForbiddenError()
   const current = await lockVisibleLead(trx, actor, id)
   const changes = diff(current, { assigned_to: assignedTo })
   if (!changes) return getLead(trx, actor, id)
@@ -354,63 +350,59 @@ export interface LeadStats {
 
 /** Counts by status, channel and assignee in one grouped scan, and a day-by-day series. */
 export async function leadStats(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
-  const read = async (db: Database): Promise<LeadStats> => {
-    const matching = filteredLeads(db, actor, filter)
-    const groups = await db
-      .with('matching', () => matching.select(['leads.status', 'leads.channel', 'leads.assigned_to']))
-      .selectFrom('matching')
-      .select((eb) => [
-        'matching.status',
-        'matching.channel',
-        'matching.assigned_to',
-        sql<number>`grouping(matching.status, matching.channel, matching.assigned_to)`.as('grouping'),
-        eb.fn.countAll<number>().as('total'),
-        sql<number>`count(*) filter (where matching.status = 'closed')`.as('closed'),
-      ])
-      .groupBy(sql`grouping sets ((matching.status), (matching.channel), (matching.assigned_to))`)
-      .execute()
+  const matching = filteredLeads(db, actor, filter)
+  const groups = await db
+    .with('matching', () => matching.select(['leads.status', 'leads.channel', 'leads.assigned_to']))
+    .selectFrom('matching')
+    .select((eb) => [
+      'matching.status',
+      'matching.channel',
+      'matching.assigned_to',
+      sql<number>`grouping(matching.status, matching.channel, matching.assigned_to)`.as('grouping'),
+      eb.fn.countAll<number>().as('total'),
+      sql<number>`count(*) filter (where matching.status = 'closed')`.as('closed'),
+    ])
+    .groupBy(sql`grouping sets ((matching.status), (matching.channel), (matching.assigned_to))`)
+    .execute()
 
-    const byStatus = Object.fromEntries(LEAD_STATUSES.map((status) => [status, 0])) as Record<LeadStatus, number>
-    const byChannel = Object.fromEntries(LEAD_CHANNELS.map((channel) => [channel, 0])) as Record<LeadChannel, number>
-    const byAssignee = new Map<number | null, { total: number; closed: number }>()
-    // grouping() has one bit per column, set when the row does not group by it: 3 = by status, 5 = by channel, 6 = by assignee.
-    for (const row of groups) {
-      const grouping = Number(row.grouping)
-      if (grouping === 3) byStatus[row.status] = Number(row.total)
-      else if (grouping === 5) byChannel[row.channel] = Number(row.total)
-      else if (grouping === 6) byAssignee.set(row.assigned_to, { total: Number(row.total), closed: Number(row.closed) })
-    }
-    const total = Object.values(byStatus).reduce((sum, count) => sum + count, 0)
-
-    const assigneeIds = [...byAssignee.keys()].filter((id): id is number => id !== null)
-    const usernames = new Map(
-      assigneeIds.length === 0
-        ? []
-        : (await db.selectFrom('users').select(['id', 'username']).where('id', 'in', assigneeIds).execute()).map(
-            (user) => [user.id, user.username] as const,
-          ),
-    )
-    const by_assignee = [...byAssignee]
-      .map(([userId, counts]) => ({
-        user_id: userId,
-        username: userId === null ? null : (usernames.get(userId) ?? null),
-        ...counts,
-      }))
-      .sort((a, b) => b.total - a.total || (a.user_id ?? 0) - (b.user_id ?? 0))
-
-    return {
-      total,
-      by_status: byStatus,
-      by_channel: byChannel,
-      by_assignee,
-      conversion_rate: total === 0 ? 0 : byStatus.closed / total,
-      per_day: await perDay(db, matching, filter),
-    }
+  const byStatus = Object.fromEntries(LEAD_STATUSES.map((status) => [status, 0])) as Record<LeadStatus, number>
+  const byChannel = Object.fromEntries(LEAD_CHANNELS.map((channel) => [channel, 0])) as Record<LeadChannel, number>
+  const byAssignee = new Map<number | null, { total: number; closed: number }>()
+  // grouping() has one bit per column, set when the row does not group by it: 3 = by status, 5 = by channel, 6 = by assignee.
+  for (const row of groups) {
+    const grouping = Number(row.grouping)
+    if (grouping === 3) byStatus[row.status] = Number(row.total)
+    else if (grouping === 5) byChannel[row.channel] = Number(row.total)
+    else if (grouping === 6) byAssignee.set(row.assigned_to, { total: Number(row.total), closed: Number(row.closed) })
   }
-  return filter.q ? withSearchSettings(db, read) : read(db)
+  const total = Object.values(byStatus).reduce((sum, count) => sum + count, 0)
+
+  const assigneeIds = [...byAssignee.keys()].filter((id): id is number => id !== null)
+  const usernames = new Map(
+    assigneeIds.length === 0
+      ? []
+      : (await db.selectFrom('users').select(['id', 'username']).where('id', 'in', assigneeIds).execute()).map(
+          (user) => [user.id, user.username] as const,
+        ),
+  )
+  const by_assignee = [...byAssignee]
+    .map(([userId, counts]) => ({
+      user_id: userId,
+      username: userId === null ? null : (usernames.get(userId) ?? null),
+      ...counts,
+    }))
+    .sort((a, b) => b.total - a.total || (a.user_id ?? 0) - (b.user_id ?? 0))
+
+  return {
+    total,
+    by_status: byStatus,
+    by_channel: byChannel,
+    by_assignee,
+    conversion_rate: total === 0 ? 0 : byStatus.closed / total,
+    per_day: await perDay(db, matching, filter),
+  }
 }
 
-const MAX_STATS_DAYS = 3660
 const DAY_MS = 86_400_000
 
 /**

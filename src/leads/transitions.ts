@@ -14,7 +14,7 @@ const NEXT: Record<LeadStatus, readonly LeadStatus[]> = {
 const REOPEN = { from: ['closed', 'discarded'] as readonly LeadStatus[], to: 'contacted' as LeadStatus }
 const MAY_REOPEN: readonly UserRole[] = ['admin', 'management']
 
-export function allowedNextStatuses(from: LeadStatus, role: UserRole): LeadStatus[] {
+function allowedNextStatuses(from: LeadStatus, role: UserRole): LeadStatus[] {
   const next = [...NEXT[from]]
   if (REOPEN.from.includes(from) && MAY_REOPEN.includes(role)) next.push(REOPEN.to)
   return next

@@ -1,6 +1,5 @@
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { CLIENT_SORTS } from '../clients/schemas.js'
-import { withSearchSettings } from '../clients/search.js'
 import { CLIENT_COLUMNS, type Client, type ClientFilter, filteredClients } from '../clients/service.js'
 import type { Database } from '../db/database.js'
 import { parseSort } from '../http/schemas.js'
@@ -10,11 +9,6 @@ import { afterPosition, type KeysetPosition, keysetBatches, sortKey } from './ke
 import type { ExportColumn } from './writer.js'
 
 type Sort<F extends readonly string[]> = F[number] | `-${F[number]}`
-
-/** Runs a batch's query with the search settings when the filter searches, as the list does. */
-function reading<T>(db: Database, q: string | undefined, read: (db: Database) => Promise<T>): Promise<T> {
-  return q ? withSearchSettings(db, read) : read(db)
-}
 
 export type ClientExportRow = Client & KeysetPosition
 
@@ -38,19 +32,17 @@ export function clientExportBatches(
 ): AsyncGenerator<ClientExportRow[]> {
   const { column, direction } = parseSort(filter.sort)
   const sortColumn = `clients.${column}`
-  return keysetBatches((after, limit) =>
-    reading(db, filter.q, (db) => {
-      let query = filteredClients(db, filter)
-      if (after) query = query.where(afterPosition(sortColumn, 'clients.id', direction, after))
-      return query
-        .select(CLIENT_COLUMNS)
-        .select(sortKey(sortColumn).as('sort_key'))
-        .orderBy(sortColumn as 'clients.created_at', direction)
-        .orderBy('clients.id', direction)
-        .limit(limit)
-        .execute()
-    }),
-  )
+  return keysetBatches((after, limit) => {
+    let query = filteredClients(db, filter)
+    if (after) query = query.where(afterPosition(sortColumn, 'clients.id', direction, after))
+    return query
+      .select(CLIENT_COLUMNS)
+      .select(sortKey(sortColumn).as('sort_key'))
+      .orderBy(sortColumn as 'clients.created_at', direction)
+      .orderBy('clients.id', direction)
+      .limit(limit)
+      .execute()
+  })
 }
 
 export interface LeadExportRow extends KeysetPosition {
@@ -97,25 +89,23 @@ export function leadExportBatches(
 ): AsyncGenerator<LeadExportRow[]> {
   const { column, direction } = parseSort(filter.sort)
   const sortColumn = `leads.${column}`
-  return keysetBatches((after, limit) =>
-    reading(db, filter.q, (db) => {
-      let query = filteredLeads(db, actor, filter)
-      if (after) query = query.where(afterPosition(sortColumn, 'leads.id', direction, after))
-      return query
-        .innerJoin('clients', 'clients.id', 'leads.client_id')
-        .leftJoin('users', 'users.id', 'leads.assigned_to')
-        .select(LEAD_COLUMNS)
-        .select([
-          'clients.contact_name as client_name',
-          'clients.company_name as client_company',
-          'clients.phone as client_phone',
-          'users.username as assignee_username',
-          sortKey(sortColumn).as('sort_key'),
-        ])
-        .orderBy(sortColumn as 'leads.created_at', direction)
-        .orderBy('leads.id', direction)
-        .limit(limit)
-        .execute()
-    }),
-  )
+  return keysetBatches((after, limit) => {
+    let query = filteredLeads(db, actor, filter)
+    if (after) query = query.where(afterPosition(sortColumn, 'leads.id', direction, after))
+    return query
+      .innerJoin('clients', 'clients.id', 'leads.client_id')
+      .leftJoin('users', 'users.id', 'leads.assigned_to')
+      .select(LEAD_COLUMNS)
+      .select([
+        'clients.contact_name as client_name',
+        'clients.company_name as client_company',
+        'clients.phone as client_phone',
+        'users.username as assignee_username',
+        sortKey(sortColumn).as('sort_key'),
+      ])
+      .orderBy(sortColumn as 'leads.created_at', direction)
+      .orderBy('leads.id', direction)
+      .limit(limit)
+      .execute()
+  })
 }

@@ -1,24 +1,24 @@
 import type { TSchema } from '@sinclair/typebox'
 import type { ValidateFunction } from 'ajv'
-import { sql, type Transaction } from 'kysely'
-import { diff, writeAudit } from '../audit/audit.js'
+import type { Transaction } from 'kysely'
+import { diff, writeAudit } from '../audit/write.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { ClientTypeSchema, ClientUpdateSchema } from '../clients/schemas.js'
 import {
   assertCompanyWhenJuridical,
   CLIENT_COLUMNS,
   type Client,
-  type ClientInput,
+  type ClientPatch as ClientInput,
   type ClientRules,
   createClient,
   normalize as normalizeClient,
   updateClient,
 } from '../clients/service.js'
 import type { Database } from '../db/database.js'
+import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import type { DB, LeadChannel, LeadStatus } from '../db/types.js'
 import { ConflictError, DomainError, ValidationError } from '../errors/domain.js'
 import { createValidatorCompiler, fieldErrors } from '../http/validation.js'
-import { LEAD_CHANNELS, LEAD_STATUSES } from '../leads/schemas.js'
 import { applyChange, createLead, LEAD_COLUMNS } from '../leads/service.js'
 import { assertTransition } from '../leads/transitions.js'
 import { normalizePhone } from '../phone.js'
@@ -512,7 +512,7 @@ export async function importLeads(
           }
           report.result.updated += 1
           if (write) {
-            await applyChange(trx, actor, current, changes, changes.set.status ? { status_changed_at: sql`now()` } : {})
+            await applyChange(trx, actor, current, changes, { statusChanged: changes.set.status !== undefined })
           }
           continue
         }

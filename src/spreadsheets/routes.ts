@@ -1,7 +1,7 @@
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify'
-import { writeAudit } from '../audit/audit.js'
+import { writeAudit } from '../audit/write.js'
 import type { ClientRules } from '../clients/service.js'
 import type { Database } from '../db/database.js'
 import type { AuditedTable } from '../db/types.js'

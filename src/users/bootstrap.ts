@@ -2,11 +2,11 @@ import { sql } from 'kysely'
 import { systemActor } from '../auth/actor.js'
 import { hashPassword } from '../auth/passwords.js'
 import type { Database } from '../db/database.js'
-import { createUser, type PasswordHash, updateUser } from './service.js'
+import { createUser, updateUser } from './service.js'
 
 /** On a database with no user at all, creates `admin`. Returns true when it did. */
 export async function ensureFirstAdmin(db: Database, password: string): Promise<boolean> {
-  const passwordHash = (await hashPassword(password)) as PasswordHash
+  const passwordHash = await hashPassword(password)
   return db.transaction().execute(async (trx) => {
     // Two instances starting together must not both create it.
     await sql`select pg_advisory_xact_lock(hashtext('users:first-admin'))`.execute(trx)
@@ -26,7 +26,7 @@ export async function createOrResetAdmin(
   username: string,
   password: string,
 ): Promise<'created' | 'reset'> {
-  const passwordHash = (await hashPassword(password)) as PasswordHash
+  const passwordHash = await hashPassword(password)
   return db.transaction().execute(async (trx) => {
     const existing = await trx
       .selectFrom('users')

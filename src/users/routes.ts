@@ -1,18 +1,17 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { hashPassword } from '../auth/passwords.js'
 import type { Database } from '../db/database.js'
-import { IdParams, ProblemSchema, ref } from '../http/schemas.js'
+import { IdParams, problems, ref } from '../http/schemas.js'
+import { unassignLeadsOf } from '../leads/service.js'
 import { UserCreateSchema, UserListQuery, UserPageSchema, UserSchema, UserUpdateSchema } from './schemas.js'
-import { createUser, deleteUser, getUser, listUsers, type PasswordHash, updateUser } from './service.js'
-
-const problem = ref(ProblemSchema)
+import { createUser, deleteUser, getUser, listUsers, updateUser } from './service.js'
 
 export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
   app.addHook('onRequest', app.authenticate)
   app.addHook('onRequest', app.requireRole('admin'))
 
   const hashIfGiven = async (password: string | undefined) =>
-    password === undefined ? undefined : ((await hashPassword(password)) as PasswordHash)
+    password === undefined ? undefined : hashPassword(password)
 
   app.get(
     '/users',
@@ -22,7 +21,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         tags: ['users'],
         summary: 'List users',
         querystring: UserListQuery,
-        response: { 200: ref(UserPageSchema), 400: problem, 401: problem, 403: problem },
+        response: { 200: ref(UserPageSchema), ...problems(403) },
       },
     },
     async (request) => listUsers(db, request.query),
@@ -36,12 +35,12 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         tags: ['users'],
         summary: 'Create a user',
         body: ref(UserCreateSchema),
-        response: { 201: ref(UserSchema), 400: problem, 401: problem, 403: problem, 409: problem },
+        response: { 201: ref(UserSchema), ...problems(403, 409) },
       },
     },
     async (request, reply) => {
       const { password, ...fields } = request.body
-      const passwordHash = (await hashIfGiven(password)) as PasswordHash
+      const passwordHash = await hashPassword(password)
       const user = await db.transaction().execute((trx) => createUser(trx, request.actor, { ...fields, passwordHash }))
       return reply.code(201).header('location', `/users/${user.id}`).send(user)
     },
@@ -55,7 +54,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         tags: ['users'],
         summary: 'Read a user',
         params: IdParams,
-        response: { 200: ref(UserSchema), 400: problem, 401: problem, 403: problem, 404: problem },
+        response: { 200: ref(UserSchema), ...problems(403, 404) },
       },
     },
     async (request) => getUser(db, request.params.id),
@@ -71,7 +70,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         description: 'A new password, role or is_active revokes the tokens the user holds.',
         params: IdParams,
         body: ref(UserUpdateSchema),
-        response: { 200: ref(UserSchema), 400: problem, 401: problem, 403: problem, 404: problem, 409: problem },
+        response: { 200: ref(UserSchema), ...problems(403, 404, 409) },
       },
     },
     async (request) => {
@@ -94,11 +93,11 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         summary: 'Delete a user',
         description: 'Their leads become unassigned; the audit rows they wrote stay.',
         params: IdParams,
-        response: { 204: Type.Null(), 400: problem, 401: problem, 403: problem, 404: problem, 409: problem },
+        response: { 204: Type.Null(), ...problems(403, 404, 409) },
       },
     },
     async (request, reply) => {
-      await db.transaction().execute((trx) => deleteUser(trx, request.actor, request.params.id))
+      await db.transaction().execute((trx) => deleteUser(trx, request.actor, request.params.id, unassignLeadsOf))
       app.forgetUserState(request.params.id)
       return reply.code(204).send(null)
     },

@@ -1,17 +1,17 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js'
-import { Id, Nullable, NullableTimestamp, Page, pageQuery, ref, StringEnum, Timestamp } from '../http/schemas.js'
+import { Password } from '../auth/passwords.js'
+import { USER_ROLES } from '../db/enums.js'
+import { DateTime, Email, Id, Nullable, NullableDateTime, Page, pageQuery, ref, StringEnum } from '../http/schemas.js'
 
-export const ROLES = ['admin', 'sales', 'management'] as const
-export const RoleSchema = StringEnum(ROLES, { $id: 'Role', description: 'What the user may do' })
+const RoleSchema = StringEnum(USER_ROLES, { $id: 'Role', description: 'What the user may do' })
+
+export const USERNAME_PATTERN = '^[A-Za-z0-9._-]{3,50}$'
 
 const Username = Type.String({
-  pattern: '^[A-Za-z0-9._-]{3,50}$',
+  pattern: USERNAME_PATTERN,
   description: '3–50 of a-z 0-9 . _ -; stored lower-case, unique case-insensitively',
   examples: ['maria.gomez'],
 })
-export const Password = Type.String({ minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH, writeOnly: true })
-const Email = Type.String({ format: 'email', maxLength: 254 })
 const FullName = Type.String({ minLength: 1, maxLength: 200 })
 
 export const UserSchema = Type.Object(
@@ -22,9 +22,9 @@ export const UserSchema = Type.Object(
     full_name: Nullable(Type.String()),
     role: ref(RoleSchema),
     is_active: Type.Boolean(),
-    created_at: Timestamp,
-    updated_at: Timestamp,
-    last_login_at: NullableTimestamp,
+    created_at: DateTime,
+    updated_at: DateTime,
+    last_login_at: NullableDateTime,
   },
   { $id: 'User', additionalProperties: false },
 )

@@ -1,16 +1,17 @@
 import { type Selectable, sql, type Transaction } from 'kysely'
-import { type AuditValues, diff, writeAudit } from '../audit/audit.js'
+import { type AuditValues, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
+import type { PasswordHash } from '../auth/passwords.js'
 import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { containsPattern } from '../db/search.js'
 import type { DB, UserRole, Users } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
-import { containsPattern, parseSort } from '../http/schemas.js'
-import { unassignLeadsOf } from '../leads/service.js'
+import { parseSort } from '../http/schemas.js'
 import type { USER_SORTS } from './schemas.js'
 
-export const USER_COLUMNS = [
+const USER_COLUMNS = [
   'id',
   'username',
   'email',
@@ -23,9 +24,6 @@ export const USER_COLUMNS = [
 ] as const
 
 export type User = Pick<Selectable<Users>, (typeof USER_COLUMNS)[number]>
-
-/** A password already hashed with argon2id: services never see plain passwords. */
-export type PasswordHash = string & { readonly __brand: 'PasswordHash' }
 
 export interface NewUser {
   username: string
@@ -163,13 +161,22 @@ export async function updateUser(trx: Transaction<DB>, actor: Actor, id: number,
   return updated
 }
 
-export async function deleteUser(trx: Transaction<DB>, actor: Actor, id: number): Promise<void> {
+/**
+ * `releaseDependents` lets go of what refers to the user (the leads assigned to them, each with its
+ * audit row) before the row goes: given by the caller, so that users depend on no other feature.
+ */
+export async function deleteUser(
+  trx: Transaction<DB>,
+  actor: Actor,
+  id: number,
+  releaseDependents: (trx: Transaction<DB>, actor: Actor, userId: number) => Promise<unknown>,
+): Promise<void> {
   if (id === actor.userId) throw new ConflictError('cannot_delete_self', 'You cannot delete your own account')
   await lockAdminSet(trx)
   const current = await trx.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst()
   if (!current) throw new NotFoundError('User')
   if (current.role === 'admin' && current.is_active) await assertAnotherActiveAdmin(trx, id)
-  await unassignLeadsOf(trx, actor, id)
+  await releaseDependents(trx, actor, id)
   await trx.deleteFrom('users').where('id', '=', id).execute()
   await writeAudit(trx, actor, {
     table: 'users',

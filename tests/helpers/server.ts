@@ -16,43 +16,92 @@ export interface ServerProcess {
   child: ChildProcess
   url: string
   exited: Promise<number | null>
-  /** SIGTERM, then the exit code. */
+  /** The last 16 KiB the process wrote to stdout and stderr. */
+  output(): string
+  /** SIGTERM (SIGKILL after 15 s), then the exit code. */
   stop(): Promise<number | null>
 }
 
-/** Starts `src/server.ts` as `npm start` does, and resolves once it listens. PORT 0 picks a free port. */
-export async function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'server.ts')], {
+export interface StartOptions {
+  /** The TypeScript entry point, relative to the root; `src/server.ts` by default. */
+  script?: string
+  /**
+   * When given, the process gets a free PORT and is ready once GET readyPath answers 2xx, for
+   * servers that log nothing; otherwise it is ready when it logs "Server listening at".
+   */
+  readyPath?: string
+  timeoutMs?: number
+}
+
+/** Starts `src/server.ts` as `npm start` does (or another script), and resolves once it is ready. PORT 0 picks a free port. */
+export async function startServer(env: Record<string, string>, options: StartOptions = {}): Promise<ServerProcess> {
+  const script = options.script ?? join('src', 'server.ts')
+  const timeoutMs = options.timeoutMs ?? 60_000
+  const port = options.readyPath ? String(await freePort()) : '0'
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script)], {
     cwd: root,
-    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', ...env },
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: port, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  let exitCode: number | null | undefined
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      exitCode = code
+      resolve(code)
+    }),
+  )
   let output = ''
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      const match = output.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
-      if (match?.[1]) {
-        clearTimeout(timer)
-        resolve(match[1])
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-16_384)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const url = options.readyPath
+    ? await pollUntilReady(`http://127.0.0.1:${port}`, options.readyPath, timeoutMs, () => exitCode !== undefined)
+    : await listeningLine(child, timeoutMs)
+  const stop = async () => {
+    if (exitCode !== undefined) return exitCode
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    const code = await exited
+    clearTimeout(timer)
+    return code
+  }
+  return { child, url, exited, output: () => output, stop }
+
+  async function pollUntilReady(base: string, path: string, ms: number, hasExited: () => boolean): Promise<string> {
+    const deadline = Date.now() + ms
+    for (;;) {
+      if (hasExited()) throw new Error(`${script} exited before it was ready:\n${output}`)
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL')
+        throw new Error(`${script} was not ready within ${ms / 1000} s:\n${output}`)
       }
+      const ready = await fetch(`${base}${path}`).then(
+        (response) => response.ok,
+        () => false,
+      )
+      if (ready) return base
+      await new Promise((resolve) => setTimeout(resolve, 250))
     }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
-    child.on('exit', () => {
-      clearTimeout(timer)
-      reject(new Error(`server exited:\n${output}`))
+  }
+
+  function listeningLine(process: ChildProcess, ms: number): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), ms)
+      const onData = () => {
+        const match = output.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+        if (match?.[1]) {
+          clearTimeout(timer)
+          resolve(match[1])
+        }
+      }
+      process.stdout?.on('data', onData)
+      process.stderr?.on('data', onData)
+      process.on('exit', () => {
+        clearTimeout(timer)
+        reject(new Error(`server exited:\n${output}`))
+      })
     })
-  })
-  return {
-    child,
-    url,
-    exited,
-    stop() {
-      child.kill('SIGTERM')
-      return exited
-    },
   }
 }

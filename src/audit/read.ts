@@ -2,7 +2,7 @@ import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import type { AuditAction } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
-import type { AuditedTable, AuditValues } from './audit.js'
+import type { AuditedTable, AuditValues } from './write.js'
 
 export interface AuditFilter {
   table_name?: AuditedTable

@@ -1,19 +1,19 @@
 /**
- * The floor of the benchmark (`scripts/bench.ts`): a bare Fastify server that sends PostgreSQL the
+ * The floor of the benchmark (`scripts/bench/main.ts`): a bare Fastify server that sends PostgreSQL the
  * statements the API sends for each benchmarked route, through `pg` with a pool of the same size,
  * and nothing else: no authentication, validation, response schemas, audit helpers or error mapping.
  * What the API costs above this is its own overhead.
  *
- * The statements come from a spec file (BENCH_FLOOR_SPEC) that `bench.ts` writes after capturing,
+ * The statements come from a spec file (BENCH_FLOOR_SPEC) that `main.ts` writes after capturing,
  * in-process, what the API's services send for one input of each route; a request here binds its
  * own input (client id, search text, lead id, status, username) where that capture had a sentinel.
- * A request with the header `x-bench-trace: 1` answers the statements it ran, so `bench.ts` can check
+ * A request with the header `x-bench-trace: 1` answers the statements it ran, so `main.ts` can check
  * them against the API's.
  *
  * Routes, each under /admin or /sales (whose user the statements are scoped to):
  *   GET  /:role/clients/:id                 client + the leads of it the role may see
  *   GET  /:role/leads                       ?status=new&sort=-created_at&limit=50: items and count
- *   GET  /:role/clients/search?q=           set_config, items and count in one transaction
+ *   GET  /:role/clients/search?q=           items and count (the search setting is sent on each new connection)
  *   GET  /:role/leads/stats[?month=1]        grouped counts, assignee names, per day
  *   POST /:role/leads[?full=1]              BEGIN; insert lead; insert audit row; COMMIT (full: every API statement)
  *   PATCH /:role/leads/:id/status[?full=1]  BEGIN; lock; update; insert audit row; COMMIT (full: + re-read)
@@ -26,6 +26,7 @@ import { pathToFileURL } from 'node:url'
 import argon2 from 'argon2'
 import Fastify, { type FastifyRequest } from 'fastify'
 import pg from 'pg'
+import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
 
 export interface Statement {
   text: string
@@ -34,7 +35,7 @@ export interface Statement {
 
 export type Role = 'admin' | 'sales'
 
-/** What `bench.ts` captured, and the sentinel inputs it captured them with. */
+/** What `capture.ts` captured, and the sentinel inputs it captured them with. */
 export interface FloorSpec {
   sentinels: { clientId: number; leadId: number; q: string; username: string; status: string }
   users: Record<Role, { id: number; username: string }>
@@ -47,7 +48,6 @@ export const STATEMENT_NAMES = {
   clientLeads: (role: Role) => `client.leads.${role}`,
   listItems: (role: Role) => `leads.list.items.${role}`,
   listCount: (role: Role) => `leads.list.count.${role}`,
-  searchSettings: 'search.settings',
   searchItems: 'search.items',
   searchCount: 'search.count',
   statsGroups: (variant: string) => `stats.groups.${variant}`,
@@ -122,6 +122,7 @@ async function main(): Promise<void> {
     application_name: 'mini-crm-bench-floor',
   })
   pool.on('error', () => {})
+  pool.on('connect', (client) => client.query(SEARCH_SESSION_SQL).catch(() => {}))
 
   /** Runs a statement, writing it down when the request asked for a trace. */
   const runner = (request: FastifyRequest) => {
@@ -191,16 +192,13 @@ async function main(): Promise<void> {
     roleOf(request)
     const { run, answer } = runner(request)
     const q = (request.query as { q: string }).q
-    const settings = statement(STATEMENT_NAMES.searchSettings)
     const items = statement(STATEMENT_NAMES.searchItems)
     const count = statement(STATEMENT_NAMES.searchCount)
-    const page = await transaction(async (client) => {
-      await run(client, settings.text, settings.params)
-      const rows = await run(client, items.text, bind(spec, items, { q }))
-      const [total] = await run<{ total: number }>(client, count.text, bind(spec, count, { q }))
-      return { items: rows, total: total?.total }
-    })
-    return answer(page)
+    const [rows, [total]] = await Promise.all([
+      run(pool, items.text, bind(spec, items, { q })),
+      run<{ total: number }>(pool, count.text, bind(spec, count, { q })),
+    ])
+    return answer({ items: rows, total: total?.total })
   })
 
   app.get('/:role/leads/stats', async (request) => {

@@ -5,7 +5,7 @@ import type { AuditAction, AuditedTable, DB } from '../db/types.js'
 export type { AuditedTable }
 export type AuditValues = Record<string, unknown>
 
-export interface AuditEntry {
+interface AuditEntry {
   table: AuditedTable
   /** null for an export, which concerns no single record. */
   recordId: number | null

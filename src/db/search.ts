@@ -1,22 +1,23 @@
 import { type Expression, type SqlBool, sql } from 'kysely'
-import type { Database } from '../db/database.js'
-import { containsPattern } from '../http/schemas.js'
 
 // A typo in a name ("Peres" for "Pérez") scores about 0.5; pg_trgm's default of 0.6 would miss it.
 const WORD_SIMILARITY_THRESHOLD = 0.45
 const MIN_FUZZY_LENGTH = 4
 
 /**
- * Runs `read` with the trigram threshold that search uses, set for its transaction only, so the
- * `<%` operator (which the GIN index answers) matches what the ranking expects.
+ * The session setting every search needs, sent once on each new connection (src/db/database.ts), so
+ * that the `<%` operator, which the GIN index answers, matches what the ranking expects.
  */
-export function withSearchSettings<T>(db: Database, read: (db: Database) => Promise<T>): Promise<T> {
-  return db.transaction().execute(async (trx) => {
-    await sql`select set_config('pg_trgm.word_similarity_threshold', ${String(WORD_SIMILARITY_THRESHOLD)}, true)`.execute(
-      trx,
-    )
-    return read(trx)
-  })
+export const SEARCH_SESSION_SQL = `select set_config('pg_trgm.word_similarity_threshold', '${WORD_SIMILARITY_THRESHOLD}', false)`
+
+/** A pattern for LIKE and ILIKE that matches `text` literally anywhere. */
+export function containsPattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`
+}
+
+/** Matches `text` anywhere in a column kept lower-case and without accents (search_text, notes_search). */
+export function normalizedContains(text: string): Expression<string> {
+  return sql<string>`immutable_unaccent(lower(${containsPattern(text.trim())}))`
 }
 
 export interface ClientSearchTerms {
@@ -34,7 +35,7 @@ export interface ClientSearchTerms {
  */
 export function clientSearchTerms(q: string, column = sql.ref('clients.search_text')): ClientSearchTerms {
   const normalized = sql<string>`immutable_unaccent(lower(${q.trim()}))`
-  const substring = sql<SqlBool>`${column} like immutable_unaccent(lower(${containsPattern(q.trim())}))`
+  const substring = sql<SqlBool>`${column} like ${normalizedContains(q)}`
   // Below four characters almost any word sharing two letters scores as similar ("cal" ~ "carmen"),
   // multiplying the matches to rank: a short query matches as a substring only.
   const similarWord =

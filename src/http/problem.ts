@@ -1,8 +1,8 @@
 import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isDatabaseTimeout, isDatabaseUnavailable } from '../db/errors.js'
-import { fieldErrors } from '../http/validation.js'
-import { DomainError, TooManyRequestsError } from './domain.js'
+import { DomainError, TooManyRequestsError } from '../errors/domain.js'
+import { fieldErrors } from './validation.js'
 
 interface Problem {
   status: number

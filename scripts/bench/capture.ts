@@ -1,0 +1,163 @@
+import { Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { AuthenticatedActor } from '../../src/auth/authenticate.js'
+import { login } from '../../src/auth/service.js'
+import { getClient, searchClients } from '../../src/clients/service.js'
+import type { Database } from '../../src/db/database.js'
+import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
+import type { DB } from '../../src/db/types.js'
+import { changeLeadStatus, createLead, leadStats, leadsOfClient, listLeads } from '../../src/leads/service.js'
+import { BENCH_ADMIN, ROLES, SALES_NOTE } from './common.js'
+import { type BenchUser, monthRange, type Samples } from './data.js'
+import { bind, type FloorSpec, type Inputs, type Role, STATEMENT_NAMES, type Statement } from './floor.js'
+
+class Rollback extends Error {}
+
+const isTransactionControl = (text: string) => /^\s*(begin|commit|rollback)\b/i.test(text)
+
+/**
+ * Runs the API's own services in-process on a Kysely that writes down every statement, with the
+ * same arguments its routes pass them, and names each statement for the floor.
+ */
+export async function captureStatements(
+  url: string,
+  users: Record<Role, BenchUser>,
+  samples: Samples,
+): Promise<Record<string, Statement>> {
+  const captured: Statement[] = []
+  const pool = new pg.Pool({ connectionString: url, max: 2, statement_timeout: 600_000 })
+  pool.on('connect', (client) => client.query(SEARCH_SESSION_SQL).catch(() => {}))
+  const db = new Kysely<DB>({
+    dialect: new PostgresDialect({ pool }),
+    log: (event) => {
+      if (event.level === 'query' && !isTransactionControl(event.query.sql)) {
+        captured.push({ text: event.query.sql, params: [...event.query.parameters] })
+      }
+    },
+  })
+  const take = () => captured.splice(0)
+  const pick = (statements: Statement[], what: string, test: (text: string) => boolean): Statement => {
+    const found = statements.filter((statement) => test(statement.text))
+    if (found.length !== 1) throw new Error(`expected one ${what} statement, found ${found.length}`)
+    return found[0] as Statement
+  }
+  const actor = (role: Role): AuthenticatedActor => ({
+    userId: users[role].id,
+    username: users[role].username,
+    role,
+    requestId: 'bench-capture',
+  })
+  const { sentinels } = samples
+  const statements: Record<string, Statement> = {}
+  try {
+    for (const role of ROLES) {
+      await getClient(db, sentinels.clientId)
+      const [client] = take()
+      await leadsOfClient(db, actor(role), sentinels.clientId)
+      const [leads] = take()
+      if (!client || !leads) throw new Error('GET /clients/{id} sent no statements')
+      statements[STATEMENT_NAMES.clientGet] = client
+      statements[STATEMENT_NAMES.clientLeads(role)] = leads
+
+      await listLeads(db, actor(role), { status: ['new'], sort: '-created_at', limit: 50, offset: 0 })
+      const list = take()
+      statements[STATEMENT_NAMES.listItems(role)] = pick(list, 'list items', (text) => / limit /.test(text))
+      statements[STATEMENT_NAMES.listCount(role)] = pick(list, 'list count', (text) => !/ limit /.test(text))
+
+      for (const [variant, filter] of [
+        [role, {}],
+        [`${role}_month`, monthRange()],
+      ] as const) {
+        await leadStats(db, actor(role), filter)
+        const stats = take()
+        statements[STATEMENT_NAMES.statsGroups(variant)] = pick(stats, 'stats groups', (text) =>
+          text.includes('grouping sets'),
+        )
+        statements[STATEMENT_NAMES.statsPerDay(variant)] = pick(stats, 'stats per day', (text) =>
+          text.includes('generate_series'),
+        )
+        // Absent when no lead is assigned: then the floor never needs it either.
+        const usersStatement = stats.find((statement) => statement.text.includes('from "users"'))
+        if (usersStatement) statements[STATEMENT_NAMES.statsUsers(variant)] = usersStatement
+      }
+    }
+
+    // Search is the same for every role.
+    await searchClients(db, { q: sentinels.q, limit: 20, offset: 0 })
+    const search = take()
+    statements[STATEMENT_NAMES.searchItems] = pick(search, 'search items', (text) => / limit /.test(text))
+    statements[STATEMENT_NAMES.searchCount] = pick(search, 'search count', (text) => !/ limit /.test(text))
+
+    // Writes, each rolled back.
+    const rolledBack = (work: Parameters<ReturnType<Database['transaction']>['execute']>[0]) =>
+      db
+        .transaction()
+        .execute(async (trx) => {
+          await work(trx)
+          throw new Rollback()
+        })
+        .catch((error) => {
+          if (!(error instanceof Rollback)) throw error
+        })
+    await rolledBack((trx) =>
+      createLead(trx, actor('admin'), { client_id: sentinels.clientId, channel: 'web', sales_notes: SALES_NOTE }),
+    )
+    const create = take()
+    statements[STATEMENT_NAMES.createClientExists] = pick(create, 'client exists', (text) =>
+      text.startsWith('select "id" from "clients"'),
+    )
+    statements[STATEMENT_NAMES.createInsert] = pick(create, 'lead insert', (text) =>
+      text.startsWith('insert into "leads"'),
+    )
+    statements[STATEMENT_NAMES.auditInsert] = pick(create, 'audit insert', (text) =>
+      text.startsWith('insert into "audit_logs"'),
+    )
+    statements[STATEMENT_NAMES.leadGet] = pick(create, 'lead read', (text) => text.includes('inner join "clients"'))
+
+    await rolledBack((trx) => changeLeadStatus(trx, actor('admin'), sentinels.leadId, 'quoted'))
+    const status = take()
+    statements[STATEMENT_NAMES.leadLock] = pick(status, 'lead lock', (text) => text.endsWith('for update'))
+    statements[STATEMENT_NAMES.leadStatusUpdate] = pick(status, 'status update', (text) =>
+      text.startsWith('update "leads"'),
+    )
+
+    await login(db, { username: BENCH_ADMIN, password: users.admin.password }, '127.0.0.1', {
+      maxFailuresPerUser: 5,
+      maxFailuresPerAddress: 20,
+      windowSeconds: 900,
+    })
+    statements[STATEMENT_NAMES.loginUser] = pick(take(), 'login user', (text) => text.includes('"password_hash"'))
+  } finally {
+    await db.destroy()
+  }
+  return statements
+}
+
+/** The statements the API sends for one scenario's input, for the floor's trace and for EXPLAIN. */
+export function apiStatements(spec: FloorSpec, scenario: string, role: Role, inputs: Inputs): Statement[] {
+  const get = (name: string) => {
+    const statement = spec.statements[name]
+    if (!statement) throw new Error(`no statement ${name}`)
+    return { text: statement.text, params: bind(spec, statement, inputs) }
+  }
+  const optional = (name: string) => (spec.statements[name] ? [get(name)] : [])
+  switch (scenario) {
+    case 'client':
+      return [get(STATEMENT_NAMES.clientGet), get(STATEMENT_NAMES.clientLeads(role))]
+    case 'list':
+      return [get(STATEMENT_NAMES.listItems(role)), get(STATEMENT_NAMES.listCount(role))]
+    case 'search':
+      return [get(STATEMENT_NAMES.searchItems), get(STATEMENT_NAMES.searchCount)]
+    case 'stats':
+    case 'stats_month': {
+      const variant = scenario === 'stats' ? role : `${role}_month`
+      return [
+        get(STATEMENT_NAMES.statsGroups(variant)),
+        ...optional(STATEMENT_NAMES.statsUsers(variant)),
+        get(STATEMENT_NAMES.statsPerDay(variant)),
+      ]
+    }
+    default:
+      throw new Error(`no read scenario ${scenario}`)
+  }
+}

@@ -1,0 +1,186 @@
+import pg from 'pg'
+import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
+import type { ServerProcess } from '../../tests/helpers/server.js'
+import { apiStatements } from './capture.js'
+import { ROLES, SALES_NOTE } from './common.js'
+import type { Samples } from './data.js'
+import { type FloorSpec, type Role, STATEMENT_NAMES, type Statement } from './floor.js'
+import type { HttpRequest } from './measure.js'
+
+export interface SqlCheck {
+  scenario: string
+  role: Role
+  same: boolean
+  detail?: string
+}
+
+const normalize = (statements: Statement[], textsOnly: boolean) =>
+  statements
+    .map((statement) =>
+      JSON.stringify(
+        textsOnly
+          ? statement.text.replace(/\s+/g, ' ').trim()
+          : [statement.text.replace(/\s+/g, ' ').trim(), JSON.parse(JSON.stringify(statement.params))],
+      ),
+    )
+    .sort()
+
+async function traceFloor(floor: ServerProcess, request: HttpRequest): Promise<Statement[]> {
+  const response = await fetch(`${floor.url}${request.path}`, {
+    method: request.method,
+    headers: { 'x-bench-trace': '1', ...(request.body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: request.body === undefined ? undefined : JSON.stringify(request.body),
+  })
+  const body = (await response.json()) as { trace?: Statement[] }
+  if (!response.ok || !body.trace) throw new Error(`floor ${request.path}: ${response.status} ${JSON.stringify(body)}`)
+  return body.trace
+}
+
+/** Sends the floor the capture's own inputs and compares what it ran with what the API's services ran. */
+export async function checkFloorSql(floor: ServerProcess, spec: FloorSpec): Promise<SqlCheck[]> {
+  const checks: SqlCheck[] = []
+  const { sentinels } = spec
+  const compare = (scenario: string, role: Role, api: Statement[], floorRan: Statement[], mode: 'same' | 'subset') => {
+    const textsOnly = mode === 'subset' || scenario.startsWith('create') || scenario.startsWith('status')
+    const expected = normalize(api, textsOnly)
+    const actual = normalize(floorRan, textsOnly)
+    const same =
+      mode === 'same'
+        ? JSON.stringify(expected) === JSON.stringify(actual)
+        : actual.every((statement) => expected.includes(statement))
+    checks.push({
+      scenario,
+      role,
+      same,
+      ...(!same && { detail: `API: ${expected.join('\n')}\nfloor: ${actual.join('\n')}` }),
+    })
+  }
+  const monthly = '?month=1'
+  for (const role of ROLES) {
+    const inputs = { clientId: sentinels.clientId, q: sentinels.q }
+    const reads: Array<[string, string]> = [
+      ['client', `/${role}/clients/${sentinels.clientId}`],
+      ['list', `/${role}/leads`],
+      ['search', `/${role}/clients/search?q=${sentinels.q}`],
+      ['stats', `/${role}/leads/stats`],
+      ['stats_month', `/${role}/leads/stats${monthly}`],
+    ]
+    for (const [scenario, path] of reads) {
+      compare(
+        scenario,
+        role,
+        apiStatements(spec, scenario, role, inputs),
+        await traceFloor(floor, { method: 'GET', path }),
+        'same',
+      )
+    }
+  }
+  const s = spec.statements
+  const named = (...names: string[]) => names.map((name) => s[name] as Statement)
+  const createStatements = named(
+    STATEMENT_NAMES.createClientExists,
+    STATEMENT_NAMES.createInsert,
+    STATEMENT_NAMES.auditInsert,
+    STATEMENT_NAMES.leadGet,
+  )
+  const body = { client_id: sentinels.clientId, channel: 'web', sales_notes: SALES_NOTE }
+  compare(
+    'create',
+    'admin',
+    createStatements,
+    await traceFloor(floor, { method: 'POST', path: '/admin/leads', body }),
+    'subset',
+  )
+  compare(
+    'create (full)',
+    'admin',
+    createStatements,
+    await traceFloor(floor, { method: 'POST', path: '/admin/leads?full=1', body }),
+    'same',
+  )
+  const statusStatements = named(
+    STATEMENT_NAMES.leadLock,
+    STATEMENT_NAMES.leadStatusUpdate,
+    STATEMENT_NAMES.auditInsert,
+    STATEMENT_NAMES.leadGet,
+  )
+  // contacted -> quoted -> contacted: the sentinel lead ends as it started.
+  compare(
+    'status',
+    'admin',
+    statusStatements,
+    await traceFloor(floor, {
+      method: 'PATCH',
+      path: `/admin/leads/${sentinels.leadId}/status`,
+      body: { status: 'quoted' },
+    }),
+    'subset',
+  )
+  compare(
+    'status (full)',
+    'admin',
+    statusStatements,
+    await traceFloor(floor, {
+      method: 'PATCH',
+      path: `/admin/leads/${sentinels.leadId}/status?full=1`,
+      body: { status: 'contacted' },
+    }),
+    'same',
+  )
+  return checks
+}
+
+export interface PlanRecord {
+  scenario: string
+  role: Role | 'any'
+  q?: string
+  statement: string
+  execution_ms: number | null
+  seq_scan_on: string[]
+  plan: string
+}
+
+export async function explainReads(url: string, spec: FloorSpec, samples: Samples): Promise<PlanRecord[]> {
+  const client = new pg.Client({ connectionString: url, statement_timeout: 600_000 })
+  await client.connect()
+  await client.query(SEARCH_SESSION_SQL)
+  const records: PlanRecord[] = []
+  const explain = async (scenario: string, role: Role | 'any', statements: Statement[], q?: string) => {
+    await client.query('begin')
+    try {
+      for (const statement of statements) {
+        const result = await client.query<{ 'QUERY PLAN': string }>(
+          `explain (analyze, buffers) ${statement.text}`,
+          statement.params,
+        )
+        const plan = result.rows.map((row) => row['QUERY PLAN']).join('\n')
+        const time = plan.match(/Execution Time: ([\d.]+) ms/)
+        const seqScans = [...plan.matchAll(/Seq Scan on (clients|leads)\b/g)].map((match) => match[1] as string)
+        records.push({
+          scenario,
+          role,
+          ...(q !== undefined && { q }),
+          statement: statement.text.replace(/\s+/g, ' ').trim().slice(0, 160),
+          execution_ms: time ? Number(time[1]) : null,
+          seq_scan_on: [...new Set(seqScans)],
+          plan,
+        })
+      }
+    } finally {
+      await client.query('rollback')
+    }
+  }
+  try {
+    const clientId = samples.clientIds[0] as number
+    for (const role of ROLES) {
+      await explain('client', role, apiStatements(spec, 'client', role, { clientId }))
+      await explain('list', role, apiStatements(spec, 'list', role, {}))
+      await explain('stats', role, apiStatements(spec, 'stats', role, {}))
+      await explain('stats_month', role, apiStatements(spec, 'stats_month', role, {}))
+    }
+    for (const q of samples.fragments) await explain('search', 'any', apiStatements(spec, 'search', 'admin', { q }), q)
+  } finally {
+    await client.end()
+  }
+  return records
+}

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto'
+import { sql } from 'kysely'
+import { systemActor } from '../../src/auth/actor.js'
+import { hashPassword, verifyPassword } from '../../src/auth/passwords.js'
+import type { Database } from '../../src/db/database.js'
+import { createOrResetAdmin } from '../../src/users/bootstrap.js'
+import { createUser, updateUser } from '../../src/users/service.js'
+import { seedDemo } from '../seed/demo.js'
+import { DEMO_PASSWORD } from '../seed/users.js'
+import { BENCH_ADMIN, BENCH_SALES, log } from './common.js'
+import type { FloorSpec, Role } from './floor.js'
+import type { Options } from './options.js'
+
+/** Inputs the statements are captured with; the floor puts each request's own in their place. */
+const SENTINEL_Q = 'qqzz'
+const SENTINEL_STATUS = 'quoted'
+
+export interface Sizes {
+  clients: number
+  leads: number
+  audit_logs: number
+  sizes_mb: Record<string, number>
+}
+
+export async function countRows(db: Database): Promise<Sizes> {
+  const counts = await sql<{ clients: number; leads: number; audit_logs: number }>`
+    select (select count(*) from clients) as clients, (select count(*) from leads) as leads,
+      (select count(*) from audit_logs) as audit_logs`.execute(db)
+  const sizes = await sql<{ name: string; mb: number }>`
+    select relname as name, round(pg_total_relation_size(oid) / 1048576.0, 1)::float8 as mb
+    from pg_class where relname in ('clients', 'leads', 'audit_logs')`.execute(db)
+  const row = counts.rows[0] ?? { clients: 0, leads: 0, audit_logs: 0 }
+  return {
+    clients: Number(row.clients),
+    leads: Number(row.leads),
+    audit_logs: Number(row.audit_logs),
+    sizes_mb: Object.fromEntries(sizes.rows.map((size) => [size.name, Number(size.mb)])),
+  }
+}
+
+export async function seedMissing(db: Database, options: Options): Promise<void> {
+  const before = await countRows(db)
+  const clients = Math.max(0, options.clients - before.clients)
+  const leads = Math.max(0, options.leads - before.leads)
+  log(`database has ${before.clients} clients and ${before.leads} leads`)
+  if (clients === 0 && leads === 0) return
+  if (options.skipSeed) {
+    log(`--skip-seed: measuring with what is there (${clients} clients and ${leads} leads short)`)
+    return
+  }
+  log(`seeding ${clients} clients and ${leads} leads`)
+  await seedDemo(db, { clients, leads, salesUsers: 5 }, (message) => log(`seed: ${message}`))
+}
+
+export interface BenchUser {
+  id: number
+  username: string
+  password: string
+}
+
+/** bench.admin with a new password, and the active sales user with leads (demo.sales1 when there). */
+export async function prepareUsers(db: Database): Promise<Record<Role, BenchUser>> {
+  const adminPassword = randomBytes(18).toString('base64url')
+  await createOrResetAdmin(db, BENCH_ADMIN, adminPassword)
+  const admin = await db.selectFrom('users').select('id').where('username', '=', BENCH_ADMIN).executeTakeFirstOrThrow()
+
+  let sales = await db
+    .selectFrom('users')
+    .select(['id', 'username', 'password_hash'])
+    .where('role', '=', 'sales')
+    .where('is_active', '=', true)
+    .where((eb) => eb.exists(eb.selectFrom('leads').select('leads.id').whereRef('leads.assigned_to', '=', 'users.id')))
+    .orderBy(sql`username = 'demo.sales1'`, 'desc')
+    .orderBy('id')
+    .executeTakeFirst()
+  if (!sales) {
+    log(`no sales user has leads: creating ${BENCH_SALES}, whose scoped reads will find nothing`)
+    const passwordHash = await hashPassword(DEMO_PASSWORD)
+    await db
+      .transaction()
+      .execute((trx) =>
+        createUser(trx, systemActor('bench'), { username: BENCH_SALES, passwordHash, role: 'sales' }).catch(() => null),
+      )
+    sales = await db
+      .selectFrom('users')
+      .select(['id', 'username', 'password_hash'])
+      .where('username', '=', BENCH_SALES)
+      .executeTakeFirstOrThrow()
+  }
+  if (!(await verifyPassword(sales.password_hash, DEMO_PASSWORD))) {
+    log(`setting the password of ${sales.username} to the demo password`)
+    const passwordHash = await hashPassword(DEMO_PASSWORD)
+    const id = sales.id
+    await db.transaction().execute((trx) => updateUser(trx, systemActor('bench'), id, { passwordHash }))
+  }
+  return {
+    admin: { id: admin.id, username: BENCH_ADMIN, password: adminPassword },
+    sales: { id: sales.id, username: sales.username, password: DEMO_PASSWORD },
+  }
+}
+
+export interface Samples {
+  clientIds: number[]
+  fragments: string[]
+  /** Leads in contacted or quoted, flipped between the two by the status scenario. */
+  flipPool: Array<{ id: number; status: 'contacted' | 'quoted' }>
+  sentinels: FloorSpec['sentinels']
+}
+
+export async function sample(db: Database, users: Record<Role, BenchUser>): Promise<Samples> {
+  const clientIds = (
+    await sql<{ id: number }>`select id from clients order by random() limit 10000`.execute(db)
+  ).rows.map((row) => row.id)
+  const names = (
+    await sql<{ contact_name: string }>`select contact_name from clients order by random() limit 300`.execute(db)
+  ).rows.map((row) => row.contact_name)
+  const fragments = new Set<string>()
+  for (const name of names) {
+    const words = name
+      .toLowerCase()
+      .split(/\s+/)
+      .filter((word) => /^\p{L}{3,}$/u.test(word))
+    const word = words[Math.floor(Math.random() * words.length)]
+    if (!word) continue
+    const start = Math.floor(Math.random() * (word.length - 2))
+    fragments.add(word.slice(start, start + 3))
+    if (fragments.size === 8) break
+  }
+  const flipPool = (
+    await sql<{ id: number; status: 'contacted' | 'quoted' }>`
+      select id, status from leads where status in ('contacted', 'quoted') order by random() limit 20000`.execute(db)
+  ).rows
+  // Sentinels must not be mistaken for any other parameter (user ids, limits, offsets).
+  const taken = new Set([0, 20, 50, users.admin.id, users.sales.id])
+  const clientId = clientIds.find((id) => !taken.has(id) && id > 200)
+  const lead = flipPool.find((row) => row.status === 'contacted' && row.id !== clientId && !taken.has(row.id))
+  if (clientId === undefined || lead === undefined) throw new Error('too few clients or leads to benchmark')
+  return {
+    clientIds,
+    fragments: [...fragments],
+    flipPool: flipPool.filter((row) => row.id !== lead.id),
+    sentinels: { clientId, leadId: lead.id, q: SENTINEL_Q, username: BENCH_ADMIN, status: SENTINEL_STATUS },
+  }
+}
+
+/** The last thirty days but today, as the stats' created_from and created_to. */
+export function monthRange(): { created_from: string; created_to: string } {
+  const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 10)
+  return { created_from: day(30), created_to: day(1) }
+}

@@ -1,0 +1,17 @@
+import type { AuditAction, AuditedTable, ClientType, LeadChannel, LeadStatus, UserRole } from './types.js'
+
+/**
+ * The values of a database enum type (db/migrations), in the database's order, for schemas, seeds
+ * and counts. A list that misses a value of the generated type does not compile, and a test
+ * compares each list with the database's own enum_range.
+ */
+function allOf<T extends string>() {
+  return <const L extends readonly T[]>(values: L & ([T] extends [L[number]] ? unknown : never)): L => values
+}
+
+export const USER_ROLES = allOf<UserRole>()(['admin', 'sales', 'management'])
+export const CLIENT_TYPES = allOf<ClientType>()(['natural', 'juridical'])
+export const LEAD_STATUSES = allOf<LeadStatus>()(['new', 'contacted', 'quoted', 'closed', 'discarded'])
+export const LEAD_CHANNELS = allOf<LeadChannel>()(['web', 'whatsapp', 'instagram', 'manual'])
+export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete', 'export'])
+export const AUDITED_TABLES = allOf<AuditedTable>()(['users', 'clients', 'leads'])
