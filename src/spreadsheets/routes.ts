@@ -62,11 +62,10 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
       yield first.value
       yield* batches
     }
-    const { stream, outcome } = spreadsheetStream(format, columns, all())
     const actor = request.actor
-    outcome
-      .then(({ rows, completed }) =>
-        db.transaction().execute((trx) =>
+    const stream = spreadsheetStream(format, columns, all(), async ({ rows, completed }) => {
+      try {
+        await db.transaction().execute((trx) =>
           writeAudit(trx, actor, {
             table,
             recordId: null,
@@ -74,11 +73,15 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
             oldValues: null,
             newValues: { format, filters, row_count: rows, completed },
           }),
-        ),
-      )
-      .catch((error: Error) =>
-        request.log.error({ err: { type: error.name, message: error.message } }, 'export failed'),
-      )
+        )
+      } catch (error) {
+        request.log.error(
+          { err: { type: (error as Error).name, message: (error as Error).message } },
+          'export audit failed',
+        )
+        throw error
+      }
+    })
     return reply
       .header('content-type', MEDIA_TYPES[format])
       .header('content-disposition', `attachment; filename="${exportFilename(table, format)}"`)

@@ -41,23 +41,21 @@ export function exportFilename(resource: string, format: ExportFormat, now = new
 
 export interface ExportOutcome {
   rows: number
-  /** false when the client went away before the last row. */
+  /** false when the client went away, or reading failed, before the last row. */
   completed: boolean
 }
 
-export interface SpreadsheetStream {
-  stream: Readable
-  /** Settles once the export ends, finished or abandoned; rejects when reading the rows failed. */
-  outcome: Promise<ExportOutcome>
-}
+/** Called once, before the last bytes leave (so the client never sees the end before it), or when abandoned. */
+export type ExportFinish = (outcome: ExportOutcome) => Promise<void>
 
 /** Streams the batches as CSV or XLSX, reading the next batch only once the client has taken the last. */
 export function spreadsheetStream<Row>(
   format: ExportFormat,
   columns: ExportColumn<Row>[],
   batches: AsyncGenerator<Row[]>,
-): SpreadsheetStream {
-  return format === 'csv' ? csvStream(columns, batches) : xlsxStream(columns, batches)
+  finish: ExportFinish,
+): Readable {
+  return format === 'csv' ? csvStream(columns, batches, finish) : xlsxStream(columns, batches, finish)
 }
 
 function textCell(value: CellValue): string {
@@ -67,17 +65,11 @@ function textCell(value: CellValue): string {
   return neutraliseFormula(value)
 }
 
-function csvStream<Row>(columns: ExportColumn<Row>[], batches: AsyncGenerator<Row[]>): SpreadsheetStream {
-  let rows = 0
-  let completed = false
-  let settle: (outcome: ExportOutcome) => void = () => {}
-  let fail: (error: unknown) => void = () => {}
-  const outcome = new Promise<ExportOutcome>((resolve, reject) => {
-    settle = resolve
-    fail = reject
-  })
+function csvStream<Row>(columns: ExportColumn<Row>[], batches: AsyncGenerator<Row[]>, finish: ExportFinish): Readable {
   const options = { record_delimiter: 'windows' } as const
   async function* lines(): AsyncGenerator<string> {
+    let rows = 0
+    let finished = false
     try {
       // The BOM tells Excel the file is UTF-8, so accents show as written.
       yield `\uFEFF${stringify([columns.map((column) => column.header)], options)}`
@@ -88,20 +80,18 @@ function csvStream<Row>(columns: ExportColumn<Row>[], batches: AsyncGenerator<Ro
         )
         rows += batch.length
       }
-      completed = true
-    } catch (error) {
-      fail(error)
-      throw error
+      finished = true
+      await finish({ rows, completed: true })
     } finally {
       // Also reached when the stream is destroyed (the client went away): the batches stop here.
       await batches.return(undefined)
-      settle({ rows, completed })
+      if (!finished) await finish({ rows, completed: false }).catch(() => {})
     }
   }
-  return { stream: Readable.from(lines(), { objectMode: false }), outcome }
+  return Readable.from(lines(), { objectMode: false })
 }
 
-function xlsxStream<Row>(columns: ExportColumn<Row>[], batches: AsyncGenerator<Row[]>): SpreadsheetStream {
+function xlsxStream<Row>(columns: ExportColumn<Row>[], batches: AsyncGenerator<Row[]>, finish: ExportFinish): Readable {
   const output = new PassThrough()
   let gone = false
   output.once('close', () => {
@@ -118,8 +108,9 @@ function xlsxStream<Row>(columns: ExportColumn<Row>[], batches: AsyncGenerator<R
   sheet.columns = columns.map((column) => ({ header: column.header, key: column.header, width: column.width ?? 14 }))
   sheet.getRow(1).font = { bold: true }
 
-  const write = async (): Promise<ExportOutcome> => {
+  const write = async (): Promise<void> => {
     let rows = 0
+    let finished = false
     try {
       for await (const batch of batches) {
         for (const row of batch) {
@@ -134,20 +125,20 @@ function xlsxStream<Row>(columns: ExportColumn<Row>[], batches: AsyncGenerator<R
           added.commit()
         }
         rows += batch.length
-        if (gone) break
+        if (gone) return
         // Backpressure: the next batch waits until the client has taken what is already written.
         if (output.writableNeedDrain) await Promise.race([once(output, 'drain'), once(output, 'close')])
-        if (gone) break
+        if (gone) return
       }
+      finished = true
+      await finish({ rows, completed: true })
+      sheet.commit()
+      await workbook.commit()
     } finally {
       await batches.return(undefined)
+      if (!finished) await finish({ rows, completed: false }).catch(() => {})
     }
-    if (gone) return { rows, completed: false }
-    sheet.commit()
-    await workbook.commit()
-    return { rows, completed: true }
   }
-  const outcome = write()
-  outcome.catch((error) => output.destroy(error))
-  return { stream: output, outcome }
+  write().catch((error) => output.destroy(error))
+  return output
 }
