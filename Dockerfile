@@ -1,13 +1,20 @@
-FROM node:20-bookworm-slim
+# Build: the TypeScript compiler and the other dev dependencies stay in this stage.
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# Run: compiled JavaScript, production dependencies only, no TypeScript loader.
+FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-# tsx runs the TypeScript sources; the type checker and linter stay out of the image.
 RUN npm ci --omit=dev --no-audit --no-fund
-COPY src ./src
 COPY db ./db
-COPY scripts ./scripts
-COPY tsconfig.json ./
+COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8000
-CMD ["node", "--import", "tsx", "src/server.ts"]
+CMD ["node", "dist/server.js"]

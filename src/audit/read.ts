@@ -1,5 +1,5 @@
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
+import { readPage } from '../db/page.js'
 import type { AuditAction } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
 import type { AuditedTable, AuditValues } from './write.js'
@@ -24,17 +24,11 @@ export async function listAuditLogs(db: Database, filter: AuditFilter) {
   if (filter.action) query = query.where('action', '=', filter.action)
   if (filter.from) query = query.where('created_at', '>=', timestamp('from', filter.from))
   if (filter.to) query = query.where('created_at', '<', timestamp('to', filter.to))
-  const [items, total] = await Promise.all([
-    query
-      .selectAll()
-      .$narrowType<{ old_values: AuditValues | null; new_values: AuditValues | null }>()
-      .orderBy('id', 'desc')
-      .limit(filter.limit)
-      .offset(filter.offset)
-      .execute(),
-    countMatches(query),
-  ])
-  return { items, total, limit: filter.limit, offset: filter.offset }
+  const ordered = query
+    .selectAll()
+    .$narrowType<{ old_values: AuditValues | null; new_values: AuditValues | null }>()
+    .orderBy('id', 'desc')
+  return readPage(ordered, query, filter)
 }
 
 /** A date-time the format check let through but Date cannot read (a leap second) is a 400, not a 500. */

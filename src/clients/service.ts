@@ -2,9 +2,9 @@ import { type Selectable, sql, type Transaction } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { type PageOf, readPage } from '../db/page.js'
 import { clientSearchTerms } from '../db/search.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
@@ -243,41 +243,18 @@ export function filteredClients(db: Database, filter: ClientFilter) {
   return query
 }
 
-export async function listClients(
-  db: Database,
-  filter: ClientListFilter,
-): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
+export async function listClients(db: Database, filter: ClientListFilter): Promise<PageOf<Client>> {
   const query = filteredClients(db, filter)
   const { column, direction } = parseSort(filter.sort)
-  const [items, total] = await Promise.all([
-    query
-      .select(CLIENT_COLUMNS)
-      .orderBy(column, direction)
-      .orderBy('id', direction)
-      .limit(filter.limit)
-      .offset(filter.offset)
-      .execute(),
-    countMatches(query),
-  ])
-  return { items, total, limit: filter.limit, offset: filter.offset }
+  return readPage(query.select(CLIENT_COLUMNS).orderBy(column, direction).orderBy('id', direction), query, filter)
 }
 
 /** Clients matching `q`, best match first. */
 export async function searchClients(
   db: Database,
   query: { q: string; limit: number; offset: number },
-): Promise<{ items: Client[]; total: number; limit: number; offset: number }> {
+): Promise<PageOf<Client>> {
   const terms = clientSearchTerms(query.q)
   const matching = db.selectFrom('clients').where(terms.matches)
-  const [items, total] = await Promise.all([
-    matching
-      .select(CLIENT_COLUMNS)
-      .orderBy(terms.rank, 'desc')
-      .orderBy('id')
-      .limit(query.limit)
-      .offset(query.offset)
-      .execute(),
-    countMatches(matching),
-  ])
-  return { items, total, limit: query.limit, offset: query.offset }
+  return readPage(matching.select(CLIENT_COLUMNS).orderBy(terms.rank, 'desc').orderBy('id'), matching, query)
 }

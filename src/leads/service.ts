@@ -3,10 +3,10 @@ import { jsonBuildObject } from 'kysely/helpers/postgres'
 import { type Changes, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import { isForeignKeyViolation } from '../db/errors.js'
+import { type PageOf, readPage } from '../db/page.js'
 import { clientSearchTerms, normalizedContains } from '../db/search.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
@@ -95,23 +95,14 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
   return query
 }
 
-export async function listLeads(
-  db: Database,
-  actor: AuthenticatedActor,
-  query: LeadListQuery,
-): Promise<{ items: Lead[]; total: number; limit: number; offset: number }> {
+export async function listLeads(db: Database, actor: AuthenticatedActor, query: LeadListQuery): Promise<PageOf<Lead>> {
   const matching = filteredLeads(db, actor, query)
   const { column, direction } = parseSort(query.sort)
-  const [items, total] = await Promise.all([
-    withClient(matching)
-      .orderBy(`leads.${column}`, direction)
-      .orderBy('leads.id', direction)
-      .limit(query.limit)
-      .offset(query.offset)
-      .execute(),
-    countMatches(matching),
-  ])
-  return { items, total, limit: query.limit, offset: query.offset }
+  return readPage(
+    withClient(matching).orderBy(`leads.${column}`, direction).orderBy('leads.id', direction),
+    matching,
+    query,
+  )
 }
 
 export async function getLead(db: Database, actor: AuthenticatedActor, id: number): Promise<Lead> {

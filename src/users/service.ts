@@ -2,9 +2,9 @@ import { type Selectable, sql, type Transaction } from 'kysely'
 import { type AuditValues, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { PasswordHash } from '../auth/passwords.js'
-import { countMatches } from '../db/count.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
+import { type PageOf, readPage } from '../db/page.js'
 import { containsPattern } from '../db/search.js'
 import type { DB, UserRole, Users } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
@@ -55,10 +55,7 @@ export interface UserListFilter {
 // A password change shows in the audit log as this marker, never as a hash.
 const PASSWORD_CHANGED = 'changed'
 
-export async function listUsers(
-  db: Database,
-  filter: UserListFilter,
-): Promise<{ items: User[]; total: number; limit: number; offset: number }> {
+export async function listUsers(db: Database, filter: UserListFilter): Promise<PageOf<User>> {
   let query = db.selectFrom('users')
   if (filter.role) query = query.where('role', '=', filter.role)
   if (filter.is_active !== undefined) query = query.where('is_active', '=', filter.is_active)
@@ -69,17 +66,11 @@ export async function listUsers(
     )
   }
   const { column, direction } = parseSort(filter.sort)
-  const [items, total] = await Promise.all([
-    query
-      .select(USER_COLUMNS)
-      .orderBy(column, (ob) => (direction === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()))
-      .orderBy('id', direction)
-      .limit(filter.limit)
-      .offset(filter.offset)
-      .execute(),
-    countMatches(query),
-  ])
-  return { items, total, limit: filter.limit, offset: filter.offset }
+  const ordered = query
+    .select(USER_COLUMNS)
+    .orderBy(column, (ob) => (direction === 'asc' ? ob.asc().nullsFirst() : ob.desc().nullsLast()))
+    .orderBy('id', direction)
+  return readPage(ordered, query, filter)
 }
 
 export async function getUser(db: Database, id: number): Promise<User> {
