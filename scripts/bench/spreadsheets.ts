@@ -104,30 +104,6 @@ async function main(): Promise<void> {
   const uptime = () => execFileSync('uptime', { encoding: 'utf8' }).trim()
   console.log(`uptime before: ${uptime()}`)
 
-  await withServer(url, async (base, token) => {
-    log('warming up')
-    await timeDownload(`${base}/leads/export?format=csv&status=closed&created_from=2026-11-01`, token)
-    log('COPY … TO STDOUT')
-    const copy = await timeCopy(url)
-    log('CSV export')
-    const csv = await timeDownload(`${base}/leads/export?format=csv`, token)
-    log('XLSX export')
-    const xlsx = await timeDownload(`${base}/leads/export?format=xlsx`, token)
-    const rate = (seconds: number) => Math.round(copy.rows / seconds)
-    console.log(`leads: ${copy.rows.toLocaleString('en')}`)
-    console.log(
-      `COPY TO STDOUT: ${copy.seconds.toFixed(1)} s, ${rate(copy.seconds).toLocaleString('en')} rows/s, ${(copy.bytes / 2 ** 20).toFixed(0)} MB`,
-    )
-    for (const [name, result] of [
-      ['CSV export', csv],
-      ['XLSX export', xlsx],
-    ] as const) {
-      console.log(
-        `${name}: ${result.seconds.toFixed(1)} s, ${rate(result.seconds).toLocaleString('en')} rows/s, ${(result.bytes / 2 ** 20).toFixed(0)} MB, ratio to COPY ${(copy.seconds / result.seconds).toFixed(2)}`,
-      )
-    }
-  })
-
   // The import goes into an empty database of its own, so that every row is new.
   const importDb = `crm_bench_import_${process.pid}`
   const admin = new pg.Client({ connectionString: url })
@@ -157,6 +133,23 @@ async function main(): Promise<void> {
     await admin.query(`drop database if exists ${importDb} with (force)`)
     await admin.end()
   }
+  await withServer(url, async (base, token) => {
+    log('warming up')
+    await timeDownload(`${base}/leads/export?format=csv&status=closed&created_from=2026-11-01`, token)
+    const copy = await timeCopy(url)
+    const rate = (seconds: number) => Math.round(copy.rows / seconds).toLocaleString('en')
+    console.log(`leads: ${copy.rows.toLocaleString('en')}`)
+    console.log(
+      `COPY TO STDOUT: ${copy.seconds.toFixed(1)} s, ${rate(copy.seconds)} rows/s, ${(copy.bytes / 2 ** 20).toFixed(0)} MB`,
+    )
+    const report = (name: string, result: { seconds: number; bytes: number }) =>
+      console.log(
+        `${name}: ${result.seconds.toFixed(1)} s, ${rate(result.seconds)} rows/s, ${(result.bytes / 2 ** 20).toFixed(0)} MB, ratio to COPY ${(copy.seconds / result.seconds).toFixed(2)}; uptime ${uptime()}`,
+      )
+    report('CSV export', await timeDownload(`${base}/leads/export?format=csv`, token))
+    report('XLSX export', await timeDownload(`${base}/leads/export?format=xlsx`, token))
+  })
+
   console.log(`uptime after: ${uptime()}`)
 }
 
