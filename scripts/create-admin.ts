@@ -1,13 +1,15 @@
 /**
  * Creates an admin user, or resets the password of an existing one (and makes it an active admin).
  * Usage: npm run create-admin -- [username]   (password from ADMIN_PASSWORD or asked for)
- * Run it while the server is stopped when using the embedded database: its data directory has one owner.
+ * With the embedded database it goes through the running server's socket when the server runs, and
+ * opens DATA_DIR itself (locking it) when it does not: the data folder never has two owners.
  */
 import { stdin, stdout } from 'node:process'
 import { createInterface } from 'node:readline/promises'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/auth/passwords.js'
 import { loadConfig } from '../src/config.js'
 import { migrate } from '../src/db/migrate.js'
+import { StartupError } from '../src/errors/startup.js'
 import { openConfiguredDatabase } from '../src/runtime.js'
 import { createOrResetAdmin } from '../src/users/bootstrap.js'
 import { USERNAME_PATTERN } from '../src/users/schemas.js'
@@ -24,13 +26,19 @@ if (!new RegExp(USERNAME_PATTERN).test(username)) {
   process.exit(1)
 }
 
-const database = await openConfiguredDatabase(config)
 try {
-  await migrate(database.url)
-  const outcome = await createOrResetAdmin(database.handle.db, username, password)
-  console.log(outcome === 'created' ? `Created admin ${username}` : `Reset the password of ${username}`)
-} finally {
-  await database.close()
+  const database = await openConfiguredDatabase(config, { shareRunningServer: true })
+  try {
+    await migrate(database.url)
+    const outcome = await createOrResetAdmin(database.handle.db, username, password)
+    console.log(outcome === 'created' ? `Created admin ${username}` : `Reset the password of ${username}`)
+  } finally {
+    await database.close()
+  }
+} catch (error) {
+  if (!(error instanceof StartupError)) throw error
+  console.error(error.message)
+  process.exitCode = 1
 }
 
 async function ask(question: string): Promise<string> {

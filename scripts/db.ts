@@ -1,10 +1,12 @@
 /**
- * dbmate against the configured database: DATABASE_URL, or the embedded one under DATA_DIR.
+ * dbmate against the configured database: DATABASE_URL, or the embedded one under DATA_DIR
+ * (through the running server when there is one).
  * Usage: tsx scripts/db.ts migrate | rollback | status
  */
-import { embeddedDataDir, loadConfig } from '../src/config.js'
-import { startEmbeddedPostgres } from '../src/db/embedded.js'
+import { loadConfig } from '../src/config.js'
 import { runDbmate } from '../src/db/migrate.js'
+import { StartupError } from '../src/errors/startup.js'
+import { openConfiguredDatabase } from '../src/runtime.js'
 
 const commands: Record<string, string[]> = { migrate: ['migrate'], rollback: ['rollback'], status: ['status'] }
 const args = commands[process.argv[2] ?? '']
@@ -13,14 +15,15 @@ if (!args) {
   process.exit(2)
 }
 
-const config = loadConfig()
-const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres({ dataDir: embeddedDataDir(config) })
 try {
-  process.stdout.write(await runDbmate(embedded?.url ?? (config.databaseUrl as string), args))
+  const database = await openConfiguredDatabase(loadConfig(), { shareRunningServer: true })
+  try {
+    process.stdout.write(await runDbmate(database.url, args))
+  } finally {
+    await database.close()
+  }
 } catch (error) {
-  const { stderr, message } = error as { stderr?: string; message: string }
-  console.error(stderr || message)
+  if (!(error instanceof StartupError)) throw error
+  console.error(error.message)
   process.exitCode = 1
-} finally {
-  await embedded?.close()
 }

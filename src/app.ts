@@ -6,7 +6,7 @@ import jwt from '@fastify/jwt'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
 import { authenticationPlugin } from './auth/authenticate.js'
@@ -18,7 +18,7 @@ import type { Config } from './config.js'
 import type { Database } from './db/database.js'
 import { healthRoutes } from './health/routes.js'
 import { completeRouteDocumentation } from './http/openapi.js'
-import { registerErrorHandling, sendProblem } from './http/problem.js'
+import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
 import { leadRoutes } from './leads/routes.js'
@@ -47,6 +47,29 @@ const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
+// Query parameters that may carry a credential (access_token, token, key, hub.verify_token, api_key…).
+const SECRET_PARAMETER = /(^|[._-])(token|key|secret|password)$/i
+
+/** The URL as the log may keep it: the values of credential-like query parameters replaced. */
+export function withSecretsRedacted(url: string): string {
+  const question = url.indexOf('?')
+  if (question === -1) return url
+  const query = url
+    .slice(question + 1)
+    .split('&')
+    .map((pair) => {
+      const [rawName = '', ...value] = pair.split('=')
+      let name = rawName
+      try {
+        name = decodeURIComponent(rawName.replaceAll('+', ' '))
+      } catch {
+        // A malformed name is kept as it came.
+      }
+      return value.length > 0 && SECRET_PARAMETER.test(name) ? `${rawName}=[redacted]` : pair
+    })
+  return `${url.slice(0, question)}?${query.join('&')}`
+}
+
 export interface AppDependencies {
   config: Config
   db: Database
@@ -71,9 +94,22 @@ function serverOptions(config: Config): FastifyServerOptions {
         ],
         censor: '[redacted]',
       },
+      serializers: {
+        req: (request: FastifyRequest) => ({
+          method: request.method,
+          url: withSecretsRedacted(request.url),
+          host: request.host,
+          remoteAddress: request.ip,
+          remotePort: request.socket?.remotePort,
+        }),
+      },
     },
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // A number of hops: trust the socket's peer and the entries the hops before it appended.
+    trustProxy:
+      typeof config.trustProxy === 'number'
+        ? (_address: string, hop: number) => hop < (config.trustProxy as number)
+        : config.trustProxy,
     requestIdHeader: false,
     genReqId: (request) => {
       const offered = request.headers['x-request-id']
@@ -89,6 +125,7 @@ function serverOptions(config: Config): FastifyServerOptions {
         detail: error.statusCode === 414 ? 'A path segment is too long' : 'The URL is not validly encoded',
       }),
     routerOptions: { maxParamLength: 200 },
+    clientErrorHandler: answerClientError,
   }
 }
 
@@ -132,7 +169,8 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(jwt, {
     secret: jwtSecret,
     sign: { algorithm: 'HS256' },
-    verify: { algorithms: ['HS256'] },
+    // A token without an end, a subject or a version would outlive every revocation.
+    verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'exp', 'iat', 'ver'] },
   })
   await app.register(authenticationPlugin, { db, cacheMs: config.authCacheMs })
 

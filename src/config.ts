@@ -1,31 +1,37 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
+import { chmod, readFile, writeFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
+import { parseEnv } from 'node:util'
 import { type Static, Type } from '@sinclair/typebox'
 import envSchema from 'env-schema'
 import type { CountryCode } from 'libphonenumber-js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './auth/passwords.js'
+import { preparePrivateFolder } from './db/data-dir.js'
+import { StartupError } from './errors/startup.js'
 import { isCountryCode } from './phone.js'
 
 const DEFAULT_ADMIN_PASSWORD = 'admin123'
 const MIN_PRODUCTION_SECRET_LENGTH = 32
 
+/** One of a few strings: a single error that lists them, where a union of literals gives one per literal. */
+function OneOf<const T extends readonly string[]>(values: T, defaultValue: T[number]) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], default: defaultValue })
+}
+
 const EnvSchema = Type.Object({
-  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
-    default: 'development',
-  }),
+  NODE_ENV: OneOf(['development', 'production', 'test'] as const, 'development'),
   HOST: Type.String({ default: 'localhost', minLength: 1 }),
   PORT: Type.Integer({ default: 8000, minimum: 0, maximum: 65535 }),
-  PUBLIC_URL: Type.String({ default: 'http://localhost:8000', pattern: '^https?://' }),
-  LOG_LEVEL: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
-    { default: 'info' },
-  ),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  LOG_LEVEL: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATA_DIR: Type.String({ default: './data', minLength: 1 }),
   DB_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
   DB_CONNECT_TIMEOUT_MS: Type.Integer({ default: 2000, minimum: 100 }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({ default: 15000, minimum: 100 }),
+  DB_WAIT_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600 }),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ default: 3600, minimum: 60, maximum: 86400 }),
@@ -38,7 +44,7 @@ const EnvSchema = Type.Object({
   LOGIN_MAX_FAILURES_PER_USER: Type.Integer({ default: 5, minimum: 1 }),
   LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ default: 20, minimum: 1 }),
   LOGIN_THROTTLE_WINDOW_SECONDS: Type.Integer({ default: 900, minimum: 1 }),
-  TRUST_PROXY: Type.Boolean({ default: false }),
+  TRUST_PROXY: Type.String({ default: 'false' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
   DEFAULT_PHONE_REGION: Type.String({ default: 'VE', pattern: '^[A-Z]{2}$' }),
@@ -58,6 +64,8 @@ export interface Config {
   dbPoolSize: number
   dbConnectTimeoutMs: number
   dbStatementTimeoutMs: number
+  /** How long a start waits for the database to answer. */
+  dbWaitSeconds: number
   migrateOnStart: boolean
   jwtSecret: string | undefined
   accessTokenTtlSeconds: number
@@ -65,13 +73,14 @@ export interface Config {
   adminPassword: string
   adminPasswordIsDefault: boolean
   login: { maxFailuresPerUser: number; maxFailuresPerAddress: number; windowSeconds: number }
-  trustProxy: boolean
+  /** Fastify's trustProxy: false, a number of proxy hops, or the proxies' addresses and CIDRs. */
+  trustProxy: false | number | string[]
   corsOrigins: string[]
   bodyLimitBytes: number
   defaultPhoneRegion: CountryCode
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends StartupError {}
 
 /** Reads the environment (and `.env` when present), refusing a bad value with a message naming it. */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { dotenv?: boolean } = {}): Config {
@@ -79,12 +88,13 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
   try {
     env = envSchema<Env>({
       schema: structuredClone(EnvSchema),
-      data: { ...source },
+      // The environment wins over `.env`; an empty value (`DATABASE_URL=`, as .env.example has) means unset.
+      data: { ...withoutEmpty(options.dotenv === false ? {} : readDotenv()), ...withoutEmpty(source) },
       env: false,
-      dotenv: options.dotenv ?? true,
+      dotenv: false,
     })
   } catch (error) {
-    throw new ConfigError(`Invalid configuration: ${(error as Error).message.replaceAll('env/', '')}`)
+    throw new ConfigError(`Invalid configuration: ${describeEnvErrors(error as EnvSchemaError)}`)
   }
   if (!isCountryCode(env.DEFAULT_PHONE_REGION)) {
     throw new ConfigError(
@@ -95,13 +105,14 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     env: env.NODE_ENV,
     host: env.HOST,
     port: env.PORT,
-    publicUrl: env.PUBLIC_URL.replace(/\/+$/, ''),
+    publicUrl: (env.PUBLIC_URL ?? listeningUrl(env.HOST, env.PORT)).replace(/\/+$/, ''),
     logLevel: env.LOG_LEVEL,
     databaseUrl: env.DATABASE_URL,
     dataDir: resolve(env.DATA_DIR),
     dbPoolSize: env.DB_POOL_SIZE,
     dbConnectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
     dbStatementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+    dbWaitSeconds: env.DB_WAIT_SECONDS,
     migrateOnStart: env.MIGRATE_ON_START,
     jwtSecret: env.JWT_SECRET,
     accessTokenTtlSeconds: env.ACCESS_TOKEN_TTL_SECONDS,
@@ -113,7 +124,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
       maxFailuresPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
       windowSeconds: env.LOGIN_THROTTLE_WINDOW_SECONDS,
     },
-    trustProxy: env.TRUST_PROXY,
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: env.CORS_ORIGINS.split(',')
       .map((origin) => origin.trim())
       .filter(Boolean),
@@ -133,9 +144,73 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
   return config
 }
 
-/** Where the embedded database keeps its files. */
-export function embeddedDataDir(config: Config): string {
-  return join(config.dataDir, 'postgres')
+function readDotenv(): Record<string, string> {
+  try {
+    return parseEnv(readFileSync('.env', 'utf8')) as Record<string, string>
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {}
+    throw new ConfigError(`Cannot read .env: ${(error as Error).message}`)
+  }
+}
+
+function withoutEmpty(values: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(values).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''),
+  )
+}
+
+interface EnvSchemaError extends Error {
+  errors?: Array<{ instancePath: string; keyword: string; message?: string; params: Record<string, unknown> }>
+}
+
+/** One sentence per bad variable, naming it and, for a choice, the values it may take. */
+function describeEnvErrors(error: EnvSchemaError): string {
+  if (!error.errors?.length) return error.message
+  return error.errors
+    .map((entry) => {
+      const name = entry.instancePath.replace(/^\//, '')
+      if (entry.keyword === 'enum') {
+        return `${name} must be one of ${(entry.params.allowedValues as string[]).join(', ')}`
+      }
+      return `${name} ${entry.message}`
+    })
+    .join('; ')
+}
+
+/** The address the API answers on, when PUBLIC_URL does not say otherwise. */
+function listeningUrl(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' || host === '::' ? 'localhost' : host
+  return `http://${isIP(reachable) === 6 ? `[${reachable}]` : reachable}:${port}`
+}
+
+/**
+ * `true` would take the leftmost X-Forwarded-For entry, which the client writes itself. The number
+ * of proxies in front, or their addresses, make Fastify take the entry the nearest trusted proxy wrote.
+ */
+function parseTrustProxy(value: string): false | number | string[] {
+  if (value === 'false') return false
+  if (value === 'true') {
+    throw new ConfigError(
+      'Invalid configuration: TRUST_PROXY=true would trust addresses any client can forge: write the number of proxies in front of the API (TRUST_PROXY=1) or their addresses or CIDRs (TRUST_PROXY=10.0.0.0/8,192.168.1.10)',
+    )
+  }
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    if (hops < 1 || hops > 10) throw new ConfigError('Invalid configuration: TRUST_PROXY hops must be 1–10')
+    return hops
+  }
+  const entries = value.split(',').map((entry) => entry.trim())
+  for (const entry of entries) {
+    const [address = '', prefix, ...rest] = entry.split('/')
+    const family = isIP(address)
+    const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32))
+    if (!family || !prefixOk || rest.length > 0) {
+      throw new ConfigError(
+        `Invalid configuration: TRUST_PROXY ${entry} is neither a number of proxies nor an IP address or CIDR`,
+      )
+    }
+  }
+  return entries
 }
 
 /**
@@ -144,6 +219,7 @@ export function embeddedDataDir(config: Config): string {
  */
 export async function resolveJwtSecret(config: Config): Promise<string> {
   if (config.jwtSecret) return config.jwtSecret
+  await preparePrivateFolder(config.dataDir)
   const file = join(config.dataDir, 'jwt-secret')
   try {
     const stored = (await readFile(file, 'utf8')).trim()
@@ -151,7 +227,6 @@ export async function resolveJwtSecret(config: Config): Promise<string> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
-  await mkdir(config.dataDir, { recursive: true })
   const secret = randomBytes(48).toString('base64url')
   await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }).catch(async (error) => {
     // Another process won the race: use its secret.

@@ -1,16 +1,28 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
-import { type Config, embeddedDataDir, resolveJwtSecret } from './config.js'
-import { type DatabaseHandle, openDatabase } from './db/database.js'
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded.js'
+import { type Purge, startLoginFailurePurge } from './auth/login-failures-purge.js'
+import { type Config, resolveJwtSecret } from './config.js'
+import { type DatabaseHandle, openDatabase, waitForDatabase } from './db/database.js'
+import { type EmbeddedPostgres, embeddedUrl, isServing, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
+
+// Expired login counters are purged once per throttling window, and at least this often.
+const MAX_PURGE_INTERVAL_SECONDS = 600
 
 export interface DatabaseRuntime {
   url: string
   handle: DatabaseHandle
   embedded: EmbeddedPostgres | undefined
   close(): Promise<void>
+}
+
+export interface OpenDatabaseOptions {
+  onPoolError?: (error: Error) => void
+  embedded?: EmbeddedPostgres
+  /** With the embedded database already served by a running server, use it through its socket. */
+  shareRunningServer?: boolean
+  log?: (message: string) => void
 }
 
 /**
@@ -20,15 +32,28 @@ export interface DatabaseRuntime {
  */
 export async function openConfiguredDatabase(
   config: Config,
-  options: { onPoolError?: (error: Error) => void; embedded?: EmbeddedPostgres } = {},
+  options: OpenDatabaseOptions = {},
 ): Promise<DatabaseRuntime> {
+  const shared =
+    !config.databaseUrl && !options.embedded && options.shareRunningServer && (await isServing(config.dataDir))
+  const log = options.log ?? ((message: string) => console.error(message))
   const embedded =
     options.embedded ??
-    (config.databaseUrl ? undefined : await startEmbeddedPostgres({ dataDir: embeddedDataDir(config) }))
-  const url = embedded?.url ?? (config.databaseUrl as string)
+    (config.databaseUrl || shared
+      ? undefined
+      : await startEmbeddedPostgres({
+          home: config.dataDir,
+          onWait: log,
+          onLockLost: (error) => {
+            // Another process took the data folder over: writing on would corrupt it.
+            log(`The lock on DATA_DIR was lost (${error.message}): stopping at once`)
+            process.exit(1)
+          },
+        }))
+  const url = embedded?.url ?? (shared ? embeddedUrl(config.dataDir) : (config.databaseUrl as string))
   const handle = openDatabase({
     url,
-    poolSize: embedded ? 1 : config.dbPoolSize,
+    poolSize: embedded || shared ? 1 : config.dbPoolSize,
     connectTimeoutMs: config.dbConnectTimeoutMs,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     onPoolError: options.onPoolError,
@@ -51,15 +76,22 @@ export interface Runtime {
   close(): Promise<void>
 }
 
-/** Everything `npm start` does before listening: database, migrations, first admin, app. */
-export async function startRuntime(config: Config, options: { embedded?: EmbeddedPostgres } = {}): Promise<Runtime> {
+/** Everything `npm start` does before listening: database, migrations, first admin, app, purges. */
+export async function startRuntime(
+  config: Config,
+  options: { embedded?: EmbeddedPostgres; log?: (message: string) => void } = {},
+): Promise<Runtime> {
+  const log = options.log ?? ((message: string) => console.error(message))
   const jwtSecret = await resolveJwtSecret(config)
   let app: FastifyInstance | undefined
   const database = await openConfiguredDatabase(config, {
     embedded: options.embedded,
+    log,
     onPoolError: (error) => app?.log.warn({ err: { message: error.message } }, 'database connection lost'),
   })
+  let purge: Purge | undefined
   try {
+    await waitForDatabase(database.handle, { url: database.url, seconds: config.dbWaitSeconds, log })
     if (config.migrateOnStart) await migrate(database.url)
     app = await buildApp({ config, db: database.handle.db, jwtSecret })
     if (await ensureFirstAdmin(database.handle.db, config.adminPassword)) {
@@ -69,18 +101,26 @@ export async function startRuntime(config: Config, options: { embedded?: Embedde
         app.log.info('Created the user "admin" with ADMIN_PASSWORD')
       }
     }
+    const logger = app.log
+    purge = startLoginFailurePurge(database.handle.db, {
+      windowSeconds: config.login.windowSeconds,
+      intervalMs: Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
+      onError: (error) => logger.warn({ err: { message: error.message } }, 'purging expired login failures failed'),
+    })
   } catch (error) {
     await app?.close()
     await database.close()
     throw error
   }
   const started = app
+  const startedPurge = purge
   return {
     app: started,
     database,
     async close() {
       // Stop taking connections and finish the requests in flight, then let go of the database.
       await started.close()
+      await startedPurge.stop()
       await database.close()
     },
   }

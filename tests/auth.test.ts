@@ -116,7 +116,7 @@ describe('auth', () => {
     }
   })
 
-  it('refuses a missing token, garbage, an expired token, another secret and alg none', async () => {
+  it('refuses a missing token, garbage, an expired token, another secret, alg none, a missing claim and an iat ahead', async () => {
     const secret = ctx.config.jwtSecret as string
     const now = Math.floor(Date.now() / 1000)
     const claims = { sub: '1', role: 'admin', ver: 0, iat: now, exp: now + 600 }
@@ -126,6 +126,11 @@ describe('auth', () => {
       expired: handMadeToken({ alg: 'HS256', typ: 'JWT' }, { ...claims, iat: now - 7200, exp: now - 3600 }, secret),
       otherSecret: handMadeToken({ alg: 'HS256', typ: 'JWT' }, claims, 'another-secret-of-enough-length-000000'),
       algNone: handMadeToken({ alg: 'none', typ: 'JWT' }, claims),
+      withoutExp: handMadeToken({ alg: 'HS256', typ: 'JWT' }, { ...claims, exp: undefined }, secret),
+      withoutIat: handMadeToken({ alg: 'HS256', typ: 'JWT' }, { ...claims, iat: undefined }, secret),
+      withoutSub: handMadeToken({ alg: 'HS256', typ: 'JWT' }, { ...claims, sub: undefined }, secret),
+      withoutVer: handMadeToken({ alg: 'HS256', typ: 'JWT' }, { ...claims, ver: undefined }, secret),
+      issuedInTheFuture: handMadeToken({ alg: 'HS256', typ: 'JWT' }, { ...claims, iat: now + 120 }, secret),
     }
     // The same claims signed with the right secret pass: the refusals above are for the reasons named.
     const good = await ctx.as(handMadeToken({ alg: 'HS256', typ: 'JWT' }, claims, secret), 'GET', '/auth/me')

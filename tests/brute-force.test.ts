@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { LightMyRequestResponse } from 'fastify'
+import { sql } from 'kysely'
+import { purgeExpiredLoginFailures } from '../src/auth/login-failures-purge.js'
 import { problemOf, startTestContext, type TestContext } from './helpers/context.js'
 
 const PER_USER = 5
@@ -218,15 +220,47 @@ describe('login brute force, TRUST_PROXY off', () => {
     )
     assertThrottled(rightPassword, 'the right password after the burst')
   })
+
+  it('purges the counters of ended windows only', async () => {
+    await ctx.db
+      .insertInto('login_failures')
+      .values([
+        { key: 'address:192.0.2.2', failures: 2, window_started_at: sql`now() - interval '5 minutes'` },
+        { key: 'address:192.0.2.3', failures: 2, window_started_at: sql`now() - interval '20 minutes'` },
+      ])
+      .execute()
+    await purgeExpiredLoginFailures(ctx.db, WINDOW_SECONDS)
+    assert.deepEqual(await counters(ctx, 'address:192.0.2.'), { 'address:192.0.2.2': 2 })
+  })
 })
 
-describe('login brute force, TRUST_PROXY on', () => {
+describe('login brute force behind one proxy (TRUST_PROXY=1)', () => {
   let ctx: TestContext
 
   before(async () => {
-    ctx = await startTestContext({ ...LIMITS, TRUST_PROXY: 'true' })
+    ctx = await startTestContext({ ...LIMITS, TRUST_PROXY: '1' })
   })
   after(() => ctx?.close())
+
+  it('throttles a client that rotates the leftmost X-Forwarded-For entry behind an appending proxy', async () => {
+    const proxy = '127.0.0.7'
+    const client = '203.0.113.7'
+    const answers: LightMyRequestResponse[] = []
+    for (let n = 1; n <= PER_ADDRESS + 5; n++) {
+      answers.push(
+        await attempt(ctx, {
+          username: `rotating-${n}`,
+          password: 'password1',
+          remoteAddress: proxy,
+          // What the client forged, then what the proxy appended: the address it saw.
+          forwardedFor: `198.51.100.${n}, ${client}`,
+        }),
+      )
+    }
+    assert.deepEqual(tally(answers), { 401: PER_ADDRESS, 429: 5 })
+    assert.deepEqual(await counters(ctx, 'address:198.51.100.'), {}, 'forged entries count for nothing')
+    assert.deepEqual(await counters(ctx, `address:${client}`), { [`address:${client}`]: PER_ADDRESS })
+  })
 
   it('counts X-Forwarded-For addresses separately, while the username limit still holds', async () => {
     const proxy = '127.0.0.6'
@@ -283,5 +317,31 @@ describe('login brute force, TRUST_PROXY on', () => {
       forwardedFor: '127.0.2.2',
     })
     assert.equal(neighbour.statusCode, 200, neighbour.body)
+  })
+})
+
+describe('expired login failure counters', () => {
+  let ctx: TestContext
+
+  before(async () => {
+    // A one-second window: the server purges once a window.
+    ctx = await startTestContext({ ...LIMITS, LOGIN_THROTTLE_WINDOW_SECONDS: '1' })
+  })
+  after(() => ctx?.close())
+
+  it('are purged in the background by the running server', async () => {
+    await ctx.db
+      .insertInto('login_failures')
+      .values([
+        { key: 'address:192.0.2.1', failures: 3, window_started_at: sql`now() - interval '1 hour'` },
+        { key: 'user:gone', failures: 7, window_started_at: sql`now() - interval '1 day'` },
+      ])
+      .execute()
+    let left = 2
+    for (let attempt = 0; attempt < 50 && left > 0; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      left = Object.keys(await counters(ctx, '')).length
+    }
+    assert.equal(left, 0, 'the expired counters are gone')
   })
 })

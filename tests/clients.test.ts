@@ -168,6 +168,29 @@ describe('clients', () => {
     assert.equal((await ctx.as(sales.token, 'GET', '/clients/search')).statusCode, 400)
   })
 
+  it('reads %, _ and their full-width forms in q as themselves, never as wildcards', async () => {
+    const client = await create({ contact_name: 'Rebajas 50% Total', phone: '+584141000009' })
+    const lead = await ctx.as(ctx.adminToken, 'POST', '/leads', {
+      client_id: client.json().id,
+      channel: 'manual',
+      sales_notes: 'Nota sin comodines',
+    })
+    assert.equal(lead.statusCode, 201)
+    for (const q of ['％％％％', '＿＿＿＿', '%%%%', '____', '\\\\']) {
+      for (const path of ['/clients/search', '/clients', '/leads']) {
+        const response = await ctx.as(ctx.adminToken, 'GET', `${path}?q=${encodeURIComponent(q)}`)
+        assert.equal(response.statusCode, 200, `${path} ${q}`)
+        assert.equal(response.json().total, 0, `${path}?q=${q} matches nothing`)
+      }
+    }
+    const literal = await ctx.as(ctx.adminToken, 'GET', `/clients/search?q=${encodeURIComponent('50％')}`)
+    assert.deepEqual(
+      literal.json().items.map((item: { contact_name: string }) => item.contact_name),
+      ['Rebajas 50% Total'],
+      'a full-width ％ still finds a literal %',
+    )
+  })
+
   it('lists with filters, q, a whitelisted sort and a correct total', async () => {
     const all = await ctx.as(sales.token, 'GET', '/clients?limit=200')
     assert.equal(all.statusCode, 200)

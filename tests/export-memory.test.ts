@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { get, type IncomingMessage } from 'node:http'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import { startEmbeddedPostgres } from '../src/db/embedded.js'
@@ -30,7 +29,7 @@ async function seed(environment: ServerEnvironment): Promise<void> {
     return
   }
   // The server's own data directory, filled before it starts: it is its only owner afterwards.
-  const embedded = await startEmbeddedPostgres({ dataDir: join(environment.dataDir, 'postgres') })
+  const embedded = await startEmbeddedPostgres({ home: environment.dataDir })
   const client = new pg.Client({ connectionString: embedded.url })
   await client.connect()
   await client.query(SEED).finally(() => client.end())

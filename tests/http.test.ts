@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import {
@@ -104,6 +105,44 @@ describe('HTTP conventions', () => {
     const response = await ctx.inject({ method: 'GET', url: '/nowhere' })
     assert.equal(response.statusCode, 404)
     assert.equal(problemOf(response).code, 'not_found')
+  })
+
+  it('answers a known path with the wrong method with 405 and Allow, as problem+json', async () => {
+    const login = await ctx.inject({ method: 'GET', url: '/auth/login' })
+    assert.equal(login.statusCode, 405)
+    // OPTIONS too, since CORS is on here.
+    assert.equal(login.headers.allow, 'POST, OPTIONS')
+    assert.equal(problemOf(login).code, 'method_not_allowed')
+    assert.match(String(login.headers['content-type']), /^application\/problem\+json/)
+    const client = await ctx.as(ctx.adminToken, 'PUT', '/clients/1', {})
+    assert.equal(client.statusCode, 405)
+    assert.equal(client.headers.allow, 'GET, HEAD, PATCH, DELETE, OPTIONS')
+    assert.equal((await ctx.inject({ method: 'DELETE', url: '/nowhere' })).statusCode, 404)
+  })
+
+  it('answers oversized headers with a problem+json 431 on a real socket', async () => {
+    const address = await ctx.app.listen({ host: '127.0.0.1', port: 0 })
+    try {
+      const { port } = new URL(address)
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => {
+          socket.write(`GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
+        })
+        let answer = ''
+        socket.on('data', (chunk) => {
+          answer += chunk.toString()
+        })
+        socket.on('close', () => resolve(answer))
+        socket.on('error', reject)
+      })
+      const [head = '', body = ''] = raw.split('\r\n\r\n')
+      assert.match(head, /^HTTP\/1\.1 431 /)
+      assert.match(head, /content-type: application\/problem\+json/i)
+      assert.equal(JSON.parse(body).code, 'headers_too_large')
+      assert.equal(JSON.parse(body).status, 431)
+    } finally {
+      await ctx.app.server.close()
+    }
   })
 
   it('echoes a sane X-Request-Id and replaces an insane one', async () => {

@@ -235,6 +235,21 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ ...strong, ADMIN_PASSWORD: 'admin123' }, { dotenv: false }), /ADMIN_PASSWORD/)
   })
 
+  it('takes TRUST_PROXY as a number of proxies or their addresses, and refuses true with what to write', () => {
+    assert.equal(loadConfig({ TRUST_PROXY: '1' }, { dotenv: false }).trustProxy, 1)
+    assert.deepEqual(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.10' }, { dotenv: false }).trustProxy, [
+      '10.0.0.0/8',
+      '192.168.1.10',
+    ])
+    assert.equal(loadConfig({ TRUST_PROXY: 'false' }, { dotenv: false }).trustProxy, false)
+    assert.throws(
+      () => loadConfig({ TRUST_PROXY: 'true' }, { dotenv: false }),
+      /TRUST_PROXY=1.*TRUST_PROXY=10\.0\.0\.0\/8/,
+    )
+    assert.throws(() => loadConfig({ TRUST_PROXY: '10.0.0.0/33' }, { dotenv: false }), /TRUST_PROXY 10\.0\.0\.0\/33/)
+    assert.throws(() => loadConfig({ TRUST_PROXY: 'proxy.example' }, { dotenv: false }), /TRUST_PROXY/)
+  })
+
   it('has the documented defaults', () => {
     const config = loadConfig({}, { dotenv: false })
     assert.equal(config.port, 8000)

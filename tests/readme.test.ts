@@ -5,14 +5,19 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { type ServerEnvironment, serverEnvironment } from './helpers/context.js'
-import { root, type ServerProcess, startServer } from './helpers/server.js'
+import { freePort, root, type ServerProcess, startServer } from './helpers/server.js'
 
 interface Example {
   command: string
   expectedStatus: number
+  /** The `"field":value` pairs of the comment's body whose value is written out in full. */
+  expectedFields: string[]
 }
 
-/** Every fenced bash block of the README that calls curl on localhost:8000, with the status its comment names. */
+// A field with a string, number, boolean or null value, as JSON writes it without spaces.
+const SCALAR_FIELD = /"\w+":(?:"[^"]*"|-?\d+(?:\.\d+)?|true|false|null)(?=[,}\]])/g
+
+/** Every fenced bash block of the README that calls curl on localhost:8000, with the answer its comment names. */
 async function readmeExamples(): Promise<Example[]> {
   const readme = await readFile(join(root, 'README.md'), 'utf8')
   const examples: Example[] = []
@@ -23,9 +28,12 @@ async function readmeExamples(): Promise<Example[]> {
       .filter((line) => !line.startsWith('#'))
       .join('\n')
       .trim()
-    const status = lines.map((line) => line.match(/^# (\d{3})\b/)?.[1]).find(Boolean)
+    const answer = lines.find((line) => /^# \d{3}\b/.test(line)) ?? ''
+    const status = answer.match(/^# (\d{3})\b/)?.[1]
     assert.ok(status, `a README example names no status:\n${block}`)
-    examples.push({ command, expectedStatus: Number(status) })
+    // "eyJ..." stands for a value that differs on each run.
+    const expectedFields = (answer.match(SCALAR_FIELD) ?? []).filter((field) => !/\.\.\.|…/.test(field))
+    examples.push({ command, expectedStatus: Number(status), expectedFields })
   }
   return examples
 }
@@ -41,10 +49,13 @@ async function run(command: string): Promise<{ status: number; body: string }> {
 describe("the README's curl examples", () => {
   let server: ServerProcess | undefined
   let environment: ServerEnvironment | undefined
+  let port = 8000
 
   before(async () => {
     environment = await serverEnvironment()
-    server = await startServer({ ...environment.env, HOST: 'localhost', PORT: '8000' })
+    // A free port, not the README's 8000, which a server of one's own may be using.
+    port = await freePort()
+    server = await startServer({ ...environment.env, HOST: 'localhost', PORT: String(port) })
   })
   after(async () => {
     try {
@@ -54,16 +65,20 @@ describe("the README's curl examples", () => {
     }
   })
 
-  it('answer, in order and as written, the status each one names', async () => {
+  it('answer, in order and as written, the status and the fields each one names', async () => {
     const examples = await readmeExamples()
     assert.ok(examples.length >= 10, `only ${examples.length} examples found`)
     assert.match(examples[0]?.command ?? '', /\/auth\/login/, 'the README logs in first')
     let token: string | undefined
     for (const example of examples) {
-      const command = token ? example.command.replaceAll('<token>', token) : example.command
+      const written = example.command.replaceAll('localhost:8000', `localhost:${port}`)
+      const command = token ? written.replaceAll('<token>', token) : written
       assert.ok(!command.includes('<token>'), 'an example uses <token> before the login example gave one')
       const { status, body } = await run(command)
       assert.equal(status, example.expectedStatus, `${example.command}\nanswered ${status}: ${body}`)
+      for (const field of example.expectedFields) {
+        assert.ok(body.includes(field), `${example.command}\nanswered without ${field}: ${body}`)
+      }
       if (/\/auth\/login/.test(example.command)) token = JSON.parse(body).access_token
     }
   })

@@ -36,6 +36,9 @@ declare module 'fastify' {
   }
 }
 
+// A token issued further in the future than clocks drift apart was not issued by us.
+const MAX_CLOCK_SKEW_MS = 60_000
+
 interface UserState {
   username: string
   role: UserRole
@@ -79,7 +82,14 @@ export const authenticationPlugin = fp<{ db: Database; cacheMs: number }>(
         throw new UnauthorizedError(expired ? 'The token has expired' : 'Missing or invalid bearer token')
       }
       const userId = Number(claims.sub)
-      if (!Number.isSafeInteger(userId) || userId < 1 || !Number.isInteger(claims.ver)) {
+      const issuedAt = (claims as { iat?: unknown }).iat
+      if (
+        !Number.isSafeInteger(userId) ||
+        userId < 1 ||
+        !Number.isInteger(claims.ver) ||
+        typeof issuedAt !== 'number' ||
+        issuedAt * 1000 > Date.now() + MAX_CLOCK_SKEW_MS
+      ) {
         throw new UnauthorizedError('Missing or invalid bearer token')
       }
       const state = await loadState(userId)

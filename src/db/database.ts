@@ -1,5 +1,8 @@
-import { Kysely, PostgresDialect } from 'kysely'
+import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
+import { StartupError } from '../errors/startup.js'
+import { describeDatabase } from './describe.js'
+import { isDatabaseUnavailable } from './errors.js'
 import { SEARCH_SESSION_SQL } from './search.js'
 import type { DB } from './types.js'
 
@@ -50,5 +53,34 @@ export function openDatabase(options: DatabaseOptions): DatabaseHandle {
     async close() {
       await db.destroy()
     },
+  }
+}
+
+/**
+ * At start, waits for the database to answer, saying what it waits for and retrying once a second,
+ * then gives up with a clear error. A refusal that waiting cannot mend (a wrong password, a missing
+ * database) fails at once.
+ */
+export async function waitForDatabase(
+  handle: DatabaseHandle,
+  options: { url: string; seconds: number; log: (message: string) => void },
+): Promise<void> {
+  const where = describeDatabase(options.url)
+  const giveUpAt = Date.now() + options.seconds * 1000
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sql`select 1`.execute(handle.db)
+      if (attempt > 1) options.log(`${where} answers`)
+      return
+    } catch (error) {
+      const reason = (error as Error).message
+      if (!isDatabaseUnavailable(error)) throw new StartupError(`Cannot use ${where}: ${reason}`)
+      if (Date.now() >= giveUpAt) {
+        throw new StartupError(`${where} did not answer within ${options.seconds} s (${reason}): is it running?`)
+      }
+      if (attempt === 1) options.log(`Waiting for ${where} (${reason}); retrying for up to ${options.seconds} s`)
+      else options.log(`Still waiting for ${where} (attempt ${attempt}: ${reason})`)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+    }
   }
 }

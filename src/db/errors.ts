@@ -27,8 +27,10 @@ const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300)$/
 /** True when the error means "the database could not be reached", as opposed to a bad query. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false
-  const code = (error as { code?: unknown }).code
+  const { code, syscall } = error as { code?: unknown; syscall?: unknown }
   if (typeof code === 'string' && (UNAVAILABLE_SYSTEM_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true
+  // The embedded database's Unix socket is gone while it is not served.
+  if (code === 'ENOENT' && syscall === 'connect') return true
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i.test(
     error.message,
   )

@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { resolveBinary } from 'dbmate'
+import { StartupError } from '../errors/startup.js'
+import { describeDatabase } from './describe.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -10,24 +12,48 @@ export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..'
 
 /**
  * Runs dbmate asynchronously: with the embedded database the socket server shares this
- * event loop, so a synchronous child process would wait on itself forever.
+ * event loop, so a synchronous child process would wait on itself forever. The URL goes through
+ * the environment, where other users cannot read it (`ps` shows the arguments to everyone).
  */
 export async function runDbmate(url: string, args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync(
-    resolveBinary(),
-    ['--url', withSslDisabled(url), '--migrations-dir', MIGRATIONS_DIR, '--no-dump-schema', ...args],
-    { env: { ...process.env, DATABASE_URL: '' } },
-  )
-  return stdout
+  try {
+    const { stdout } = await execFileAsync(
+      resolveBinary(),
+      ['--migrations-dir', MIGRATIONS_DIR, '--no-dump-schema', ...args],
+      { env: { ...process.env, DATABASE_URL: dbmateUrl(url) } },
+    )
+    return stdout
+  } catch (error) {
+    throw new StartupError(`dbmate ${args.join(' ')} failed on ${describeDatabase(url)}: ${dbmateReason(error, url)}`)
+  }
 }
 
 export function migrate(url: string): Promise<string> {
-  return runDbmate(url, ['--wait', '--wait-timeout', '30s', 'migrate'])
+  return runDbmate(url, ['migrate'])
 }
 
-/** dbmate (lib/pq) asks for TLS unless told otherwise; loopback and plain servers have none. */
-function withSslDisabled(url: string): string {
+/** dbmate's own last words, without the URL or its password should they appear in them. */
+function dbmateReason(error: unknown, url: string): string {
+  const { stderr, message } = error as { stderr?: string; message: string }
+  const lines = (stderr || message).trim().split('\n')
+  let reason = lines.at(-1)?.replace(/^Error:\s*/, '') ?? 'unknown error'
+  const { password } = new URL(url)
+  reason = reason.replace(/postgres(ql)?:\/\/\S+/g, '[database URL]')
+  if (password) reason = reason.replaceAll(decodeURIComponent(password), '[redacted]')
+  return reason
+}
+
+/**
+ * dbmate (lib/pq) asks for TLS unless told otherwise, which loopback and plain servers lack, and
+ * names a socket folder `socket` where `pg` says `host`.
+ */
+function dbmateUrl(url: string): string {
   const parsed = new URL(url)
+  const socketFolder = parsed.searchParams.get('host')
+  if (socketFolder?.startsWith('/')) {
+    parsed.searchParams.delete('host')
+    parsed.searchParams.set('socket', socketFolder)
+  }
   if (!parsed.searchParams.has('sslmode')) parsed.searchParams.set('sslmode', 'disable')
   return parsed.toString()
 }

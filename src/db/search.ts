@@ -15,9 +15,17 @@ export function containsPattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (character) => `\\${character}`)}%`
 }
 
-/** Matches `text` anywhere in a column kept lower-case and without accents (search_text, notes_search). */
+// A backslash, % or _ (as a regular expression), and the replacement that puts a backslash before it.
+const LIKE_SPECIAL = '([\\\\%_])'
+const ESCAPED_MATCH = '\\\\\\1'
+
+/**
+ * Matches `text` anywhere in a column kept lower-case and without accents (search_text, notes_search).
+ * The text is normalised the same way first and escaped after: unaccent turns full-width ％ and ＿ into
+ * the wildcards % and _.
+ */
 export function normalizedContains(text: string): Expression<string> {
-  return sql<string>`immutable_unaccent(lower(${containsPattern(text.trim())}))`
+  return sql<string>`'%' || regexp_replace(immutable_unaccent(lower(${text.trim()})), ${LIKE_SPECIAL}, ${ESCAPED_MATCH}, 'g') || '%'`
 }
 
 export interface ClientSearchTerms {

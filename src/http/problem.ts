@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isDatabaseTimeout, isDatabaseUnavailable } from '../db/errors.js'
 import { DomainError, TooManyRequestsError } from '../errors/domain.js'
@@ -73,6 +74,30 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
   return reply.code(problem.status).type('application/problem+json').send(JSON.stringify(body))
 }
 
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+
+/**
+ * The router's answer to a request it could not even parse (headers too large, a broken request
+ * line), written on the socket since no request exists yet: problem+json like every other error.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const problem =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? { status: 431, code: 'headers_too_large', detail: 'The request headers are too large' }
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? { status: 408, code: 'request_timeout', detail: 'The request took too long to arrive' }
+        : { status: 400, code: 'malformed_request', detail: 'The request is not valid HTTP' }
+  const title = STATUS_CODES[problem.status] ?? 'Error'
+  const body = JSON.stringify({ type: 'about:blank', title, ...problem })
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${problem.status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    )
+  }
+  socket.destroy()
+}
+
 /** One place where every error becomes application/problem+json (RFC 9457). */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -80,11 +105,18 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (error instanceof TooManyRequestsError) reply.header('retry-after', String(error.retryAfterSeconds))
     return sendProblem(reply, problem)
   })
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, {
-      status: 404,
-      code: 'not_found',
-      detail: `No route for ${request.method} ${request.url.split('?')[0]}`,
-    }),
-  )
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/'
+    const allowed = HTTP_METHODS.filter((method) => app.findRoute({ method, url: path }))
+    // CORS answers OPTIONS on every path: that alone does not make a path known.
+    if (allowed.some((method) => method !== 'OPTIONS')) {
+      reply.header('allow', allowed.join(', '))
+      return sendProblem(reply, {
+        status: 405,
+        code: 'method_not_allowed',
+        detail: `${path} takes ${allowed.join(', ')}, not ${request.method}`,
+      })
+    }
+    return sendProblem(reply, { status: 404, code: 'not_found', detail: `No route for ${request.method} ${path}` })
+  })
 }

@@ -7,7 +7,7 @@ import { sql } from 'kysely'
 import pg from 'pg'
 import { type Config, loadConfig } from '../../src/config.js'
 import type { Database } from '../../src/db/database.js'
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded.js'
+import { type EmbeddedPostgres, embeddedDataDir, startEmbeddedPostgres } from '../../src/db/embedded.js'
 import { MIGRATIONS_DIR, migrate } from '../../src/db/migrate.js'
 import { type Runtime, startRuntime } from '../../src/runtime.js'
 
@@ -176,7 +176,7 @@ export async function serverEnvironment(): Promise<ServerEnvironment> {
       cleanup: () => database.drop().finally(removeDataDir),
     }
   }
-  await cp(await embeddedTemplate(), join(dataDir, 'postgres'), { recursive: true })
+  await cp(await embeddedTemplatePath(), embeddedDataDir(dataDir), { recursive: true })
   return { env: { DATA_DIR: dataDir }, dataDir, cleanup: removeDataDir }
 }
 
@@ -193,15 +193,15 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       drop: () => withServer((client) => client.query(`drop database if exists ${name} with (force)`)).then(() => {}),
     }
   }
-  const dataDir = await mkdtemp(join(tmpdir(), 'mini-crm-pglite-'))
-  await cp(await embeddedTemplate(), dataDir, { recursive: true })
-  const embedded = await startEmbeddedPostgres({ dataDir })
+  const home = await mkdtemp(join(tmpdir(), 'mini-crm-pglite-'))
+  await cp(await embeddedTemplatePath(), embeddedDataDir(home), { recursive: true })
+  const embedded = await startEmbeddedPostgres({ home })
   return {
     url: undefined,
     embedded,
     async drop() {
       await embedded.close()
-      await rm(dataDir, { recursive: true, force: true })
+      await rm(home, { recursive: true, force: true })
     },
   }
 }
@@ -220,7 +220,7 @@ async function withServer<T>(run: (client: pg.Client) => Promise<T>): Promise<T>
  * A migrated embedded data directory, made once per set of migrations and copied by each test
  * file: creating one from nothing takes seconds, copying it a fraction of that.
  */
-async function embeddedTemplate(): Promise<string> {
+export async function embeddedTemplatePath(): Promise<string> {
   const files = (await readdir(MIGRATIONS_DIR)).sort()
   const hash = createHash('sha256')
   for (const file of files) hash.update(file).update(await readFile(join(MIGRATIONS_DIR, file)))
@@ -236,18 +236,18 @@ async function embeddedTemplate(): Promise<string> {
     // Not made yet: make it below.
   }
   const building = await mkdtemp(join(tmpdir(), 'mini-crm-pglite-building-'))
-  const embedded = await startEmbeddedPostgres({ dataDir: building })
+  const embedded = await startEmbeddedPostgres({ home: building })
   try {
     await migrate(embedded.url)
   } finally {
     await embedded.close()
   }
   try {
-    await rename(building, templateDir)
+    await rename(embeddedDataDir(building), templateDir)
   } catch {
     // Another test file made it first.
-    await rm(building, { recursive: true, force: true })
   }
+  await rm(building, { recursive: true, force: true })
   return templateDir
 }
 

@@ -31,6 +31,41 @@ export interface StartOptions {
    */
   readyPath?: string
   timeoutMs?: number
+  /** The working directory (where `.env` is read); the project's root by default. */
+  cwd?: string
+}
+
+// tsx by its own path, so that a process started in another folder finds it.
+const TSX = import.meta.resolve('tsx')
+
+/** Runs a TypeScript file of the project (a script, or the server) as npm would. */
+export function spawnTs(
+  file: string,
+  env: Record<string, string>,
+  options: { cwd?: string; args?: string[] } = {},
+): ChildProcess {
+  return spawn(process.execPath, ['--import', TSX, join(root, file), ...(options.args ?? [])], {
+    cwd: options.cwd ?? root,
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+}
+
+/** Runs a script to its end: its exit code and everything it wrote. */
+export async function runTs(
+  file: string,
+  env: Record<string, string>,
+  options: { cwd?: string; args?: string[] } = {},
+): Promise<{ code: number | null; output: string }> {
+  const child = spawnTs(file, env, options)
+  let output = ''
+  const keep = (chunk: Buffer) => {
+    output += chunk.toString()
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)))
+  return { code, output }
 }
 
 /** Starts `src/server.ts` as `npm start` does (or another script), and resolves once it is ready. PORT 0 picks a free port. */
@@ -38,11 +73,7 @@ export async function startServer(env: Record<string, string>, options: StartOpt
   const script = options.script ?? join('src', 'server.ts')
   const timeoutMs = options.timeoutMs ?? 60_000
   const port = options.readyPath ? String(await freePort()) : '0'
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script)], {
-    cwd: root,
-    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: port, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawnTs(script, { PORT: port, ...env }, { cwd: options.cwd })
   let exitCode: number | null | undefined
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
@@ -86,9 +117,13 @@ export async function startServer(env: Record<string, string>, options: StartOpt
     }
   }
 
-  function listeningLine(process: ChildProcess, ms: number): Promise<string> {
+  function listeningLine(spawned: ChildProcess, ms: number): Promise<string> {
     return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), ms)
+      // Left running, a server that is not up in time would hold its DATA_DIR (and its lock).
+      const timer = setTimeout(() => {
+        spawned.kill('SIGKILL')
+        reject(new Error(`server did not start within ${ms / 1000} s:\n${output}`))
+      }, ms)
       const onData = () => {
         const match = output.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
         if (match?.[1]) {
@@ -96,9 +131,9 @@ export async function startServer(env: Record<string, string>, options: StartOpt
           resolve(match[1])
         }
       }
-      process.stdout?.on('data', onData)
-      process.stderr?.on('data', onData)
-      process.on('exit', () => {
+      spawned.stdout?.on('data', onData)
+      spawned.stderr?.on('data', onData)
+      spawned.on('exit', () => {
         clearTimeout(timer)
         reject(new Error(`server exited:\n${output}`))
       })
