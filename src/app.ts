@@ -27,6 +27,8 @@ import { leadRoutes } from './leads/routes.js'
 import { leadSchemas } from './leads/schemas.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
+import { spreadsheetRoutes } from './spreadsheets/routes.js'
+import { spreadsheetSchemas } from './spreadsheets/schemas.js'
 import { userRoutes } from './users/routes.js'
 import { userSchemas } from './users/schemas.js'
 import { webhookJobOptions } from './webhooks/jobs.js'
@@ -47,6 +49,7 @@ const componentSchemas = [
   ...leadSchemas,
   ...notificationSchemas,
   ...webhookSchemas,
+  ...spreadsheetSchemas,
 ]
 
 const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
@@ -223,6 +226,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     jobs: webhookJobOptions(config),
   })
   await app.register(dashboardRoutes)
+  await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
 
   return app
 }

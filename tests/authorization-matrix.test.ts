@@ -59,6 +59,11 @@ const EXPECTED: Record<string, Expected> = {
   listWebhookDeliveries: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   retryWebhookDelivery: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   pingWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  // Exports are scoped for sales like the lists; imports are for admin and management.
+  exportClients: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  exportLeads: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  importClients: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  importLeads: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
 }
 
 interface Call {
@@ -66,6 +71,8 @@ interface Call {
   params?: Record<string, string | number>
   query?: Record<string, string>
   body?: unknown
+  /** A body sent as it is, with this content type, rather than as JSON. */
+  contentType?: string
   /** Call as this token instead of the principal's own (a fresh user of the principal's role). */
   token?: string
 }
@@ -206,6 +213,14 @@ describe('authorization matrix', () => {
     listWebhookDeliveries: async () => ({ params: { id: fixtures.webhookId } }),
     retryWebhookDelivery: async () => ({ params: await newDelivery() }),
     pingWebhook: async () => ({ params: { id: await newWebhook(true) } }),
+    exportClients: async () => ({ query: { format: 'csv' } }),
+    exportLeads: async () => ({ query: { format: 'xlsx' } }),
+    importClients: async () => ({ contentType: 'text/csv', body: `nombre,telefono\nImportado,${freshPhone()}\n` }),
+    importLeads: async () => ({
+      query: { mode: 'upsert' },
+      contentType: 'text/csv',
+      body: `telefono,canal\n${fixtures.clientPhone},instagram\n`,
+    }),
   }
 
   before(async () => {
@@ -276,7 +291,14 @@ describe('authorization matrix', () => {
         const query = call.query ? `?${new URLSearchParams(call.query)}` : ''
         const token = who === 'anonymous' ? undefined : (call.token ?? tokens[who])
         const auditRowsBefore = await countRows(ctx.db, 'audit_logs')
-        const response = await ctx.as(token, method as InjectOptions['method'], `${url}${query}`, call.body)
+        const response = call.contentType
+          ? await ctx.inject({
+              method: method as InjectOptions['method'],
+              url: `${url}${query}`,
+              headers: { 'content-type': call.contentType, ...(token && { authorization: `Bearer ${token}` }) },
+              payload: call.body as string,
+            })
+          : await ctx.as(token, method as InjectOptions['method'], `${url}${query}`, call.body)
         const label: string = `${operationId} (${method} ${url}) as ${who}`
         if (response.statusCode !== expected[who]) {
           mismatches.push(`${label}: ${response.statusCode}, expected ${expected[who]}: ${response.body.slice(0, 200)}`)

@@ -152,7 +152,7 @@ describe('a lost database', () => {
       .execute()
     assert.deepEqual(
       clients.map((client) => client.id).sort((a, b) => a - b),
-      created.map((row) => row.record_id).sort((a, b) => a - b),
+      created.map((row) => row.record_id as number).sort((a, b) => a - b),
     )
     const answeredIds = answers.filter((answer) => answer.status === 201).map((answer) => answer.id)
     for (const id of answeredIds)

@@ -8,7 +8,7 @@ const AuditLogSchema = Type.Object(
   {
     id: Type.Integer(),
     table_name: StringEnum(AUDITED_TABLES),
-    record_id: Type.Integer(),
+    record_id: Nullable(Type.Integer({ description: 'null for an export' })),
     action: ref(AuditActionSchema),
     old_values: Nullable(Type.Object({}, { additionalProperties: true })),
     new_values: Nullable(Type.Object({}, { additionalProperties: true })),

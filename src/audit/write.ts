@@ -7,7 +7,8 @@ export type AuditValues = Record<string, unknown>
 
 interface AuditEntry {
   table: AuditedTable
-  recordId: number
+  /** null for an export, which concerns no single record. */
+  recordId: number | null
   action: AuditAction
   oldValues: AuditValues | null
   newValues: AuditValues | null

@@ -13,7 +13,7 @@ import {
   StringEnum,
 } from '../http/schemas.js'
 
-const ClientTypeSchema = StringEnum(CLIENT_TYPES, {
+export const ClientTypeSchema = StringEnum(CLIENT_TYPES, {
   $id: 'ClientType',
   description: 'natural: a person; juridical: a company (company_name required)',
 })

@@ -14,7 +14,7 @@ import { parseSort } from '../http/schemas.js'
 import { normalizePhone } from '../phone.js'
 import type { CLIENT_SORTS } from './schemas.js'
 
-const CLIENT_COLUMNS = [
+export const CLIENT_COLUMNS = [
   'clients.id',
   'clients.client_type',
   'clients.contact_name',
@@ -64,7 +64,7 @@ function phoneOrThrow(raw: string, rules: ClientRules): string {
 }
 
 /** Trims text, reads the phone into E.164 and lower-cases the email. */
-function normalize(input: ClientPatch, rules: ClientRules): ClientPatch {
+export function normalize(input: ClientPatch, rules: ClientRules): ClientPatch {
   const trimmed = (value: string | null | undefined) => (typeof value === 'string' ? value.trim() : value)
   return {
     ...input,
@@ -76,7 +76,7 @@ function normalize(input: ClientPatch, rules: ClientRules): ClientPatch {
   }
 }
 
-function assertCompanyWhenJuridical(client: { client_type?: ClientType; company_name?: string | null }): void {
+export function assertCompanyWhenJuridical(client: { client_type?: ClientType; company_name?: string | null }): void {
   if (client.client_type === 'juridical' && !client.company_name) {
     throw ValidationError.field('company_name', 'is required when client_type is juridical')
   }
@@ -256,7 +256,10 @@ const CLIENT_SORT_KEYS: Record<(typeof CLIENT_SORTS)[number], SortKey> = {
   updated_at: columnKey('clients.updated_at', 'timestamp'),
 }
 
-export async function listClients(db: Database, filter: ClientListFilter): Promise<Page<Client>> {
+export type ClientFilter = Omit<ClientListFilter, keyof PageRequest | 'sort'>
+
+/** The clients that match the filters of GET /clients (and its export). */
+export function filteredClients(db: Database, filter: ClientFilter) {
   let query = db.selectFrom('clients')
   if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
   const range = createdRange(
@@ -266,6 +269,11 @@ export async function listClients(db: Database, filter: ClientListFilter): Promi
   if (range.from) query = query.where('created_at', '>=', range.from)
   if (range.before) query = query.where('created_at', '<', range.before)
   if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
+  return query
+}
+
+export async function listClients(db: Database, filter: ClientListFilter): Promise<Page<Client>> {
+  const query = filteredClients(db, filter)
   const { column, direction } = parseSort(filter.sort)
   return paginate(db, {
     matching: query,

@@ -5,7 +5,7 @@
 
 import type { ColumnType } from "kysely";
 
-export type AuditAction = "create" | "delete" | "update";
+export type AuditAction = "create" | "delete" | "export" | "update";
 
 export type AuditedTable = "clients" | "leads" | "users" | "webhooks";
 
@@ -47,7 +47,7 @@ export interface AuditLogs {
   id: Generated<number>;
   new_values: Json | null;
   old_values: Json | null;
-  record_id: number;
+  record_id: number | null;
   request_id: string | null;
   table_name: AuditedTable;
   user_id: number | null;

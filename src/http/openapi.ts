@@ -45,6 +45,9 @@ export function completeRouteDocumentation(route: RouteOptions): void {
     const given = schema.response[status] as { $ref?: string } | undefined
     if (status >= 400 && (given === undefined || given.$ref === PROBLEM_REF)) {
       response[status] = problemResponse(status)
+    } else if (given && typeof given === 'object' && 'content' in given) {
+      // A response that is not JSON (a file) documents its own media types.
+      response[status] = given
     } else if (status === 204) {
       response[status] = { description: 'No Content', type: 'null' }
     } else {

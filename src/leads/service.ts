@@ -22,7 +22,7 @@ export interface Lead extends LeadRow {
   client: { id: number; contact_name: string; company_name: string | null; phone: string }
 }
 
-const LEAD_COLUMNS = [
+export const LEAD_COLUMNS = [
   'leads.id',
   'leads.client_id',
   'leads.channel',
@@ -244,7 +244,7 @@ export interface LeadPatch {
 }
 
 /** One statement: the update, its audit row, and the lead joined to its client. */
-async function applyChange(
+export async function applyChange(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   eventType: EventType,

@@ -1,0 +1,191 @@
+import multipart from '@fastify/multipart'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify'
+import { writeAudit } from '../audit/write.js'
+import type { ClientRules } from '../clients/service.js'
+import type { Database } from '../db/database.js'
+import type { AuditedTable } from '../db/types.js'
+import { ProblemSchema, ref } from '../http/schemas.js'
+import { CLIENT_EXPORT_COLUMNS, clientExportBatches, LEAD_EXPORT_COLUMNS, leadExportBatches } from './exports.js'
+import { importClients, importLeads } from './imports.js'
+import { readSheet } from './reader.js'
+import {
+  ClientExportQuery,
+  exportResponse,
+  ImportQuery,
+  ImportResultSchema,
+  importBody,
+  LeadExportQuery,
+} from './schemas.js'
+import { IMPORT_MEDIA_TYPES, MAX_IMPORT_BYTES, spreadsheetUpload } from './upload.js'
+import {
+  chooseFormat,
+  type ExportColumn,
+  type ExportFormat,
+  exportFilename,
+  MEDIA_TYPES,
+  spreadsheetStream,
+} from './writer.js'
+
+const problem = ref(ProblemSchema)
+
+export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (
+  app,
+  { db, rules },
+) => {
+  app.addHook('onRequest', app.authenticate)
+
+  // An upload is handed to the import as a stream, never buffered whole: the import reads it row by row.
+  app.addContentTypeParser(IMPORT_MEDIA_TYPES, (_request, payload, done) => done(null, payload))
+  await app.register(multipart, { limits: { fileSize: MAX_IMPORT_BYTES + 1, files: 1 } })
+
+  // The documented request bodies are files that the handler reads itself: only the query is validated.
+  const appCompiler = app.validatorCompiler as FastifySchemaCompiler<unknown>
+  const queryOnly: FastifySchemaCompiler<unknown> = (route) =>
+    route.httpPart === 'body' ? () => true : appCompiler(route)
+
+  /** Streams the rows, then writes the export's audit row with what was sent. */
+  async function sendExport<Row>(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    table: AuditedTable,
+    format: ExportFormat,
+    filters: Record<string, unknown>,
+    columns: ExportColumn<Row>[],
+    batches: AsyncGenerator<Row[]>,
+  ) {
+    // The first batch is read before answering, so a bad filter or an unreachable database is
+    // still a problem+json answer rather than a cut stream.
+    const first = await batches.next()
+    async function* all(): AsyncGenerator<Row[]> {
+      if (first.done) return
+      yield first.value
+      yield* batches
+    }
+    const actor = request.actor
+    const stream = spreadsheetStream(format, columns, all(), async ({ rows, completed }) => {
+      try {
+        await db.transaction().execute((trx) =>
+          writeAudit(trx, actor, {
+            table,
+            recordId: null,
+            action: 'export',
+            oldValues: null,
+            newValues: { format, filters, row_count: rows, completed },
+          }),
+        )
+      } catch (error) {
+        request.log.error(
+          { err: { type: (error as Error).name, message: (error as Error).message } },
+          'export audit failed',
+        )
+        throw error
+      }
+    })
+    return reply
+      .header('content-type', MEDIA_TYPES[format])
+      .header('content-disposition', `attachment; filename="${exportFilename(table, format)}"`)
+      .header('cache-control', 'no-store')
+      .send(stream)
+  }
+
+  app.get(
+    '/clients/export',
+    {
+      schema: {
+        operationId: 'exportClients',
+        tags: ['clients'],
+        summary: 'Download the clients of the list, with its filters and sort, as CSV or XLSX',
+        querystring: ClientExportQuery,
+        response: { 200: exportResponse, 400: problem, 401: problem, 406: problem },
+      },
+    },
+    async (request, reply) => {
+      const { format, ...filters } = request.query
+      const chosen = chooseFormat(format, request.headers.accept)
+      return sendExport(
+        request,
+        reply,
+        'clients',
+        chosen,
+        filters,
+        CLIENT_EXPORT_COLUMNS,
+        clientExportBatches(db, filters as never),
+      )
+    },
+  )
+
+  app.get(
+    '/leads/export',
+    {
+      schema: {
+        operationId: 'exportLeads',
+        tags: ['leads'],
+        summary: 'Download the leads of the list (sales users: theirs), with its filters and sort, as CSV or XLSX',
+        querystring: LeadExportQuery,
+        response: { 200: exportResponse, 400: problem, 401: problem, 406: problem },
+      },
+    },
+    async (request, reply) => {
+      const { format, ...filters } = request.query
+      const chosen = chooseFormat(format, request.headers.accept)
+      return sendExport(
+        request,
+        reply,
+        'leads',
+        chosen,
+        filters,
+        LEAD_EXPORT_COLUMNS,
+        leadExportBatches(db, request.actor, filters as never),
+      )
+    },
+  )
+
+  const importErrors = { 400: problem, 401: problem, 403: problem, 413: problem, 415: problem, 422: problem }
+
+  app.post(
+    '/clients/import',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      validatorCompiler: queryOnly,
+      schema: {
+        operationId: 'importClients',
+        tags: ['clients'],
+        summary: 'Create or update clients from a CSV or XLSX file',
+        description:
+          'Headers in English or Spanish (contact_name|nombre, phone|telefono|teléfono, email|correo, company_name|empresa, address|direccion, client_type|tipo). A row is matched to a client by its phone, however written. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413).',
+        querystring: ImportQuery,
+        body: importBody,
+        response: { 200: ref(ImportResultSchema), ...importErrors },
+      },
+    },
+    async (request) => {
+      const upload = await spreadsheetUpload(request)
+      const { dry_run: dryRun, mode, partial } = request.query
+      return importClients(db, request.actor, readSheet(upload.stream, upload.format), { dryRun, mode, partial }, rules)
+    },
+  )
+
+  app.post(
+    '/leads/import',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      validatorCompiler: queryOnly,
+      schema: {
+        operationId: 'importLeads',
+        tags: ['leads'],
+        summary: 'Create or update leads from a CSV or XLSX file, creating their clients by phone',
+        description:
+          "Each row names its client by phone (phone|telefono), created from the row's client cells when absent; channel|canal (default manual), status|estado, assignee_username|asignado (an active user's username), admin_notes, sales_notes|notas. A row is the same lead as the one with its id column, else as its client's most recent lead on that channel. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413).",
+        querystring: ImportQuery,
+        body: importBody,
+        response: { 200: ref(ImportResultSchema), ...importErrors },
+      },
+    },
+    async (request) => {
+      const upload = await spreadsheetUpload(request)
+      const { dry_run: dryRun, mode, partial } = request.query
+      return importLeads(db, request.actor, readSheet(upload.stream, upload.format), { dryRun, mode, partial }, rules)
+    },
+  )
+}
