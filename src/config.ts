@@ -9,6 +9,7 @@ import envSchema from 'env-schema'
 import type { CountryCode } from 'libphonenumber-js'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './auth/passwords.js'
 import { preparePrivateFolder } from './db/data-dir.js'
+import { USER_LOCALES } from './db/enums.js'
 import { StartupError } from './errors/startup.js'
 import { isCountryCode } from './phone.js'
 
@@ -48,7 +49,7 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
   DEFAULT_PHONE_REGION: Type.String({ default: 'VE', pattern: '^[A-Z]{2}$' }),
-  DEFAULT_LOCALE: Type.Union([Type.Literal('es'), Type.Literal('en')], { default: 'es' }),
+  DEFAULT_LOCALE: OneOf(USER_LOCALES, 'es'),
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
   MAIL_FROM: Type.String({ default: 'Mini CRM <no-reply@localhost>', minLength: 3 }),
   WORKERS: Type.Boolean({ default: true }),

@@ -491,6 +491,27 @@ describe('spreadsheets', () => {
       assert.deepEqual(problemOf(refused).errors, [
         { row: 2, field: 'status', message: 'A quoted lead cannot become new (allowed: contacted, closed, discarded)' },
       ])
+
+      // A row that moves the status and the assignee at once publishes both events, as the two routes do.
+      const eventsBefore = await ctx.db.selectFrom('events').select('id').orderBy('id', 'desc').executeTakeFirst()
+      const both = ['phone,channel,status,assignee_username', `0412-3456789,whatsapp,contacted,${otherSales.username}`]
+      const moved = await upload(ctx.adminToken, '/leads/import?mode=upsert', 'text/csv', both.join('\n'))
+      assert.equal(moved.statusCode, 200, moved.body)
+      const events = await ctx.db
+        .selectFrom('events')
+        .select(['type', 'data'])
+        .where('resource_key', '=', `lead:${lead.id}`)
+        .where('id', '>', eventsBefore?.id ?? 0)
+        .orderBy('id')
+        .execute()
+      assert.deepEqual(
+        events.map((event) => event.type),
+        ['lead.status_changed', 'lead.assigned'],
+      )
+      const assigned = (typeof events[1]?.data === 'string' ? JSON.parse(events[1].data) : events[1]?.data) as {
+        new: unknown
+      }
+      assert.deepEqual(assigned.new, { assigned_to: otherSales.id })
     })
   })
 })

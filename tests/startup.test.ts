@@ -159,6 +159,13 @@ describe('configuration a newcomer writes', () => {
         return true
       },
     )
+    assert.throws(
+      () => loadConfig({ DEFAULT_LOCALE: 'fr' }, { dotenv: false }),
+      (error: Error) => {
+        assert.equal(error.message, 'Invalid configuration: DEFAULT_LOCALE must be one of es, en')
+        return true
+      },
+    )
   })
 
   it('derives PUBLIC_URL from HOST and PORT unless it is set', () => {

@@ -525,16 +525,21 @@ export async function importLeads(
           }
           report.result.updated += 1
           if (write) {
-            // One row, one audit row and one event: the assignment is what the assignee must hear of first.
-            const eventType =
-              changes.set.assigned_to !== undefined
-                ? 'lead.assigned'
-                : changes.set.status !== undefined
-                  ? 'lead.status_changed'
-                  : 'lead.updated'
-            await applyChange(trx, actor, eventType, current, changes, {
-              statusChanged: changes.set.status !== undefined,
-            })
+            // One audit row per row; one event per kind of change, as the JSON routes publish them.
+            const statusChanged = changes.set.status !== undefined
+            const assigneeChanged = changes.set.assigned_to !== undefined
+            const eventType = statusChanged ? 'lead.status_changed' : assigneeChanged ? 'lead.assigned' : 'lead.updated'
+            const lead = await applyChange(trx, actor, eventType, current, changes, { statusChanged })
+            if (statusChanged && assigneeChanged) {
+              await writeEvent(trx, actor, {
+                type: 'lead.assigned',
+                resource: 'lead',
+                id: lead.id,
+                old: { assigned_to: current.assigned_to },
+                new: { assigned_to: lead.assigned_to },
+                object: lead,
+              })
+            }
           }
           continue
         }
