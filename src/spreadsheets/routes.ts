@@ -5,7 +5,7 @@ import { writeAudit } from '../audit/write.js'
 import type { ClientRules } from '../clients/service.js'
 import type { Database } from '../db/database.js'
 import type { AuditedTable } from '../db/types.js'
-import { ProblemSchema, ref } from '../http/schemas.js'
+import { problems, ref } from '../http/schemas.js'
 import { CLIENT_EXPORT_COLUMNS, clientExportBatches, LEAD_EXPORT_COLUMNS, leadExportBatches } from './exports.js'
 import { importClients, importLeads } from './imports.js'
 import { readSheet } from './reader.js'
@@ -26,8 +26,6 @@ import {
   MEDIA_TYPES,
   spreadsheetStream,
 } from './writer.js'
-
-const problem = ref(ProblemSchema)
 
 export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (
   app,
@@ -97,7 +95,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
         tags: ['clients'],
         summary: 'Download the clients of the list, with its filters and sort, as CSV or XLSX',
         querystring: ClientExportQuery,
-        response: { 200: exportResponse, 400: problem, 401: problem, 406: problem },
+        response: { 200: exportResponse, ...problems(406) },
       },
     },
     async (request, reply) => {
@@ -123,7 +121,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
         tags: ['leads'],
         summary: 'Download the leads of the list (sales users: theirs), with its filters and sort, as CSV or XLSX',
         querystring: LeadExportQuery,
-        response: { 200: exportResponse, 400: problem, 401: problem, 406: problem },
+        response: { 200: exportResponse, ...problems(406) },
       },
     },
     async (request, reply) => {
@@ -141,7 +139,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
     },
   )
 
-  const importErrors = { 400: problem, 401: problem, 403: problem, 413: problem, 415: problem, 422: problem }
+  const importErrors = problems(403, 413, 415, 422)
 
   app.post(
     '/clients/import',
