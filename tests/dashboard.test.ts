@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { ARTIFACTS, browserMissing, launchChromium } from './helpers/browser.js'
 import { ADMIN, type ServerEnvironment, serverEnvironment } from './helpers/context.js'
 import { freePort, root, type ServerProcess, startServer } from './helpers/server.js'
-
-const CHROMIUM = '/usr/bin/chromium'
-const ARTIFACTS = join(root, 'test-artifacts')
-// CI sets REQUIRE_BROWSER=1, so that it never skips this test; locally a missing Chromium skips it.
-const browserMissing =
-  !existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER
-    ? `no Chromium at ${CHROMIUM}: install it (apt-get install chromium) and run again, or set REQUIRE_BROWSER=1 to make this a failure`
-    : false
 
 const STATUS_LABELS = {
   new: 'Nuevo',
@@ -105,19 +97,7 @@ describe('the dashboard at /dashboard', () => {
       assert.equal((await fetch(`${server.url}${path}`)).status, status, path)
     }
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
+    browser = await launchChromium()
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
     page.setDefaultTimeout(15_000)
     const problems: string[] = []

@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { ARTIFACTS, browserMissing, launchChromium } from './helpers/browser.js'
 import { ADMIN, type ServerEnvironment, serverEnvironment } from './helpers/context.js'
-import { freePort, root, type ServerProcess, startServer } from './helpers/server.js'
+import { freePort, type ServerProcess, startServer } from './helpers/server.js'
 
-const CHROMIUM = '/usr/bin/chromium'
-const ARTIFACTS = join(root, 'test-artifacts')
 const SCREENSHOT = join(ARTIFACTS, 'swagger-ui-auth-me.png')
-// CI sets REQUIRE_BROWSER=1, so that it never skips this test; locally a missing Chromium skips it.
-const browserMissing =
-  !existsSync(CHROMIUM) && !process.env.REQUIRE_BROWSER
-    ? `no Chromium at ${CHROMIUM}: install it (apt-get install chromium) and run again, or set REQUIRE_BROWSER=1 to make this a failure`
-    : false
 
 describe('Swagger UI at /docs', () => {
   let environment: ServerEnvironment | undefined
@@ -40,19 +33,7 @@ describe('Swagger UI at /docs', () => {
     assert.equal(server.url, `http://127.0.0.1:${port}`)
     lap('server listening')
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
+    browser = await launchChromium()
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } })
     page.setDefaultTimeout(15_000)
     lap('browser launched')
