@@ -1,9 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { type Readable, Transform, type TransformCallback } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import type {} from '@fastify/multipart'
 import type { FastifyRequest } from 'fastify'
 import { DomainError, ValidationError } from '../errors/domain.js'
@@ -41,12 +36,7 @@ function formatOf(mediaType: string | undefined, filename?: string): SheetFormat
   return undefined
 }
 
-/**
- * The uploaded file: a multipart field `file`, or the raw body with its content type. Never held in
- * memory: it is received whole into a private temporary file first, so that a slow upload holds no
- * database connection (the import's transaction opens once the file is here), then read back as a
- * stream; the file is removed when that stream closes.
- */
+/** The uploaded file: a multipart field `file`, or the raw body with its content type. Never read whole. */
 export async function spreadsheetUpload(request: FastifyRequest): Promise<{ stream: Readable; format: SheetFormat }> {
   if (Number(request.headers['content-length']) > MAX_IMPORT_BYTES + 64 * 1024) throw tooLarge()
   let source: Readable
@@ -73,15 +63,7 @@ export async function spreadsheetUpload(request: FastifyRequest): Promise<{ stre
     }
     source = request.body as Readable
   }
-  const folder = await mkdtemp(join(tmpdir(), 'mini-crm-import-'))
-  const path = join(folder, 'upload')
-  try {
-    await pipeline(source, new ByteLimit(), createWriteStream(path, { mode: 0o600 }))
-  } catch (error) {
-    await rm(folder, { recursive: true, force: true })
-    throw error
-  }
-  const stream = createReadStream(path)
-  stream.once('close', () => void rm(folder, { recursive: true, force: true }))
-  return { stream, format }
+  const limited = new ByteLimit()
+  source.on('error', (error) => limited.destroy(error))
+  return { stream: source.pipe(limited), format }
 }
