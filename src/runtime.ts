@@ -1,14 +1,16 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
-import { type Purge, startLoginFailurePurge } from './auth/login-failures-purge.js'
+import { purgeExpiredLoginFailures } from './auth/login-failures-purge.js'
 import { type Config, resolveJwtSecret } from './config.js'
 import { type DatabaseHandle, openDatabase, waitForDatabase } from './db/database.js'
 import { type EmbeddedPostgres, embeddedUrl, isServing, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
+import { type Purge, startPeriodicPurge } from './db/purge.js'
+import { purgeExpiredSubmissionCounts } from './forms/throttle.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
-// Expired login counters are purged once per throttling window, and at least this often.
+// Expired throttling counters are purged once per throttling window, and at least this often.
 const MAX_PURGE_INTERVAL_SECONDS = 600
 
 export interface DatabaseRuntime {
@@ -90,7 +92,7 @@ export async function startRuntime(
     log,
     onPoolError: (error) => app?.log.warn({ err: { message: error.message } }, 'database connection lost'),
   })
-  let purge: Purge | undefined
+  const purges: Purge[] = []
   try {
     await waitForDatabase(database.handle, { url: database.url, seconds: config.dbWaitSeconds, log })
     if (config.migrateOnStart) await migrate(database.url)
@@ -103,18 +105,24 @@ export async function startRuntime(
       }
     }
     const logger = app.log
-    purge = startLoginFailurePurge(database.handle.db, {
-      windowSeconds: config.login.windowSeconds,
-      intervalMs: Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
-      onError: (error) => logger.warn({ err: { message: error.message } }, 'purging expired login failures failed'),
-    })
+    const db = database.handle.db
+    const purgeEvery = (windowSeconds: number) => Math.min(windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000
+    purges.push(
+      startPeriodicPurge(() => purgeExpiredLoginFailures(db, config.login.windowSeconds), {
+        intervalMs: purgeEvery(config.login.windowSeconds),
+        onError: (error) => logger.warn({ err: { message: error.message } }, 'purging expired login failures failed'),
+      }),
+      startPeriodicPurge(() => purgeExpiredSubmissionCounts(db, config.forms.windowSeconds), {
+        intervalMs: purgeEvery(config.forms.windowSeconds),
+        onError: (error) => logger.warn({ err: { message: error.message } }, 'purging expired form counts failed'),
+      }),
+    )
   } catch (error) {
     await app?.close()
     await database.close()
     throw error
   }
   const started = app
-  const startedPurge = purge
   const workers: Workers | undefined = config.workers
     ? startWorkers(database.handle.db, config, started.log.child({ component: 'workers' }))
     : undefined
@@ -124,7 +132,7 @@ export async function startRuntime(
     async close() {
       // Stop taking connections and finish the requests and jobs in flight, then let go of the database.
       await Promise.all([started.close(), workers?.stop()])
-      await startedPurge.stop()
+      await Promise.all(purges.map((purge) => purge.stop()))
       await database.close()
     },
   }
