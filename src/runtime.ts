@@ -95,7 +95,7 @@ export async function startRuntime(
     await waitForDatabase(database.handle, { url: database.url, seconds: config.dbWaitSeconds, log })
     if (config.migrateOnStart) await migrate(database.url)
     app = await buildApp({ config, db: database.handle.db, jwtSecret })
-    if (await ensureFirstAdmin(database.handle.db, config.adminPassword)) {
+    if (await ensureFirstAdmin(database.handle.db, config.adminPassword, config.defaultLocale)) {
       if (config.adminPasswordIsDefault) {
         app.log.warn('Created the user "admin" with the default password admin123: change it now')
       } else {
