@@ -7,6 +7,10 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { activityRoutes } from './activities/routes.js'
+import { activitySchemas } from './activities/schemas.js'
+import { assignmentRoutes } from './assignment/routes.js'
+import { assignmentSchemas } from './assignment/schemas.js'
 import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
 import { authenticationPlugin } from './auth/authenticate.js'
@@ -18,6 +22,9 @@ import type { Config } from './config.js'
 import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
+import { FORM_PREFIX, isFormPath, publicFormRoutes } from './forms/public.js'
+import { webFormRoutes } from './forms/routes.js'
+import { webFormSchemas } from './forms/schemas.js'
 import { healthRoutes } from './health/routes.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
@@ -47,6 +54,9 @@ const componentSchemas = [
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
+  ...activitySchemas,
+  ...assignmentSchemas,
+  ...webFormSchemas,
   ...notificationSchemas,
   ...webhookSchemas,
   ...spreadsheetSchemas,
@@ -178,7 +188,13 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
       },
     },
   })
-  if (config.corsOrigins.length > 0) await app.register(cors, { origin: config.corsOrigins })
+  if (config.corsOrigins.length > 0) {
+    // A public form answers CORS for its own allowed origins (forms/public.ts), not the API's.
+    await app.register(cors, {
+      delegator: (request, callback) =>
+        callback(null, { origin: isFormPath(request.url) ? false : config.corsOrigins }),
+    })
+  }
 
   await app.register(jwt, {
     secret: jwtSecret,
@@ -221,6 +237,15 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(auditRoutes, { db })
   await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
   await app.register(leadRoutes, { db })
+  await app.register(activityRoutes, { db })
+  await app.register(assignmentRoutes, { db })
+  await app.register(webFormRoutes, { db })
+  await app.register(publicFormRoutes, {
+    prefix: FORM_PREFIX,
+    db,
+    rules: { defaultPhoneRegion: config.defaultPhoneRegion },
+    limits: config.forms,
+  })
   await app.register(webhookRoutes, {
     db,
     jobs: webhookJobOptions(config),
