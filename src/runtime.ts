@@ -5,13 +5,16 @@ import { type Config, resolveJwtSecret } from './config.js'
 import { type DatabaseHandle, openDatabase, waitForDatabase } from './db/database.js'
 import { type EmbeddedPostgres, embeddedUrl, isServing, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
-import { type Purge, startPeriodicPurge } from './db/purge.js'
+import { purgeOldEvents } from './events/retention.js'
 import { purgeExpiredSubmissionCounts } from './forms/throttle.js'
+import { every, type Periodic } from './jobs/periodic.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
 // Expired throttling counters are purged once per throttling window, and at least this often.
 const MAX_PURGE_INTERVAL_SECONDS = 600
+// Old events are purged hourly: their retention is counted in days.
+const EVENT_PURGE_INTERVAL_MS = 3_600_000
 
 export interface DatabaseRuntime {
   url: string
@@ -92,12 +95,12 @@ export async function startRuntime(
     log,
     onPoolError: (error) => app?.log.warn({ err: { message: error.message } }, 'database connection lost'),
   })
-  const purges: Purge[] = []
+  let housekeeping: Periodic[] = []
   try {
     await waitForDatabase(database.handle, { url: database.url, seconds: config.dbWaitSeconds, log })
     if (config.migrateOnStart) await migrate(database.url)
     app = await buildApp({ config, db: database.handle.db, jwtSecret })
-    if (await ensureFirstAdmin(database.handle.db, config.adminPassword)) {
+    if (await ensureFirstAdmin(database.handle.db, config.adminPassword, config.defaultLocale)) {
       if (config.adminPasswordIsDefault) {
         app.log.warn('Created the user "admin" with the default password admin123: change it now')
       } else {
@@ -106,23 +109,27 @@ export async function startRuntime(
     }
     const logger = app.log
     const db = database.handle.db
-    const purgeEvery = (windowSeconds: number) => Math.min(windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000
-    purges.push(
-      startPeriodicPurge(() => purgeExpiredLoginFailures(db, config.login.windowSeconds), {
-        intervalMs: purgeEvery(config.login.windowSeconds),
-        onError: (error) => logger.warn({ err: { message: error.message } }, 'purging expired login failures failed'),
-      }),
-      startPeriodicPurge(() => purgeExpiredSubmissionCounts(db, config.forms.windowSeconds), {
-        intervalMs: purgeEvery(config.forms.windowSeconds),
-        onError: (error) => logger.warn({ err: { message: error.message } }, 'purging expired form counts failed'),
-      }),
-    )
+    const warn = (what: string) => (error: Error) => logger.warn({ err: { message: error.message } }, `${what} failed`)
+    housekeeping = [
+      every(
+        Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
+        () => purgeExpiredLoginFailures(db, config.login.windowSeconds),
+        warn('purging expired login failures'),
+      ),
+      every(
+        Math.min(config.forms.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
+        () => purgeExpiredSubmissionCounts(db, config.forms.windowSeconds),
+        warn('purging expired form submission counts'),
+      ),
+      every(EVENT_PURGE_INTERVAL_MS, () => purgeOldEvents(db, config.eventRetentionDays), warn('purging old events')),
+    ]
   } catch (error) {
     await app?.close()
     await database.close()
     throw error
   }
   const started = app
+  const startedHousekeeping = housekeeping
   const workers: Workers | undefined = config.workers
     ? startWorkers(database.handle.db, config, started.log.child({ component: 'workers' }))
     : undefined
@@ -132,7 +139,7 @@ export async function startRuntime(
     async close() {
       // Stop taking connections and finish the requests and jobs in flight, then let go of the database.
       await Promise.all([started.close(), workers?.stop()])
-      await Promise.all(purges.map((purge) => purge.stop()))
+      await Promise.all(startedHousekeeping.map((task) => task.stop()))
       await database.close()
     },
   }
