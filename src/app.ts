@@ -19,6 +19,7 @@ import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
 import { healthRoutes } from './health/routes.js'
+import { answerConditionalRead, documentConditionalRequests } from './http/etag.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
@@ -150,7 +151,9 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     const schema = route.schema as { operationId?: string; querystring?: unknown } | undefined
     if (schema?.operationId && !schema.querystring) schema.querystring = NO_QUERY
   })
+  app.addHook('onRoute', documentConditionalRequests)
   app.addHook('onRoute', completeRouteDocumentation)
+  app.addHook('preSerialization', answerConditionalRead)
 
   // JSON only (and forms on /auth/login); anything else is a 415. An empty JSON body counts as none.
   app.removeContentTypeParser('text/plain')
@@ -178,7 +181,13 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
       },
     },
   })
-  if (config.corsOrigins.length > 0) await app.register(cors, { origin: config.corsOrigins })
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: config.corsOrigins,
+      // Headers a browser's script may read: what conditional requests, retries and creations answer.
+      exposedHeaders: ['ETag', 'Location', 'Idempotent-Replayed', 'Retry-After', 'X-Request-Id'],
+    })
+  }
 
   await app.register(jwt, {
     secret: jwtSecret,
