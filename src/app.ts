@@ -7,6 +7,8 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { apiKeyRoutes } from './api-keys/routes.js'
+import { apiKeySchemas } from './api-keys/schemas.js'
 import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
 import { authenticationPlugin } from './auth/authenticate.js'
@@ -45,6 +47,7 @@ const componentSchemas = [
   ...httpSchemas,
   ...userSchemas,
   ...authSchemas,
+  ...apiKeySchemas,
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
@@ -208,11 +211,23 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
       servers: [{ url: config.publicUrl }],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'An access token from POST /auth/login (a JWT, valid for an hour)',
+          },
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'crm_…',
+            description:
+              'An API key from POST /auth/api-keys (crm_ + 43 characters), sent the same way: Authorization: Bearer crm_…. It acts with its owner’s role; a read key may only GET.',
+          },
           passwordLogin: { type: 'oauth2', flows: { password: { tokenUrl: '/auth/login', scopes: {} } } },
         },
       },
-      security: [{ bearerAuth: [] }, { passwordLogin: [] }],
+      security: [{ bearerAuth: [] }, { apiKey: [] }, { passwordLogin: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
   })
@@ -225,6 +240,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     limits: config.login,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
   })
+  await app.register(apiKeyRoutes, { db })
   await app.register(userRoutes, { db, defaultLocale: config.defaultLocale })
   await app.register(notificationRoutes, { db })
   await app.register(auditRoutes, { db })
