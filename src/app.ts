@@ -22,6 +22,7 @@ import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
 import { healthRoutes } from './health/routes.js'
 import { answerConditionalRead, documentConditionalRequests } from './http/etag.js'
+import { documentIdempotency, idempotencyPlugin } from './http/idempotency.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
@@ -155,6 +156,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     if (schema?.operationId && !schema.querystring) schema.querystring = NO_QUERY
   })
   app.addHook('onRoute', documentConditionalRequests)
+  app.addHook('onRoute', documentIdempotency)
   app.addHook('onRoute', completeRouteDocumentation)
   app.addHook('preSerialization', answerConditionalRead)
 
@@ -199,6 +201,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'exp', 'iat', 'ver'] },
   })
   await app.register(authenticationPlugin, { db, cacheMs: config.authCacheMs })
+  await app.register(idempotencyPlugin, { db, secret: jwtSecret })
 
   await app.register(swagger, {
     openapi: {

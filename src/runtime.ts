@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
-import { type Purge, startLoginFailurePurge } from './auth/login-failures-purge.js'
 import { type Config, resolveJwtSecret } from './config.js'
 import { type DatabaseHandle, openDatabase, waitForDatabase } from './db/database.js'
 import { type EmbeddedPostgres, embeddedUrl, isServing, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
+import { type Purge, startPurges } from './jobs/purge.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
-// Expired login counters are purged once per throttling window, and at least this often.
+// Expired login counters (and idempotency keys) are purged once per throttling window, and at least this often.
 const MAX_PURGE_INTERVAL_SECONDS = 600
 
 export interface DatabaseRuntime {
@@ -103,10 +103,10 @@ export async function startRuntime(
       }
     }
     const logger = app.log
-    purge = startLoginFailurePurge(database.handle.db, {
-      windowSeconds: config.login.windowSeconds,
+    purge = startPurges(database.handle.db, {
+      loginWindowSeconds: config.login.windowSeconds,
       intervalMs: Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
-      onError: (error) => logger.warn({ err: { message: error.message } }, 'purging expired login failures failed'),
+      onError: (error, what) => logger.warn({ err: { message: error.message } }, `purging ${what} failed`),
     })
   } catch (error) {
     await app?.close()

@@ -57,6 +57,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
   app.post(
     '/clients',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createClient',
         tags: ['clients'],

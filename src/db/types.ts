@@ -96,11 +96,12 @@ export interface Events {
 
 export interface IdempotencyKeys {
   caller: string;
-  created_at: Generated<Timestamp>;
+  claimed_at: Generated<Timestamp>;
   expires_at: Timestamp;
   key: string;
   request_hash: Buffer;
   response_body: string | null;
+  response_content_type: string | null;
   response_location: string | null;
   response_status: number | null;
 }

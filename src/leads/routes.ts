@@ -79,6 +79,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.post(
     '/leads',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createLead',
         tags: ['leads'],

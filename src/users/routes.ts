@@ -35,6 +35,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
   app.post(
     '/users',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createUser',
         tags: ['users'],
