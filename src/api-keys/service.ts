@@ -7,7 +7,7 @@ import { type Page, type PageRequest, paginate } from '../db/paginate.js'
 import type { ApiKeys, DB } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 
-export const API_KEY_COLUMNS = [
+const API_KEY_COLUMNS = [
   'id',
   'name',
   'scopes',

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 
 /** Every API key starts with this: it tells a key from a JWT, and a secret scanner can find leaked ones. */
-export const API_KEY_PREFIX = 'crm_'
+const API_KEY_PREFIX = 'crm_'
 
 const KEY_BYTES = 32
 // crm_ and the first 6 characters of the random part: enough to tell keys apart, far too few to guess one.

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { configure } from 'safe-stable-stringify'
 import { PreconditionFailedError } from '../errors/domain.js'
+import { addHeaderParameters, type RouteSchemaWithHeaders } from './openapi.js'
 
-// Keys sorted at every depth, dates as ISO strings: the same representation always gives the same text.
-const canonicalJson = configure({ deterministic: true, bigint: true, circularValue: TypeError })
+/** JSON with keys sorted at every depth and dates as ISO strings: the same content always gives the same text. */
+export const canonicalJson = configure({ deterministic: true, bigint: true, circularValue: TypeError })
 
 /**
  * The strong entity tag of a representation: a hash of it as GET returns it, so it changes when any
@@ -36,7 +37,7 @@ export function ifMatchHolds(ifMatch: string | string[] | undefined, etag: strin
 }
 
 /** RFC 9110 §13.1.2, for a resource that exists: true when `*` or one of its tags equals `etag` weakly. */
-export function ifNoneMatchMatches(ifNoneMatch: string | string[] | undefined, etag: string): boolean {
+function ifNoneMatchMatches(ifNoneMatch: string | string[] | undefined, etag: string): boolean {
   const tags = entityTags(ifNoneMatch)
   if (tags === null) return false
   return tags.some((tag) => tag === '*' || tag.replace(/^W\//, '') === etag)
@@ -99,21 +100,12 @@ const CONDITION_HEADERS = {
   },
 }
 
-interface DocumentedSchema {
-  headers?: { type?: string; properties?: Record<string, unknown> }
-  response?: Record<string, unknown>
-}
-
 /** onRoute: the conditional headers and answers of routes with `config.etag`, for validation and the document. */
 export function documentConditionalRequests(route: RouteOptions): void {
   const mode = (route.config as ETagRouteConfig | undefined)?.etag
-  const schema = route.schema as DocumentedSchema | undefined
+  const schema = route.schema as RouteSchemaWithHeaders | undefined
   if (!mode || !schema?.response) return
-  schema.headers = {
-    ...schema.headers,
-    type: 'object',
-    properties: { ...schema.headers?.properties, ...CONDITION_HEADERS[mode] },
-  }
+  addHeaderParameters(schema, CONDITION_HEADERS[mode])
   const ok = schema.response[200]
   if (ok && typeof ok === 'object' && !('headers' in ok)) schema.response[200] = { ...ok, headers: ETAG_HEADER }
   if (mode === 'read') schema.response[304] = { type: 'null' }

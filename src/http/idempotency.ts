@@ -2,10 +2,11 @@ import { createHmac } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { type ExpressionBuilder, sql } from 'kysely'
-import { configure } from 'safe-stable-stringify'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { ConflictError, DomainError } from '../errors/domain.js'
+import { canonicalJson } from './etag.js'
+import { addHeaderParameters, type RouteSchemaWithHeaders } from './openapi.js'
 
 // Claims are compared by their time, which JavaScript reads to the millisecond: taken at that precision.
 const CLAIM_TIME = sql<Date>`date_trunc('milliseconds', now())`
@@ -17,7 +18,7 @@ const KEY_LIFETIME = '24 hours'
  */
 const ABANDONED_AFTER = '2 minutes'
 
-export const IDEMPOTENCY_KEY_PATTERN = '^[\\x20-\\x7E]{1,255}$'
+const IDEMPOTENCY_KEY_PATTERN = '^[\\x20-\\x7E]{1,255}$'
 
 /** `config: { idempotent: true }` on a route that creates something: it honours Idempotency-Key. */
 export type IdempotencyRouteConfig = { idempotent?: boolean }
@@ -36,27 +37,18 @@ interface Claim {
   claimedAt: Date
 }
 
-const canonicalJson = configure({ deterministic: true, bigint: true, circularValue: TypeError })
-
 /** The route's documentation and validation: the header (1–255 printable ASCII, else 400) and the answers it adds. */
 export function documentIdempotency(route: RouteOptions): void {
-  const schema = route.schema as
-    | { headers?: { type?: string; properties?: Record<string, unknown> }; response?: Record<string, unknown> }
-    | undefined
+  const schema = route.schema as RouteSchemaWithHeaders | undefined
   if (!(route.config as IdempotencyRouteConfig | undefined)?.idempotent || !schema?.response) return
-  schema.headers = {
-    ...schema.headers,
-    type: 'object',
-    properties: {
-      ...schema.headers?.properties,
-      'idempotency-key': {
-        type: 'string',
-        pattern: IDEMPOTENCY_KEY_PATTERN,
-        description:
-          'Any 1–255 printable ASCII characters (a UUID is a good choice). A repeat with the same key and body within 24 hours gets the first answer again, with Idempotent-Replayed: true, and changes nothing.',
-      },
+  addHeaderParameters(schema, {
+    'idempotency-key': {
+      type: 'string',
+      pattern: IDEMPOTENCY_KEY_PATTERN,
+      description:
+        'Any 1–255 printable ASCII characters (a UUID is a good choice). A repeat with the same key and body within 24 hours gets the first answer again, with Idempotent-Replayed: true, and changes nothing.',
     },
-  }
+  })
   const created = schema.response[201]
   if (created && typeof created === 'object' && !('headers' in created)) {
     schema.response[201] = {

@@ -68,3 +68,13 @@ function withDefaultsOptional(querystring: RouteSchema['querystring']): RouteSch
   const properties = querystring.properties
   return { ...querystring, required: querystring.required.filter((name) => properties[name]?.default === undefined) }
 }
+
+export interface RouteSchemaWithHeaders {
+  headers?: { type?: string; properties?: Record<string, unknown> }
+  response?: Record<string, unknown>
+}
+
+/** Adds request headers to a route's schema: validated like any input, and listed as parameters in the document. */
+export function addHeaderParameters(schema: RouteSchemaWithHeaders, properties: Record<string, unknown>): void {
+  schema.headers = { ...schema.headers, type: 'object', properties: { ...schema.headers?.properties, ...properties } }
+}
