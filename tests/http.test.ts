@@ -3,6 +3,9 @@ import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import {
+  ACTIVITY_DIRECTIONS,
+  ACTIVITY_TYPES,
+  ASSIGNMENT_MODES,
   AUDIT_ACTIONS,
   AUDITED_TABLES,
   CLIENT_TYPES,
@@ -36,6 +39,9 @@ describe('HTTP conventions', () => {
       ['lead_channel', LEAD_CHANNELS],
       ['audit_action', AUDIT_ACTIONS],
       ['audited_table', AUDITED_TABLES],
+      ['activity_type', ACTIVITY_TYPES],
+      ['activity_direction', ACTIVITY_DIRECTIONS],
+      ['assignment_mode', ASSIGNMENT_MODES],
     ]
     for (const [type, list] of lists) {
       const result = await sql<{
