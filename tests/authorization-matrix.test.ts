@@ -64,6 +64,12 @@ const EXPECTED: Record<string, Expected> = {
   exportLeads: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   importClients: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
   importLeads: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  // Merge and the trash: admin and management; purging for good is the admin's alone.
+  mergeClients: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  listTrash: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  restoreClient: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  restoreLead: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  purgeTrashed: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 204 },
 }
 
 interface Call {
@@ -135,6 +141,12 @@ describe('authorization matrix', () => {
     return response.json().id as number
   }
 
+  /** Moves a client or lead to the trash, and gives its id. */
+  const trashed = async (type: 'clients' | 'leads', id: number) => {
+    const response = await ctx.as(ctx.adminToken, 'DELETE', `/${type}/${id}`)
+    assert.equal(response.statusCode, 204, response.body)
+    return id
+  }
   /**
    * A webhook for an event type nothing publishes yet, so that no delivery runs in the background.
    * `unreachable`: written straight to the table with a loopback URL, which every delivery refuses
@@ -216,6 +228,11 @@ describe('authorization matrix', () => {
     exportClients: async () => ({ query: { format: 'csv' } }),
     exportLeads: async () => ({ query: { format: 'xlsx' } }),
     importClients: async () => ({ contentType: 'text/csv', body: `nombre,telefono\nImportado,${freshPhone()}\n` }),
+    mergeClients: async () => ({ params: { id: await newClient() }, body: { from_id: await newClient() } }),
+    listTrash: async () => ({ query: { type: 'leads' } }),
+    restoreClient: async () => ({ params: { id: await trashed('clients', await newClient()) } }),
+    restoreLead: async () => ({ params: { id: await trashed('leads', await newLead()) } }),
+    purgeTrashed: async () => ({ params: { type: 'clients', id: await trashed('clients', await newClient()) } }),
     importLeads: async () => ({
       query: { mode: 'upsert' },
       contentType: 'text/csv',

@@ -5,7 +5,7 @@
 
 import type { ColumnType } from "kysely";
 
-export type AuditAction = "create" | "delete" | "export" | "update";
+export type AuditAction = "create" | "delete" | "export" | "merge" | "purge" | "restore" | "update";
 
 export type AuditedTable = "clients" | "leads" | "users" | "webhooks";
 
@@ -61,6 +61,8 @@ export interface Clients {
   contact_name: string;
   created_at: Generated<Timestamp>;
   created_by: number | null;
+  deleted_at: Timestamp | null;
+  deleted_by: number | null;
   email: string | null;
   id: Generated<number>;
   phone: string;
@@ -113,6 +115,8 @@ export interface Leads {
   client_id: number;
   created_at: Generated<Timestamp>;
   created_by: number | null;
+  deleted_at: Timestamp | null;
+  deleted_by: number | null;
   id: Generated<number>;
   notes_search: Generated<string | null>;
   sales_notes: string | null;

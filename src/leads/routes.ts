@@ -17,7 +17,16 @@ import {
   LeadUpdateSchema,
   MAX_STATS_DAYS,
 } from './schemas.js'
-import { assignLead, changeLeadStatus, createLead, deleteLead, getLead, listLeads, updateLead } from './service.js'
+import {
+  assignLead,
+  changeLeadStatus,
+  createLead,
+  getLead,
+  listLeads,
+  restoreLead,
+  trashLead,
+  updateLead,
+} from './service.js'
 import { leadStats } from './stats.js'
 
 /** status and assigned_to have routes of their own: say which, rather than "not an accepted field". */
@@ -154,15 +163,33 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       schema: {
         operationId: 'deleteLead',
         tags: ['leads'],
-        summary: 'Delete a lead',
+        summary: 'Move a lead to the trash',
+        description: 'POST /leads/{id}/restore brings it back.',
         params: IdParams,
         response: { 204: Type.Null(), ...problems(403, 404) },
       },
     },
     async (request, reply) => {
-      await db.transaction().execute((trx) => deleteLead(trx, request.actor, request.params.id))
+      await db.transaction().execute((trx) => trashLead(trx, request.actor, request.params.id))
       return reply.code(204).send(null)
     },
+  )
+
+  app.post(
+    '/leads/:id/restore',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      schema: {
+        operationId: 'restoreLead',
+        tags: ['trash'],
+        summary: 'Take a lead out of the trash',
+        description:
+          'A lead whose client is in the trash is a 409 client_trashed: restoring the client brings back the leads trashed with it. A lead not in the trash is a 404.',
+        params: IdParams,
+        response: { 200: ref(LeadSchema), ...problems(403, 404, 409) },
+      },
+    },
+    async (request) => db.transaction().execute((trx) => restoreLead(trx, request.actor, request.params.id)),
   )
 
   app.get(
