@@ -9,6 +9,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { activityRoutes } from './activities/routes.js'
 import { activitySchemas } from './activities/schemas.js'
+import { apiKeyRoutes } from './api-keys/routes.js'
+import { apiKeySchemas } from './api-keys/schemas.js'
 import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
 import { authenticationPlugin } from './auth/authenticate.js'
@@ -21,6 +23,7 @@ import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
 import { healthRoutes } from './health/routes.js'
+import { answerConditionalRead, documentConditionalRequests } from './http/etag.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
@@ -48,6 +51,7 @@ const componentSchemas = [
   ...httpSchemas,
   ...userSchemas,
   ...authSchemas,
+  ...apiKeySchemas,
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
@@ -156,7 +160,9 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     const schema = route.schema as { operationId?: string; querystring?: unknown } | undefined
     if (schema?.operationId && !schema.querystring) schema.querystring = NO_QUERY
   })
+  app.addHook('onRoute', documentConditionalRequests)
   app.addHook('onRoute', completeRouteDocumentation)
+  app.addHook('preSerialization', answerConditionalRead)
 
   // JSON only (and forms on /auth/login); anything else is a 415. An empty JSON body counts as none.
   app.removeContentTypeParser('text/plain')
@@ -184,7 +190,13 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
       },
     },
   })
-  if (config.corsOrigins.length > 0) await app.register(cors, { origin: config.corsOrigins })
+  if (config.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: config.corsOrigins,
+      // Headers a browser's script may read: what conditional requests, retries and creations answer.
+      exposedHeaders: ['ETag', 'Location', 'Idempotent-Replayed', 'Retry-After', 'X-Request-Id'],
+    })
+  }
 
   await app.register(jwt, {
     secret: jwtSecret,
@@ -205,11 +217,23 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
       servers: [{ url: config.publicUrl }],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'An access token from POST /auth/login (a JWT, valid for an hour)',
+          },
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'crm_…',
+            description:
+              'An API key from POST /auth/api-keys (crm_ + 43 characters), sent the same way: Authorization: Bearer crm_…. It acts with its owner’s role; a read key may only GET.',
+          },
           passwordLogin: { type: 'oauth2', flows: { password: { tokenUrl: '/auth/login', scopes: {} } } },
         },
       },
-      security: [{ bearerAuth: [] }, { passwordLogin: [] }],
+      security: [{ bearerAuth: [] }, { apiKey: [] }, { passwordLogin: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
   })
@@ -222,6 +246,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     limits: config.login,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
   })
+  await app.register(apiKeyRoutes, { db })
   await app.register(userRoutes, { db, defaultLocale: config.defaultLocale })
   await app.register(notificationRoutes, { db })
   await app.register(auditRoutes, { db })

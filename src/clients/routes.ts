@@ -1,7 +1,9 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
+import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
+import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { ClientDetailSchema } from '../leads/schemas.js'
 import {
@@ -25,18 +27,25 @@ import {
   PhoneParams,
 } from './schemas.js'
 import {
+  type Client,
   type ClientDependents,
   type ClientRules,
   createClient,
   getClient,
   getClientByPhone,
   listClients,
+  lockClient,
   mergeClients,
   restoreClient,
   searchClients,
   trashClient,
   updateClient,
 } from './service.js'
+
+/** The client as GET /clients/{id} shows it to the actor: with the newest leads they may see. */
+async function clientDetail(db: Database, actor: AuthenticatedActor, client: Client) {
+  return { ...client, ...(await leadsOfClient(db, actor, client.id)) }
+}
 
 export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (app, options) => {
   const { db, rules } = options
@@ -113,6 +122,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
   app.get(
     '/clients/:id',
     {
+      config: { etag: 'read' },
       schema: {
         operationId: 'getClient',
         tags: ['clients'],
@@ -121,15 +131,13 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientDetailSchema), ...problems(404) },
       },
     },
-    async (request) => {
-      const client = await getClient(db, request.params.id)
-      return { ...client, ...(await leadsOfClient(db, request.actor, client.id)) }
-    },
+    async (request) => clientDetail(db, request.actor, await getClient(db, request.params.id)),
   )
 
   app.patch(
     '/clients/:id',
     {
+      config: { etag: 'write' },
       schema: {
         operationId: 'updateClient',
         tags: ['clients'],
@@ -139,14 +147,23 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientSchema), ...problems(404, 409) },
       },
     },
-    async (request) =>
-      db.transaction().execute((trx) => updateClient(trx, request.actor, request.params.id, request.body, rules)),
+    async (request, reply) => {
+      const { actor } = request
+      const id = request.params.id
+      return db.transaction().execute(async (trx) => {
+        await checkIfMatch(request, async () => clientDetail(trx, actor, await lockClient(trx, id)))
+        const client = await updateClient(trx, actor, id, request.body, rules)
+        setETag(reply, await clientDetail(trx, actor, client))
+        return client
+      })
+    },
   )
 
   app.delete(
     '/clients/:id',
     {
       onRequest: app.requireRole('admin', 'management'),
+      config: { etag: 'write' },
       schema: {
         operationId: 'deleteClient',
         tags: ['clients'],
@@ -159,11 +176,12 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
       },
     },
     async (request, reply) => {
-      await db
-        .transaction()
-        .execute((trx) =>
-          trashClient(trx, request.actor, request.params.id, { cascade: request.query.cascade, dependents }),
-        )
+      const { actor } = request
+      const id = request.params.id
+      await db.transaction().execute(async (trx) => {
+        await checkIfMatch(request, async () => clientDetail(trx, actor, await lockClient(trx, id)))
+        await trashClient(trx, actor, id, { cascade: request.query.cascade, dependents })
+      })
       return reply.code(204).send(null)
     },
   )

@@ -138,7 +138,7 @@ export async function createClient(
 }
 
 /** The live client's row, locked until the transaction ends; 404 when there is none. */
-async function lockClient(trx: Transaction<DB>, id: number): Promise<Client> {
+export async function lockClient(trx: Transaction<DB>, id: number): Promise<Client> {
   const client = await liveClients(trx).select(CLIENT_COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst()
   if (!client) throw new NotFoundError('Client')
   return client

@@ -26,7 +26,14 @@ export const CLIENT_TYPES = allOf<ClientType>()(['natural', 'juridical'])
 export const LEAD_STATUSES = allOf<LeadStatus>()(['new', 'contacted', 'quoted', 'closed', 'discarded'])
 export const LEAD_CHANNELS = allOf<LeadChannel>()(['web', 'whatsapp', 'instagram', 'manual'])
 export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete', 'export', 'restore', 'merge', 'purge'])
-export const AUDITED_TABLES = allOf<AuditedTable>()(['users', 'clients', 'leads', 'webhooks', 'lead_activities'])
+export const AUDITED_TABLES = allOf<AuditedTable>()([
+  'users',
+  'clients',
+  'leads',
+  'webhooks',
+  'lead_activities',
+  'api_keys',
+])
 export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])
 export const DELIVERY_STATES = allOf<DeliveryState>()(['pending', 'delivered', 'failed'])
 export const NOTIFICATION_STATES = allOf<NotificationState>()(['pending', 'sending', 'sent', 'failed', 'skipped'])

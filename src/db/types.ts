@@ -11,7 +11,7 @@ export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" 
 
 export type AuditAction = "create" | "delete" | "export" | "merge" | "purge" | "restore" | "update";
 
-export type AuditedTable = "clients" | "lead_activities" | "leads" | "users" | "webhooks";
+export type AuditedTable = "api_keys" | "clients" | "lead_activities" | "leads" | "users" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -45,8 +45,22 @@ export type UserLocale = "en" | "es";
 
 export type UserRole = "admin" | "management" | "sales";
 
+export interface ApiKeys {
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp | null;
+  id: Generated<number>;
+  key_hash: Buffer;
+  key_prefix: string;
+  last_used_at: Timestamp | null;
+  name: string;
+  scopes: string[];
+  user_id: number;
+}
+
 export interface AuditLogs {
   action: AuditAction;
+  api_key_id: number | null;
+  api_key_name: string | null;
   created_at: Generated<Timestamp>;
   id: Generated<number>;
   new_values: Json | null;
@@ -84,6 +98,17 @@ export interface Events {
   request_id: string | null;
   resource_key: string;
   type: string;
+}
+
+export interface IdempotencyKeys {
+  caller: string;
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+  key: string;
+  request_hash: Buffer;
+  response_body: string | null;
+  response_location: string | null;
+  response_status: number | null;
 }
 
 export interface LeadActivities {
@@ -212,9 +237,11 @@ export interface Webhooks {
 }
 
 export interface DB {
+  api_keys: ApiKeys;
   audit_logs: AuditLogs;
   clients: Clients;
   events: Events;
+  idempotency_keys: IdempotencyKeys;
   lead_activities: LeadActivities;
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;
