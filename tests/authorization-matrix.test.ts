@@ -79,6 +79,8 @@ const EXPECTED: Record<string, Expected> = {
   restoreClient: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
   restoreLead: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
   purgeTrashed: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 204 },
+  // Bulk status changes: every role may send one; each item answers as its single route would.
+  bulkLeads: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
 }
 
 interface Call {
@@ -263,6 +265,7 @@ describe('authorization matrix', () => {
     importClients: async () => ({ contentType: 'text/csv', body: `nombre,telefono\nImportado,${freshPhone()}\n` }),
     mergeClients: async () => ({ params: { id: await newClient() }, body: { from_id: await newClient() } }),
     listTrash: async () => ({ query: { type: 'leads' } }),
+    bulkLeads: async () => ({ body: { action: 'status', status: 'contacted', ids: [await newLead()] } }),
     restoreClient: async () => ({ params: { id: await trashed('clients', await newClient()) } }),
     restoreLead: async () => ({ params: { id: await trashed('leads', await newLead()) } }),
     purgeTrashed: async () => ({ params: { type: 'clients', id: await trashed('clients', await newClient()) } }),

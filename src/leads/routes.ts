@@ -8,8 +8,11 @@ import type { DB } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
 import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
+import { runBulk } from './bulk.js'
 import {
   LeadAssignmentSchema,
+  LeadBulkResultSchema,
+  LeadBulkSchema,
   LeadCreateSchema,
   LeadListQuery,
   LeadPageSchema,
@@ -207,6 +210,22 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       })
       return reply.code(204).send(null)
     },
+  )
+
+  app.post(
+    '/leads/bulk',
+    {
+      schema: {
+        operationId: 'bulkLeads',
+        tags: ['leads'],
+        summary: 'Assign, change the status of, or trash up to 500 leads, each on its own',
+        description:
+          'Each lead is changed in its own transaction by the rules of its single route (PATCH /leads/{id}/assign, PATCH /leads/{id}/status, DELETE /leads/{id}): its result carries the status that route would answer (403 for a role that may not, 404 for a lead you may not see or in the trash, 409 for a forbidden transition, 412 when its if_match is stale). One failing lead does not undo the others. Send items (with if_match) or ids.',
+        body: ref(LeadBulkSchema),
+        response: { 200: ref(LeadBulkResultSchema) },
+      },
+    },
+    async (request) => ({ results: await runBulk(db, request.actor, request.body) }),
   )
 
   app.post(

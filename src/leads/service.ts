@@ -158,7 +158,7 @@ export async function lockLead(trx: Transaction<DB>, actor: AuthenticatedActor, 
   return getLead(trx, actor, id)
 }
 
-async function assertActiveUser(trx: Transaction<DB>, userId: number): Promise<void> {
+export async function assertActiveUser(trx: Transaction<DB>, userId: number): Promise<void> {
   const user = await trx
     .selectFrom('users')
     .select('id')
