@@ -11,6 +11,8 @@ import { activityRoutes } from './activities/routes.js'
 import { activitySchemas } from './activities/schemas.js'
 import { apiKeyRoutes } from './api-keys/routes.js'
 import { apiKeySchemas } from './api-keys/schemas.js'
+import { assignmentRoutes } from './assignment/routes.js'
+import { assignmentSchemas } from './assignment/schemas.js'
 import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
 import { authenticationPlugin } from './auth/authenticate.js'
@@ -22,6 +24,9 @@ import type { Config } from './config.js'
 import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
+import { FORM_PREFIX, isFormPath, publicFormRoutes } from './forms/public.js'
+import { webFormRoutes } from './forms/routes.js'
+import { webFormSchemas } from './forms/schemas.js'
 import { healthRoutes } from './health/routes.js'
 import { answerConditionalRead, documentConditionalRequests } from './http/etag.js'
 import { completeRouteDocumentation } from './http/openapi.js'
@@ -56,6 +61,8 @@ const componentSchemas = [
   ...clientSchemas,
   ...leadSchemas,
   ...activitySchemas,
+  ...assignmentSchemas,
+  ...webFormSchemas,
   ...notificationSchemas,
   ...webhookSchemas,
   ...spreadsheetSchemas,
@@ -191,10 +198,14 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     },
   })
   if (config.corsOrigins.length > 0) {
+    // A public form answers CORS for its own allowed origins (forms/public.ts), not the API's.
     await app.register(cors, {
-      origin: config.corsOrigins,
-      // Headers a browser's script may read: what conditional requests, retries and creations answer.
-      exposedHeaders: ['ETag', 'Location', 'Idempotent-Replayed', 'Retry-After', 'X-Request-Id'],
+      delegator: (request, callback) =>
+        callback(null, {
+          origin: isFormPath(request.url) ? false : config.corsOrigins,
+          // Headers a browser's script may read: what conditional requests, retries and creations answer.
+          exposedHeaders: ['ETag', 'Location', 'Idempotent-Replayed', 'Retry-After', 'X-Request-Id'],
+        }),
     })
   }
 
@@ -253,6 +264,14 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
   await app.register(leadRoutes, { db })
   await app.register(activityRoutes, { db })
+  await app.register(assignmentRoutes, { db })
+  await app.register(webFormRoutes, { db })
+  await app.register(publicFormRoutes, {
+    prefix: FORM_PREFIX,
+    db,
+    rules: { defaultPhoneRegion: config.defaultPhoneRegion },
+    limits: config.forms,
+  })
   await app.register(webhookRoutes, {
     db,
     jobs: webhookJobOptions(config),

@@ -1,6 +1,7 @@
 import type {
   ActivityDirection,
   ActivityType,
+  AssignmentMode,
   AuditAction,
   AuditedTable,
   ClientType,
@@ -32,6 +33,8 @@ export const AUDITED_TABLES = allOf<AuditedTable>()([
   'leads',
   'webhooks',
   'lead_activities',
+  'assignment_rules',
+  'web_forms',
   'api_keys',
 ])
 export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])
@@ -48,3 +51,4 @@ export const ACTIVITY_TYPES = allOf<ActivityType>()([
   'assignment',
 ])
 export const ACTIVITY_DIRECTIONS = allOf<ActivityDirection>()(['inbound', 'outbound'])
+export const ASSIGNMENT_MODES = allOf<AssignmentMode>()(['none', 'round_robin'])

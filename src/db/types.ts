@@ -9,9 +9,11 @@ export type ActivityDirection = "inbound" | "outbound";
 
 export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" | "note" | "status_change" | "whatsapp";
 
+export type AssignmentMode = "none" | "round_robin";
+
 export type AuditAction = "create" | "delete" | "export" | "merge" | "purge" | "restore" | "update";
 
-export type AuditedTable = "api_keys" | "clients" | "lead_activities" | "leads" | "users" | "webhooks";
+export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "users" | "web_forms" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -57,6 +59,18 @@ export interface ApiKeys {
   user_id: number;
 }
 
+export interface AssignmentRules {
+  id: Generated<number>;
+  last_user_id: number | null;
+  mode: Generated<AssignmentMode>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface AssignmentRuleUsers {
+  position: number;
+  user_id: number;
+}
+
 export interface AuditLogs {
   action: AuditAction;
   api_key_id: number | null;
@@ -98,6 +112,12 @@ export interface Events {
   request_id: string | null;
   resource_key: string;
   type: string;
+}
+
+export interface FormSubmissionCounts {
+  key: string;
+  submissions: number;
+  window_started_at: Timestamp;
 }
 
 export interface IdempotencyKeys {
@@ -207,6 +227,18 @@ export interface Users {
   username: string;
 }
 
+export interface WebForms {
+  allowed_origins: Generated<string[]>;
+  assign_to: number | null;
+  created_at: Generated<Timestamp>;
+  created_by: number | null;
+  id: Generated<number>;
+  key: string;
+  name: string;
+  redirect_url: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface WebhookDeliveries {
   attempts: Generated<number>;
   created_at: Generated<Timestamp>;
@@ -238,9 +270,12 @@ export interface Webhooks {
 
 export interface DB {
   api_keys: ApiKeys;
+  assignment_rule_users: AssignmentRuleUsers;
+  assignment_rules: AssignmentRules;
   audit_logs: AuditLogs;
   clients: Clients;
   events: Events;
+  form_submission_counts: FormSubmissionCounts;
   idempotency_keys: IdempotencyKeys;
   lead_activities: LeadActivities;
   lead_closed_counts: LeadClosedCounts;
@@ -250,6 +285,7 @@ export interface DB {
   login_failures: LoginFailures;
   notifications: Notifications;
   users: Users;
+  web_forms: WebForms;
   webhook_deliveries: WebhookDeliveries;
   webhooks: Webhooks;
 }

@@ -1,20 +1,16 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { systemActor } from '../auth/actor.js'
 import type { Config } from '../config.js'
 import type { Database } from '../db/database.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
 import { eventsWritten } from '../events/outbox.js'
 import { sendDueNotifications } from '../notifications/jobs.js'
 import { createMailer } from '../notifications/mailer.js'
-import { purgeExpiredTrash } from '../trash/service.js'
 import { deliverDueWebhooks, webhookJobOptions } from '../webhooks/jobs.js'
 import { dispatchEvents } from './dispatch.js'
 
 const DISPATCH_BATCH = 200
 const DELIVERY_BATCH = 32
 const MAIL_BATCH = 16
-// The trash expires by days: looking once an hour (and at start) is soon enough.
-const TRASH_PURGE_INTERVAL_MS = 3_600_000
 
 export interface Workers {
   /** Stops claiming, and resolves once the jobs in hand are finished. */
@@ -36,16 +32,7 @@ export function startWorkers(db: Database, config: Config, log: FastifyBaseLogge
   const onWrite = () => wake?.()
   eventsWritten.on('written', onWrite)
 
-  let trashPurgedAt: number | undefined
-  const purgeTrashWhenDue = async () => {
-    if (trashPurgedAt !== undefined && Date.now() - trashPurgedAt < TRASH_PURGE_INTERVAL_MS) return
-    trashPurgedAt = Date.now()
-    const purged = await purgeExpiredTrash(db, systemActor(), config.trashRetentionDays)
-    if (purged.clients + purged.leads > 0) log.info({ purged }, 'purged the expired trash')
-  }
-
   const round = async (): Promise<number> => {
-    await purgeTrashWhenDue()
     const dispatched = await dispatchEvents(db, DISPATCH_BATCH)
     const [delivered, mailed] = await Promise.all([
       deliverDueWebhooks(db, webhookOptions, DELIVERY_BATCH),

@@ -9,7 +9,7 @@ export interface Answer {
   headers: Record<string, string | string[] | number | undefined>
 }
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE'
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
 
 /** One API instance, however it runs: a process of its own, or an app in this process. */
 export interface Instance {
