@@ -121,20 +121,16 @@ export async function captureStatements(
     await rolledBack((trx) =>
       createLead(trx, actor('admin'), { client_id: sentinels.clientId, channel: 'web', sales_notes: SALES_NOTE }),
     )
-    const create = take()
-    statements[STATEMENT_NAMES.createInsert] = pick(create, 'lead insert', (text) =>
-      text.startsWith('with "leads" as (insert into "leads"'),
-    )
-    statements[STATEMENT_NAMES.auditInsert] = pick(create, 'audit insert', (text) =>
-      text.startsWith('insert into "audit_logs"'),
-    )
+    take().forEach((step, index) => {
+      statements[STATEMENT_NAMES.createStep(index)] = step
+    })
 
     await rolledBack((trx) => changeLeadStatus(trx, actor('admin'), sentinels.leadId, 'quoted'))
     const status = take()
-    statements[STATEMENT_NAMES.leadLock] = pick(status, 'lead lock', (text) => text.endsWith('for update'))
-    statements[STATEMENT_NAMES.leadStatusUpdate] = pick(status, 'status update', (text) =>
-      text.startsWith('with "audit" as'),
-    )
+    if (!status[0]?.text.endsWith('for update')) throw new Error('a status change starts with its lead lock')
+    status.forEach((step, index) => {
+      statements[STATEMENT_NAMES.statusStep(index)] = step
+    })
 
     await login(db, { username: BENCH_ADMIN, password: users.admin.password }, '127.0.0.1', {
       maxFailuresPerUser: 5,

@@ -4,7 +4,7 @@ import type { ServerProcess } from '../../tests/helpers/server.js'
 import { apiStatements } from './capture.js'
 import { ROLES, SALES_NOTE } from './common.js'
 import type { Samples } from './data.js'
-import { type FloorSpec, type Inputs, type Role, STATEMENT_NAMES, type Statement } from './floor.js'
+import { type FloorSpec, type Inputs, type Role, type Statement, writeSteps } from './floor.js'
 import type { HttpRequest } from './measure.js'
 
 export interface SqlCheck {
@@ -76,13 +76,11 @@ export async function checkFloorSql(floor: ServerProcess, spec: FloorSpec): Prom
       )
     }
   }
-  const s = spec.statements
-  const named = (...names: string[]) => names.map((name) => s[name] as Statement)
   const body = { client_id: sentinels.clientId, channel: 'web', sales_notes: SALES_NOTE }
   compare(
     'create',
     'admin',
-    named(STATEMENT_NAMES.createInsert, STATEMENT_NAMES.auditInsert),
+    writeSteps(spec, 'lead.create'),
     await traceFloor(floor, { method: 'POST', path: '/admin/leads', body }),
     'same',
   )
@@ -91,7 +89,7 @@ export async function checkFloorSql(floor: ServerProcess, spec: FloorSpec): Prom
     compare(
       'status',
       'admin',
-      named(STATEMENT_NAMES.leadLock, STATEMENT_NAMES.leadStatusUpdate),
+      writeSteps(spec, 'lead.status'),
       await traceFloor(floor, { method: 'PATCH', path: `/admin/leads/${sentinels.leadId}/status`, body: { status } }),
       'same',
     )

@@ -57,10 +57,9 @@ export const STATEMENT_NAMES = {
   statsGroups: (variant: string) => `stats.groups.${variant}`,
   statsUsers: (variant: string) => `stats.users.${variant}`,
   statsClosed: (variant: string) => `stats.closed.${variant}`,
-  createInsert: 'lead.create.insert',
-  auditInsert: 'audit.insert',
-  leadLock: 'lead.lock.admin',
-  leadStatusUpdate: 'lead.status.update',
+  /** The statements of a write, in the order the API sends them. */
+  createStep: (index: number) => `lead.create.${String(index).padStart(2, '0')}`,
+  statusStep: (index: number) => `lead.status.${String(index).padStart(2, '0')}`,
   loginUser: 'login.user',
 } as const
 
@@ -74,6 +73,14 @@ export interface Inputs {
   q?: string
   username?: string
   status?: string
+}
+
+/** Every statement of a write (`lead.create` or `lead.status`), in the order the API sent them. */
+export function writeSteps(spec: FloorSpec, write: 'lead.create' | 'lead.status'): Statement[] {
+  return Object.keys(spec.statements)
+    .filter((name) => name.startsWith(`${write}.`))
+    .sort()
+    .map((name) => spec.statements[name] as Statement)
 }
 
 /** The captured parameters with this request's inputs where the capture had its sentinels. */
@@ -241,25 +248,19 @@ async function main(): Promise<void> {
   })
 
   app.post('/:role/leads', async (request, reply) => {
-    const role = roleOf(request)
+    roleOf(request)
     const { run, answer } = runner(request)
     const body = request.body as { client_id: number }
-    const user = spec.users[role]
+    // Every statement the API sends, with the request's client; the audit row and event carry the
+    // captured values (the floor does not recompute them).
     const lead = await transaction(async (client) => {
-      const insert = statement(STATEMENT_NAMES.createInsert)
-      const [row] = await run<{ id: number }>(client, insert.text, bind(spec, insert, { clientId: body.client_id }))
-      if (!row) throw new Error('no row inserted')
-      await run(client, statement(STATEMENT_NAMES.auditInsert).text, [
-        'leads',
-        row.id,
-        'create',
-        null,
-        JSON.stringify(row),
-        user.id,
-        user.username,
-        request.id,
-      ])
-      return row
+      let created: unknown
+      for (const step of writeSteps(spec, 'lead.create')) {
+        const rows = await run(client, step.text, bind(spec, step, { clientId: body.client_id }))
+        if (step.text.startsWith('with "leads" as (insert into "leads"')) created = rows[0]
+      }
+      if (!created) throw new Error('no row inserted')
+      return created
     })
     return reply.code(201).send(answer(lead))
   })
@@ -269,14 +270,18 @@ async function main(): Promise<void> {
     const { run, answer } = runner(request)
     const leadId = Number((request.params as { id: string }).id)
     const status = (request.body as { status: string }).status
+    // The lock, the update with its audit row, the event and the timeline entry, as the API sends them.
     const lead = await transaction(async (client) => {
-      const lock = statement(STATEMENT_NAMES.leadLock)
-      const [current] = await run<{ status: string }>(client, lock.text, bind(spec, lock, { leadId }))
+      const [lock, ...rest] = writeSteps(spec, 'lead.status')
+      if (!lock) throw new Error('no status statements captured')
+      const [current] = await run(client, lock.text, bind(spec, lock, { leadId }))
       if (!current) return undefined
-      // The update, its audit row (the captured values: the floor does not compute a diff) and the client.
-      const update = statement(STATEMENT_NAMES.leadStatusUpdate)
-      const [row] = await run(client, update.text, bind(spec, update, { leadId, status }))
-      return row
+      let updated: unknown
+      for (const step of rest) {
+        const rows = await run(client, step.text, bind(spec, step, { leadId, status }))
+        if (step.text.startsWith('with "audit" as')) updated = rows[0]
+      }
+      return updated
     })
     if (!lead) return reply.code(404).send({ error: 'not found' })
     return answer(lead)
