@@ -3,6 +3,8 @@ import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import {
+  ACTIVITY_DIRECTIONS,
+  ACTIVITY_TYPES,
   AUDIT_ACTIONS,
   AUDITED_TABLES,
   CLIENT_TYPES,
@@ -36,6 +38,8 @@ describe('HTTP conventions', () => {
       ['lead_channel', LEAD_CHANNELS],
       ['audit_action', AUDIT_ACTIONS],
       ['audited_table', AUDITED_TABLES],
+      ['activity_type', ACTIVITY_TYPES],
+      ['activity_direction', ACTIVITY_DIRECTIONS],
     ]
     for (const [type, list] of lists) {
       const result = await sql<{

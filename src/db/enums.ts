@@ -1,4 +1,6 @@
 import type {
+  ActivityDirection,
+  ActivityType,
   AuditAction,
   AuditedTable,
   ClientType,
@@ -24,7 +26,18 @@ export const CLIENT_TYPES = allOf<ClientType>()(['natural', 'juridical'])
 export const LEAD_STATUSES = allOf<LeadStatus>()(['new', 'contacted', 'quoted', 'closed', 'discarded'])
 export const LEAD_CHANNELS = allOf<LeadChannel>()(['web', 'whatsapp', 'instagram', 'manual'])
 export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete', 'export'])
-export const AUDITED_TABLES = allOf<AuditedTable>()(['users', 'clients', 'leads', 'webhooks'])
+export const AUDITED_TABLES = allOf<AuditedTable>()(['users', 'clients', 'leads', 'webhooks', 'lead_activities'])
 export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])
 export const DELIVERY_STATES = allOf<DeliveryState>()(['pending', 'delivered', 'failed'])
 export const NOTIFICATION_STATES = allOf<NotificationState>()(['pending', 'sending', 'sent', 'failed', 'skipped'])
+export const ACTIVITY_TYPES = allOf<ActivityType>()([
+  'note',
+  'call',
+  'meeting',
+  'email',
+  'whatsapp',
+  'form',
+  'status_change',
+  'assignment',
+])
+export const ACTIVITY_DIRECTIONS = allOf<ActivityDirection>()(['inbound', 'outbound'])

@@ -5,9 +5,13 @@
 
 import type { ColumnType } from "kysely";
 
+export type ActivityDirection = "inbound" | "outbound";
+
+export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" | "note" | "status_change" | "whatsapp";
+
 export type AuditAction = "create" | "delete" | "export" | "update";
 
-export type AuditedTable = "clients" | "leads" | "users" | "webhooks";
+export type AuditedTable = "clients" | "lead_activities" | "leads" | "users" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -78,6 +82,19 @@ export interface Events {
   request_id: string | null;
   resource_key: string;
   type: string;
+}
+
+export interface LeadActivities {
+  body: string | null;
+  created_at: Generated<Timestamp>;
+  created_by: number | null;
+  direction: ActivityDirection | null;
+  external_id: string | null;
+  id: Generated<number>;
+  lead_id: number;
+  meta: Generated<Json>;
+  occurred_at: Generated<Timestamp>;
+  type: ActivityType;
 }
 
 export interface LeadClosedCounts {
@@ -194,6 +211,7 @@ export interface DB {
   audit_logs: AuditLogs;
   clients: Clients;
   events: Events;
+  lead_activities: LeadActivities;
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;
   lead_counts: LeadCounts;

@@ -1,5 +1,6 @@
 import { type Selectable, type SelectQueryBuilder, sql, type Transaction } from 'kysely'
 import { jsonBuildObject } from 'kysely/helpers/postgres'
+import { type NewActivity, recordActivities } from '../activities/record.js'
 import { auditRows, type Changes, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
@@ -185,7 +186,8 @@ export interface NewLead {
   assigned_to?: number | null
 }
 
-export async function createLead(trx: Transaction<DB>, actor: AuthenticatedActor, input: NewLead): Promise<Lead> {
+/** Created by a person, or by a web form or WhatsApp (an actor that is no user) for an inbound lead. */
+export async function createLead(trx: Transaction<DB>, actor: Actor, input: NewLead): Promise<Lead> {
   let assignedTo = input.assigned_to
   if (actor.role === 'sales') {
     if (assignedTo !== undefined && assignedTo !== actor.userId) {
@@ -233,7 +235,16 @@ export async function createLead(trx: Transaction<DB>, actor: AuthenticatedActor
     new: row,
     object: created,
   })
+  // Handed to someone by someone else (an admin, a form's rule): the timeline says so.
+  if (created.assigned_to !== null && created.assigned_to !== actor.userId) {
+    await recordActivities(trx, actor, [timelineEntry(created.id, 'assigned_to', null, created.assigned_to)])
+  }
   return created
+}
+
+/** The timeline row of a status change or an assignment. */
+function timelineEntry(leadId: number, field: 'status' | 'assigned_to', from: unknown, to: unknown): NewActivity {
+  return { lead_id: leadId, type: field === 'status' ? 'status_change' : 'assignment', meta: { from, to } }
 }
 
 export interface LeadPatch {
@@ -285,6 +296,12 @@ export async function applyChange(
     new: changes.newValues,
     object: lead,
   })
+  const fields = (['status', 'assigned_to'] as const).filter((field) => field in changes.set)
+  await recordActivities(
+    trx,
+    actor,
+    fields.map((field) => timelineEntry(lead.id, field, changes.oldValues[field], changes.newValues[field])),
+  )
   return lead
 }
 
@@ -411,5 +428,10 @@ export async function unassignLeadsOf(trx: Transaction<DB>, actor: Actor, userId
       new: { assigned_to: null },
       object: lead,
     })),
+  )
+  await recordActivities(
+    trx,
+    actor,
+    unassigned.map((lead) => timelineEntry(lead.id, 'assigned_to', userId, null)),
   )
 }
