@@ -36,6 +36,8 @@ import { userSchemas } from './users/schemas.js'
 import { webhookJobOptions } from './webhooks/jobs.js'
 import { webhookRoutes } from './webhooks/routes.js'
 import { webhookSchemas } from './webhooks/schemas.js'
+import { whatsappSendRoutes, whatsappWebhookRoutes } from './whatsapp/routes.js'
+import { whatsappSchemas } from './whatsapp/schemas.js'
 
 const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -53,6 +55,7 @@ const componentSchemas = [
   ...notificationSchemas,
   ...webhookSchemas,
   ...spreadsheetSchemas,
+  ...whatsappSchemas,
 ]
 
 const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
@@ -231,6 +234,8 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   })
   await app.register(dashboardRoutes)
   await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
+  await app.register(whatsappWebhookRoutes, { db, whatsapp: config.whatsapp })
+  await app.register(whatsappSendRoutes, { db, whatsapp: config.whatsapp })
 
   return app
 }

@@ -123,6 +123,8 @@ export const WhatsAppSendSchema = Type.Object(
   },
 )
 
+export type WhatsAppSend = Static<typeof WhatsAppSendSchema>
+
 export const WebhookResultSchema = Type.Object(
   {
     messages: Type.Integer({ description: 'Messages in the notification' }),
