@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createHmac, randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
-import { buildApp } from '../src/app.js'
+import { buildApp, withSecretsRedacted } from '../src/app.js'
 import { senderPhoneCandidates } from '../src/whatsapp/numbers.js'
 import { problemOf, startTestContext, type TestContext, type TestUser, testConfig } from './helpers/context.js'
 import { type FakeGraphApi, startFakeGraphApi } from './helpers/graph-api.js'
@@ -201,6 +201,11 @@ describe('WhatsApp Business (Cloud API)', () => {
         assert.match(String(refused.headers['content-type']), /^application\/problem\+json/)
         assert.ok(!refused.body.includes(VERIFY_TOKEN), 'the answer does not carry the verify token')
       }
+      // The request's log line keeps the URL without the token.
+      const logged = withSecretsRedacted(
+        `${WEBHOOK}?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=1`,
+      )
+      assert.ok(!logged.includes(VERIFY_TOKEN), logged)
     })
 
     it('answers 404 on every WhatsApp route while WhatsApp is not configured', async () => {
@@ -395,6 +400,16 @@ describe('WhatsApp Business (Cloud API)', () => {
       )
       assert.equal(response.statusCode, 200, response.body)
       assert.equal((await clientByPhone(`+${waId}`))?.contact_name, `+${waId}`)
+      // A profile name longer than a client's name may be is cut, not refused.
+      const longId = nextWaId()
+      const long = 'Ñ'.repeat(250)
+      const answer = await deliver(
+        metaJson(
+          notification([change({ contacts: [contact(longId, long)], messages: [textMessage(longId, 'hola')] })]),
+        ),
+      )
+      assert.equal(answer.statusCode, 200, answer.body)
+      assert.equal((await clientByPhone(`+${longId}`))?.contact_name, 'Ñ'.repeat(200))
     })
   })
 

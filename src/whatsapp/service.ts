@@ -13,6 +13,8 @@ import type { Contact, InboundMessage, MessageStatus, WhatsAppNotification } fro
 /** Meta's customer service window: free-form messages only this long after the customer's last one. */
 export const SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000
 
+const CONTACT_NAME_MAX = 200
+
 export type DeliveryState = 'sent' | 'delivered' | 'read' | 'failed'
 
 /** The states a status may move a message from: forward only, and a failure is final. */
@@ -54,8 +56,11 @@ export function notificationItems(notification: WhatsAppNotification): {
         const sender =
           contacts.find((contact) => contact.wa_id === message.from) ??
           (contacts.length === 1 ? contacts[0] : undefined)
-        const name = sender?.profile?.name?.trim()
-        messages.push({ message: message as InboundMessage, profileName: name ? name : undefined })
+        // As long as a client's name may be (200 characters), counted as people see them.
+        const name = Array.from(sender?.profile?.name?.trim() ?? '')
+          .slice(0, CONTACT_NAME_MAX)
+          .join('')
+        messages.push({ message: message as InboundMessage, profileName: name || undefined })
       }
       statuses.push(...(change.value.statuses ?? []))
     }
