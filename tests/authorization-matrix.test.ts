@@ -55,7 +55,9 @@ const EXPECTED: Record<string, Expected> = {
   addLeadActivity: { anonymous: 401, salesOwner: 201, salesOther: 404, management: 201, admin: 201 },
   getLeadActivity: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
   deleteLeadActivity: { anonymous: 401, salesOwner: 204, salesOther: 404, management: 204, admin: 204 },
-  // Webhooks: admin only.
+  // Webhooks, web forms and assignment rules: admin only.
+  getAssignmentRules: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  replaceAssignmentRules: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   createWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 201 },
   listWebhooks: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   getWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
@@ -236,6 +238,8 @@ describe('authorization matrix', () => {
     deleteLeadActivity: async () => ({ params: await newActivity() }),
     getOwnNotificationSettings: async () => ({}),
     updateOwnNotificationSettings: async () => ({ body: { inbound_lead: false } }),
+    getAssignmentRules: async () => ({}),
+    replaceAssignmentRules: async () => ({ body: { mode: 'round_robin', users: [fixtures.users.salesOwner.id] } }),
     createWebhook: async () => ({ body: WEBHOOK }),
     listWebhooks: async () => ({ query: { limit: '10' } }),
     getWebhook: async () => ({ params: { id: fixtures.webhookId } }),

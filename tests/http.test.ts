@@ -5,6 +5,7 @@ import { sql } from 'kysely'
 import {
   ACTIVITY_DIRECTIONS,
   ACTIVITY_TYPES,
+  ASSIGNMENT_MODES,
   AUDIT_ACTIONS,
   AUDITED_TABLES,
   CLIENT_TYPES,
@@ -40,6 +41,7 @@ describe('HTTP conventions', () => {
       ['audited_table', AUDITED_TABLES],
       ['activity_type', ACTIVITY_TYPES],
       ['activity_direction', ACTIVITY_DIRECTIONS],
+      ['assignment_mode', ASSIGNMENT_MODES],
     ]
     for (const [type, list] of lists) {
       const result = await sql<{

@@ -1,6 +1,7 @@
 import type {
   ActivityDirection,
   ActivityType,
+  AssignmentMode,
   AuditAction,
   AuditedTable,
   ClientType,
@@ -26,7 +27,15 @@ export const CLIENT_TYPES = allOf<ClientType>()(['natural', 'juridical'])
 export const LEAD_STATUSES = allOf<LeadStatus>()(['new', 'contacted', 'quoted', 'closed', 'discarded'])
 export const LEAD_CHANNELS = allOf<LeadChannel>()(['web', 'whatsapp', 'instagram', 'manual'])
 export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete', 'export'])
-export const AUDITED_TABLES = allOf<AuditedTable>()(['users', 'clients', 'leads', 'webhooks', 'lead_activities'])
+export const AUDITED_TABLES = allOf<AuditedTable>()([
+  'users',
+  'clients',
+  'leads',
+  'webhooks',
+  'lead_activities',
+  'assignment_rules',
+  'web_forms',
+])
 export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])
 export const DELIVERY_STATES = allOf<DeliveryState>()(['pending', 'delivered', 'failed'])
 export const NOTIFICATION_STATES = allOf<NotificationState>()(['pending', 'sending', 'sent', 'failed', 'skipped'])
@@ -41,3 +50,4 @@ export const ACTIVITY_TYPES = allOf<ActivityType>()([
   'assignment',
 ])
 export const ACTIVITY_DIRECTIONS = allOf<ActivityDirection>()(['inbound', 'outbound'])
+export const ASSIGNMENT_MODES = allOf<AssignmentMode>()(['none', 'round_robin'])

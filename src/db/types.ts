@@ -9,9 +9,11 @@ export type ActivityDirection = "inbound" | "outbound";
 
 export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" | "note" | "status_change" | "whatsapp";
 
+export type AssignmentMode = "none" | "round_robin";
+
 export type AuditAction = "create" | "delete" | "export" | "update";
 
-export type AuditedTable = "clients" | "lead_activities" | "leads" | "users" | "webhooks";
+export type AuditedTable = "assignment_rules" | "clients" | "lead_activities" | "leads" | "users" | "web_forms" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -44,6 +46,18 @@ export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 export type UserLocale = "en" | "es";
 
 export type UserRole = "admin" | "management" | "sales";
+
+export interface AssignmentRules {
+  id: Generated<number>;
+  last_user_id: number | null;
+  mode: Generated<AssignmentMode>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface AssignmentRuleUsers {
+  position: number;
+  user_id: number;
+}
 
 export interface AuditLogs {
   action: AuditAction;
@@ -82,6 +96,12 @@ export interface Events {
   request_id: string | null;
   resource_key: string;
   type: string;
+}
+
+export interface FormSubmissionCounts {
+  key: string;
+  submissions: number;
+  window_started_at: Timestamp;
 }
 
 export interface LeadActivities {
@@ -178,6 +198,18 @@ export interface Users {
   username: string;
 }
 
+export interface WebForms {
+  allowed_origins: Generated<string[]>;
+  assign_to: number | null;
+  created_at: Generated<Timestamp>;
+  created_by: number | null;
+  id: Generated<number>;
+  key: string;
+  name: string;
+  redirect_url: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface WebhookDeliveries {
   attempts: Generated<number>;
   created_at: Generated<Timestamp>;
@@ -208,9 +240,12 @@ export interface Webhooks {
 }
 
 export interface DB {
+  assignment_rule_users: AssignmentRuleUsers;
+  assignment_rules: AssignmentRules;
   audit_logs: AuditLogs;
   clients: Clients;
   events: Events;
+  form_submission_counts: FormSubmissionCounts;
   lead_activities: LeadActivities;
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;
@@ -219,6 +254,7 @@ export interface DB {
   login_failures: LoginFailures;
   notifications: Notifications;
   users: Users;
+  web_forms: WebForms;
   webhook_deliveries: WebhookDeliveries;
   webhooks: Webhooks;
 }

@@ -17,6 +17,8 @@ import type { LEAD_SORTS } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
 
+const OPEN_STATUSES: LeadStatus[] = ['new', 'contacted', 'quoted']
+
 type LeadRow = Omit<Selectable<Leads>, 'notes_search'>
 
 export interface Lead extends LeadRow {
@@ -175,6 +177,18 @@ async function translateForeignKeys<T>(run: () => Promise<T>): Promise<T> {
     }
     throw error
   }
+}
+
+/** The client's most recent open lead (new, contacted or quoted), locked until the transaction ends. */
+export async function latestOpenLead(trx: Transaction<DB>, clientId: number): Promise<Lead | undefined> {
+  return withClient(trx.selectFrom('leads'))
+    .where('leads.client_id', '=', clientId)
+    .where('leads.status', 'in', OPEN_STATUSES)
+    .orderBy('leads.created_at', 'desc')
+    .orderBy('leads.id', 'desc')
+    .limit(1)
+    .forUpdate('leads')
+    .executeTakeFirst()
 }
 
 export interface NewLead {
