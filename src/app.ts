@@ -238,8 +238,9 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   })
   await app.register(dashboardRoutes)
   await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
-  await app.register(whatsappWebhookRoutes, { db, whatsapp: config.whatsapp })
-  await app.register(whatsappSendRoutes, { db, whatsapp: config.whatsapp })
+  const whatsapp = { db, whatsapp: config.whatsapp, rules: { defaultPhoneRegion: config.defaultPhoneRegion } }
+  await app.register(whatsappWebhookRoutes, whatsapp)
+  await app.register(whatsappSendRoutes, whatsapp)
 
   return app
 }

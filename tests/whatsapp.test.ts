@@ -254,7 +254,7 @@ describe('WhatsApp Business (Cloud API)', () => {
         .executeTakeFirst()
       const response = await deliver(body)
       assert.equal(response.statusCode, 200, response.body)
-      assert.deepEqual(response.json(), { messages: 3, stored: 3, statuses: 0, updated: 0 })
+      assert.deepEqual(response.json(), { messages: 3, stored: 3, refused: 0, statuses: 0, updated: 0 })
 
       const client = await clientByPhone(`+${waId}`)
       assert.ok(client, 'the client was created with the number in E.164')
@@ -280,7 +280,8 @@ describe('WhatsApp Business (Cloud API)', () => {
 
       // Audit rows and events name WhatsApp as the actor.
       const audit = await ctx.auditRows('clients', client.id)
-      assert.equal(audit[0]?.username, 'whatsapp')
+      assert.equal(audit[0]?.username, `whatsapp:${graph.phoneNumberId}`)
+      assert.equal(audit[0]?.user_id, null)
       const events = await ctx.db
         .selectFrom('events')
         .select(['type', 'actor'])
@@ -295,7 +296,7 @@ describe('WhatsApp Business (Cloud API)', () => {
       // The same notification again (Meta retries): nothing changes.
       const again = await deliver(body)
       assert.equal(again.statusCode, 200)
-      assert.deepEqual(again.json(), { messages: 3, stored: 0, statuses: 0, updated: 0 })
+      assert.deepEqual(again.json(), { messages: 3, stored: 0, refused: 0, statuses: 0, updated: 0 })
       assert.deepEqual(await counts(), after)
     })
 
@@ -391,6 +392,23 @@ describe('WhatsApp Business (Cloud API)', () => {
         ['Olá, tudo bem?'],
         'the message went to the most recent open lead',
       )
+    })
+
+    it('answers 200 for a sender no client can be made of, stores the other messages, and logs it', async () => {
+      const good = nextWaId()
+      const before = await counts()
+      // +1 555 123 4567: a fictional range, which libphonenumber refuses as a client's phone.
+      const body = metaJson(
+        notification([
+          change({ contacts: [contact('15551234567', 'Ficción')], messages: [textMessage('15551234567', 'hola')] }),
+          change({ contacts: [contact(good, 'Real')], messages: [textMessage(good, 'hola')] }),
+        ]),
+      )
+      const response = await deliver(body)
+      assert.equal(response.statusCode, 200, response.body)
+      assert.deepEqual(response.json(), { messages: 2, stored: 1, refused: 1, statuses: 0, updated: 0 })
+      assert.equal(await clientByPhone('+15551234567'), undefined)
+      assert.equal((await counts()).clients, before.clients + 1)
     })
 
     it('names a client without a profile name after the number', async () => {
@@ -563,6 +581,7 @@ describe('WhatsApp Business (Cloud API)', () => {
       assert.deepEqual(await report(statusOf(read.messageId, 'delivered')), {
         messages: 0,
         stored: 0,
+        refused: 0,
         statuses: 1,
         updated: 1,
       })
@@ -603,6 +622,7 @@ describe('WhatsApp Business (Cloud API)', () => {
       assert.deepEqual(await report(statusOf('wamid.unknown', 'read')), {
         messages: 0,
         stored: 0,
+        refused: 0,
         statuses: 1,
         updated: 0,
       })

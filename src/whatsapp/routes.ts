@@ -1,6 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ActivitySchema } from '../activities/schemas.js'
+import type { ClientRules } from '../clients/service.js'
 import type { WhatsAppConfig } from '../config.js'
 import type { Database } from '../db/database.js'
 import { UnauthorizedError, ValidationError } from '../errors/domain.js'
@@ -30,6 +31,7 @@ export interface WhatsAppRouteOptions {
   db: Database
   /** Unset: every WhatsApp route answers 404. */
   whatsapp: WhatsAppConfig | undefined
+  rules: ClientRules
 }
 
 // Meta's documentation: "Webhooks payloads can be up to 3MB".
@@ -48,8 +50,13 @@ function answerNotFoundUnless(app: FastifyInstance, configured: boolean) {
 }
 
 /** Meta's webhook: the verification GET and the signed notification POST. No token: the signature is the credential. */
-export const whatsappWebhookRoutes: FastifyPluginAsyncTypebox<WhatsAppRouteOptions> = async (app, { db, whatsapp }) => {
+export const whatsappWebhookRoutes: FastifyPluginAsyncTypebox<WhatsAppRouteOptions> = async (
+  app,
+  { db, whatsapp, rules },
+) => {
   answerNotFoundUnless(app, whatsapp !== undefined)
+  // Read only by handlers, which run only when it is set (the hook above answers 404 otherwise).
+  const config = whatsapp as WhatsAppConfig
   // In this plugin only, JSON is kept as the bytes that came: the signature is over them.
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser(
@@ -77,7 +84,6 @@ export const whatsappWebhookRoutes: FastifyPluginAsyncTypebox<WhatsAppRouteOptio
       },
     },
     async (request, reply) => {
-      const config = whatsapp as WhatsAppConfig
       const query = request.query
       const token = query['hub.verify_token'] ?? ''
       const matches = sameSecret(token, config.verifyToken)
@@ -94,7 +100,6 @@ export const whatsappWebhookRoutes: FastifyPluginAsyncTypebox<WhatsAppRouteOptio
       bodyLimit: WEBHOOK_BODY_LIMIT,
       // The signature is checked on the raw bytes, and only then is the body read as JSON (and validated).
       preValidation: async (request) => {
-        const config = whatsapp as WhatsAppConfig
         const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
         if (!hasValidSignature(raw, request.headers['x-hub-signature-256'], config.appSecret)) {
           throw new UnauthorizedError('Missing or invalid X-Hub-Signature-256', 'invalid_signature')
@@ -116,17 +121,28 @@ export const whatsappWebhookRoutes: FastifyPluginAsyncTypebox<WhatsAppRouteOptio
     },
     async (request) => {
       const { messages, statuses } = notificationItems(request.body as WhatsAppNotification)
-      const actor = whatsappActor(request.id)
+      const actor = whatsappActor(config.phoneNumberId, request.id)
       let stored = 0
+      let refused = 0
       let updated = 0
       // One transaction per message: a failure leaves the ones before it stored, and Meta's redelivery skips them.
       for (const item of messages) {
-        if (await receiveMessage(db, actor, item)) stored += 1
+        try {
+          if (await receiveMessage(db, actor, item, rules)) stored += 1
+        } catch (error) {
+          // A sender no client can be made of (a number libphonenumber refuses): answered, so Meta does not retry it for days.
+          if (!(error instanceof ValidationError)) throw error
+          refused += 1
+          request.log.warn(
+            { message_id: item.message.id, fields: error.errors.map((entry) => entry.field) },
+            'whatsapp: message not stored',
+          )
+        }
       }
       for (const status of statuses) {
         if (await db.transaction().execute((trx) => updateDeliveryState(trx, actor, status))) updated += 1
       }
-      return { messages: messages.length, stored, statuses: statuses.length, updated }
+      return { messages: messages.length, stored, refused, statuses: statuses.length, updated }
     },
   )
 }
@@ -144,6 +160,7 @@ function outboundMessage(body: WhatsAppSend): OutboundMessage {
 /** Sending from a lead: the person acts, through the Graph API. */
 export const whatsappSendRoutes: FastifyPluginAsyncTypebox<WhatsAppRouteOptions> = async (app, { db, whatsapp }) => {
   answerNotFoundUnless(app, whatsapp !== undefined)
+  const config = whatsapp as WhatsAppConfig
   app.addHook('onRequest', app.authenticate)
 
   app.post(
@@ -161,7 +178,6 @@ export const whatsappSendRoutes: FastifyPluginAsyncTypebox<WhatsAppRouteOptions>
       },
     },
     async (request, reply) => {
-      const config = whatsapp as WhatsAppConfig
       const message = outboundMessage(request.body)
       const lead = await getLead(db, request.actor, request.params.id)
       if ('text' in message) await requireServiceWindow(db, lead.id)

@@ -129,6 +129,10 @@ export const WebhookResultSchema = Type.Object(
   {
     messages: Type.Integer({ description: 'Messages in the notification' }),
     stored: Type.Integer({ description: 'Of those, the ones stored now (not seen before)' }),
+    refused: Type.Integer({
+      description:
+        'Of those, the ones no client could be made of (a sender number libphonenumber refuses): logged, not stored',
+    }),
     statuses: Type.Integer({ description: 'Delivery statuses in the notification' }),
     updated: Type.Integer({ description: 'Of those, the ones that moved a message’s state forward' }),
   },

@@ -1,12 +1,13 @@
 import { sql, type Transaction } from 'kysely'
 import { type Activity, recordActivity } from '../activities/record.js'
 import { writeAudit } from '../audit/write.js'
-import type { Actor } from '../auth/actor.js'
+import { type Actor, viaActor } from '../auth/actor.js'
+import type { ClientRules } from '../clients/service.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { ConflictError } from '../errors/domain.js'
+import { receiveInbound } from '../inbound/service.js'
 import type { OutboundMessage } from './graph.js'
-import { inboundLead } from './inbound-lead.js'
 import { senderPhoneCandidates } from './numbers.js'
 import type { Contact, InboundMessage, MessageStatus, WhatsAppNotification } from './schemas.js'
 
@@ -25,15 +26,9 @@ const FORWARD_FROM: Record<DeliveryState, DeliveryState[]> = {
   failed: ['sent', 'delivered'],
 }
 
-/** Who acts when Meta's webhook writes: named in audit rows and events. */
-export function whatsappActor(requestId: string): Actor {
-  return {
-    userId: null,
-    username: 'whatsapp',
-    role: null,
-    requestId,
-    via: { type: 'whatsapp', id: null, name: 'WhatsApp' },
-  }
+/** Who acts when Meta's webhook writes: `whatsapp:<phone number id>` in audit rows, and in events. */
+export function whatsappActor(phoneNumberId: string, requestId: string): Actor {
+  return viaActor({ type: 'whatsapp', id: null, name: phoneNumberId }, requestId)
 }
 
 export interface InboundItem {
@@ -89,12 +84,18 @@ function senderNumber(message: InboundMessage): string {
 class AlreadyStored extends Error {}
 
 /**
- * Stores one inbound message, in a transaction of its own: on the sender's client (found under any
- * form of the number, else created) and its most recent open lead (else a new WhatsApp lead, assigned
- * by the rules), as a `whatsapp` inbound activity. A message id seen before changes nothing: answers
- * false, and whatever the transaction had written is rolled back.
+ * Stores one inbound message in a transaction of its own, through the inbound core: on the
+ * sender's client (found under any form of the number, else created, named after the profile) and
+ * its most recent open lead (else a new WhatsApp lead, assigned by the rules), as a `whatsapp`
+ * inbound activity. A message id seen before changes nothing: answers false, and whatever the
+ * transaction had written is rolled back.
  */
-export async function receiveMessage(db: Database, actor: Actor, item: InboundItem): Promise<boolean> {
+export async function receiveMessage(
+  db: Database,
+  actor: Actor,
+  item: InboundItem,
+  rules: ClientRules,
+): Promise<boolean> {
   const { message } = item
   const seen = await db
     .selectFrom('lead_activities')
@@ -104,21 +105,23 @@ export async function receiveMessage(db: Database, actor: Actor, item: InboundIt
   if (seen) return false
   try {
     await db.transaction().execute(async (trx) => {
-      const phones = senderPhoneCandidates(message.from)
-      const { leadId } = await inboundLead(trx, actor, {
-        phones,
-        contactName: item.profileName ?? senderNumber(message),
-        channel: 'whatsapp',
-      })
-      const activity = await recordActivity(trx, actor, {
-        lead_id: leadId,
-        type: 'whatsapp',
-        direction: 'inbound',
-        body: messageBody(message),
-        occurred_at: new Date(Number(message.timestamp) * 1000),
-        external_id: message.id,
-        meta: { message_id: message.id, message_type: message.type, from: senderNumber(message) },
-      })
+      const { activity } = await receiveInbound(
+        trx,
+        actor,
+        { phones: senderPhoneCandidates(message.from), name: item.profileName ?? senderNumber(message) },
+        {
+          channel: 'whatsapp',
+          activity: {
+            type: 'whatsapp',
+            direction: 'inbound',
+            body: messageBody(message),
+            occurred_at: new Date(Number(message.timestamp) * 1000),
+            external_id: message.id,
+            meta: { message_id: message.id, message_type: message.type, from: senderNumber(message) },
+          },
+        },
+        rules,
+      )
       // Stored meanwhile by a concurrent delivery of the same notification.
       if (!activity) throw new AlreadyStored()
     })
