@@ -411,6 +411,25 @@ describe('WhatsApp Business (Cloud API)', () => {
       assert.equal((await counts()).clients, before.clients + 1)
     })
 
+    it('hands a new WhatsApp lead out by the assignment rules', async () => {
+      const rules = await ctx.as(ctx.adminToken, 'PUT', '/assignment-rules', { mode: 'round_robin', users: [other.id] })
+      assert.equal(rules.statusCode, 200, rules.body)
+      try {
+        const waId = nextWaId()
+        const response = await deliver(
+          metaJson(
+            notification([change({ contacts: [contact(waId, 'Rita')], messages: [textMessage(waId, 'hola')] })]),
+          ),
+        )
+        assert.equal(response.statusCode, 200, response.body)
+        const client = await clientByPhone(`+${waId}`)
+        const [lead] = await leadsOf(client?.id as number)
+        assert.equal(lead?.assigned_to, other.id)
+      } finally {
+        await ctx.as(ctx.adminToken, 'PUT', '/assignment-rules', { mode: 'none', users: [] })
+      }
+    })
+
     it('names a client without a profile name after the number', async () => {
       const waId = nextWaId()
       const response = await deliver(
