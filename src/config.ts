@@ -65,6 +65,7 @@ const EnvSchema = Type.Object({
   WHATSAPP_ACCESS_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
   WHATSAPP_PHONE_NUMBER_ID: Type.Optional(Type.String({ pattern: '^\\d{1,32}$' })),
   WHATSAPP_GRAPH_URL: Type.String({ default: 'https://graph.facebook.com/v21.0', pattern: '^https?://' }),
+  EVENT_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1 }),
 })
 
 type Env = Static<typeof EnvSchema>
@@ -100,6 +101,8 @@ export interface Config {
   smtpUrl: string | undefined
   mailFrom: string
   workers: boolean
+  /** Events whose deliveries and mails are done are deleted, with them, after this many days. */
+  eventRetentionDays: number
   workerPollMs: number
   /** The waits before each retry of a background job: its attempts are one more than these. */
   jobRetryDelaysMs: number[]
@@ -176,6 +179,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM,
     workers: env.WORKERS,
+    eventRetentionDays: env.EVENT_RETENTION_DAYS,
     workerPollMs: env.WORKER_POLL_MS,
     jobRetryDelaysMs: env.JOB_RETRY_DELAYS_SECONDS.split(',').map((seconds) => Math.round(Number(seconds) * 1000)),
     webhookAllowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
