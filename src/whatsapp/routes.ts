@@ -18,10 +18,12 @@ import {
   WhatsAppSendSchema,
 } from './schemas.js'
 import {
+  isMessageStored,
+  MessageAlreadyStored,
   notificationItems,
-  receiveMessage,
   recordOutbound,
   requireServiceWindow,
+  storeMessage,
   updateDeliveryState,
   whatsappActor,
 } from './service.js'
@@ -127,9 +129,12 @@ export const whatsappWebhookRoutes: FastifyPluginAsyncTypebox<WhatsAppRouteOptio
       let updated = 0
       // One transaction per message: a failure leaves the ones before it stored, and Meta's redelivery skips them.
       for (const item of messages) {
+        if (await isMessageStored(db, item.message.id)) continue
         try {
-          if (await receiveMessage(db, actor, item, rules)) stored += 1
+          await db.transaction().execute((trx) => storeMessage(trx, actor, item, rules))
+          stored += 1
         } catch (error) {
+          if (error instanceof MessageAlreadyStored) continue
           // A sender no client can be made of (a number libphonenumber refuses): answered, so Meta does not retry it for days.
           if (!(error instanceof ValidationError)) throw error
           refused += 1

@@ -81,55 +81,50 @@ function senderNumber(message: InboundMessage): string {
   return `+${message.from.replace(/^\+/, '')}`
 }
 
-class AlreadyStored extends Error {}
+/** Thrown to roll back a message stored meanwhile by a concurrent delivery of the same notification. */
+export class MessageAlreadyStored extends Error {}
+
+/** Whether a message id is stored already (a redelivery), read before any lock is taken. */
+export async function isMessageStored(db: Database, messageId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('lead_activities')
+    .select('id')
+    .where('external_id', '=', messageId)
+    .executeTakeFirst()
+  return row !== undefined
+}
 
 /**
- * Stores one inbound message in a transaction of its own, through the inbound core: on the
- * sender's client (found under any form of the number, else created, named after the profile) and
- * its most recent open lead (else a new WhatsApp lead, assigned by the rules), as a `whatsapp`
- * inbound activity. A message id seen before changes nothing: answers false, and whatever the
- * transaction had written is rolled back.
+ * Stores one inbound message through the inbound core: on the sender's client (found under any
+ * form of the number, else created, named after the profile) and its most recent open lead (else a
+ * new WhatsApp lead, assigned by the rules), as a `whatsapp` inbound activity. A message id stored
+ * meanwhile throws MessageAlreadyStored, so that the caller rolls back whatever this wrote.
  */
-export async function receiveMessage(
-  db: Database,
+export async function storeMessage(
+  trx: Transaction<DB>,
   actor: Actor,
   item: InboundItem,
   rules: ClientRules,
-): Promise<boolean> {
+): Promise<void> {
   const { message } = item
-  const seen = await db
-    .selectFrom('lead_activities')
-    .select('id')
-    .where('external_id', '=', message.id)
-    .executeTakeFirst()
-  if (seen) return false
-  try {
-    await db.transaction().execute(async (trx) => {
-      const { activity } = await receiveInbound(
-        trx,
-        actor,
-        { phones: senderPhoneCandidates(message.from), name: item.profileName ?? senderNumber(message) },
-        {
-          channel: 'whatsapp',
-          activity: {
-            type: 'whatsapp',
-            direction: 'inbound',
-            body: messageBody(message),
-            occurred_at: new Date(Number(message.timestamp) * 1000),
-            external_id: message.id,
-            meta: { message_id: message.id, message_type: message.type, from: senderNumber(message) },
-          },
-        },
-        rules,
-      )
-      // Stored meanwhile by a concurrent delivery of the same notification.
-      if (!activity) throw new AlreadyStored()
-    })
-    return true
-  } catch (error) {
-    if (error instanceof AlreadyStored) return false
-    throw error
-  }
+  const { activity } = await receiveInbound(
+    trx,
+    actor,
+    { phones: senderPhoneCandidates(message.from), name: item.profileName ?? senderNumber(message) },
+    {
+      channel: 'whatsapp',
+      activity: {
+        type: 'whatsapp',
+        direction: 'inbound',
+        body: messageBody(message),
+        occurred_at: new Date(Number(message.timestamp) * 1000),
+        external_id: message.id,
+        meta: { message_id: message.id, message_type: message.type, from: senderNumber(message) },
+      },
+    },
+    rules,
+  )
+  if (!activity) throw new MessageAlreadyStored(message.id)
 }
 
 /** 409 outside_service_window unless the lead's client wrote on WhatsApp within the last 24 hours. */
