@@ -7,6 +7,7 @@ import type { Database } from '../db/database.js'
 import { UnauthorizedError, ValidationError } from '../errors/domain.js'
 import { sendProblem } from '../http/problem.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
+import { receiveInbound } from '../inbound/service.js'
 import { getLead } from '../leads/service.js'
 import { type OutboundMessage, sendWhatsAppMessage } from './graph.js'
 import {
@@ -18,12 +19,11 @@ import {
   WhatsAppSendSchema,
 } from './schemas.js'
 import {
+  inboundOf,
   isMessageStored,
-  MessageAlreadyStored,
   notificationItems,
   recordOutbound,
   requireServiceWindow,
-  storeMessage,
   updateDeliveryState,
   whatsappActor,
 } from './service.js'
@@ -35,6 +35,9 @@ export interface WhatsAppRouteOptions {
   whatsapp: WhatsAppConfig | undefined
   rules: ClientRules
 }
+
+/** Thrown to roll back a message stored meanwhile by a concurrent delivery of the same notification. */
+class MessageAlreadyStored extends Error {}
 
 // Meta's documentation: "Webhooks payloads can be up to 3MB".
 const WEBHOOK_BODY_LIMIT = 3 * 1024 * 1024
@@ -131,7 +134,11 @@ export const whatsappWebhookRoutes: FastifyPluginAsyncTypebox<WhatsAppRouteOptio
       for (const item of messages) {
         if (await isMessageStored(db, item.message.id)) continue
         try {
-          await db.transaction().execute((trx) => storeMessage(trx, actor, item, rules))
+          await db.transaction().execute(async (trx) => {
+            const { contact, message } = inboundOf(item)
+            const { activity } = await receiveInbound(trx, actor, contact, message, rules)
+            if (!activity) throw new MessageAlreadyStored(item.message.id)
+          })
           stored += 1
         } catch (error) {
           if (error instanceof MessageAlreadyStored) continue

@@ -79,7 +79,7 @@ export const WhatsAppNotificationSchema = Type.Object(
 )
 
 export type WhatsAppNotification = Static<typeof WhatsAppNotificationSchema>
-export type InboundMessage = Static<typeof InboundMessageSchema> & Record<string, unknown>
+export type WhatsAppMessage = Static<typeof InboundMessageSchema> & Record<string, unknown>
 export type MessageStatus = Static<typeof StatusSchema>
 export type Contact = Static<typeof ContactSchema>
 

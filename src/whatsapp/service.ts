@@ -6,10 +6,10 @@ import type { ClientRules } from '../clients/service.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { ConflictError } from '../errors/domain.js'
-import { receiveInbound } from '../inbound/service.js'
+import type { InboundContact, InboundMessage } from '../inbound/service.js'
 import type { OutboundMessage } from './graph.js'
 import { senderPhoneCandidates } from './numbers.js'
-import type { Contact, InboundMessage, MessageStatus, WhatsAppNotification } from './schemas.js'
+import type { Contact, MessageStatus, WhatsAppMessage, WhatsAppNotification } from './schemas.js'
 
 /** Meta's customer service window: free-form messages only this long after the customer's last one. */
 export const SERVICE_WINDOW_MS = 24 * 60 * 60 * 1000
@@ -32,7 +32,7 @@ export function whatsappActor(phoneNumberId: string, requestId: string): Actor {
 }
 
 export interface InboundItem {
-  message: InboundMessage
+  message: WhatsAppMessage
   /** The sender's profile name, when WhatsApp shared it. */
   profileName: string | undefined
 }
@@ -55,7 +55,7 @@ export function notificationItems(notification: WhatsAppNotification): {
         const name = Array.from(sender?.profile?.name?.trim() ?? '')
           .slice(0, CONTACT_NAME_MAX)
           .join('')
-        messages.push({ message: message as InboundMessage, profileName: name || undefined })
+        messages.push({ message: message as WhatsAppMessage, profileName: name || undefined })
       }
       statuses.push(...(change.value.statuses ?? []))
     }
@@ -67,7 +67,7 @@ export function notificationItems(notification: WhatsAppNotification): {
  * What the timeline shows of a message: its text, or `[image]`, `[audio]`, … for the other
  * types (with the caption, or the text of a button or list reply, when there is one).
  */
-export function messageBody(message: InboundMessage): string {
+export function messageBody(message: WhatsAppMessage): string {
   if (message.type === 'text') return message.text?.body ?? ''
   const content = message[message.type] as Record<string, unknown> | undefined
   const reply = content?.button_reply ?? content?.list_reply
@@ -77,12 +77,9 @@ export function messageBody(message: InboundMessage): string {
 }
 
 /** The sender's number as E.164, from `wa_id` (digits without `+`). */
-function senderNumber(message: InboundMessage): string {
+function senderNumber(message: WhatsAppMessage): string {
   return `+${message.from.replace(/^\+/, '')}`
 }
-
-/** Thrown to roll back a message stored meanwhile by a concurrent delivery of the same notification. */
-export class MessageAlreadyStored extends Error {}
 
 /** Whether a message id is stored already (a redelivery), read before any lock is taken. */
 export async function isMessageStored(db: Database, messageId: string): Promise<boolean> {
@@ -95,23 +92,16 @@ export async function isMessageStored(db: Database, messageId: string): Promise<
 }
 
 /**
- * Stores one inbound message through the inbound core: on the sender's client (found under any
- * form of the number, else created, named after the profile) and its most recent open lead (else a
- * new WhatsApp lead, assigned by the rules), as a `whatsapp` inbound activity. A message id stored
- * meanwhile throws MessageAlreadyStored, so that the caller rolls back whatever this wrote.
+ * What the inbound core files for one message: the sender (any form of the number; named after the
+ * profile, else the number) and a `whatsapp` inbound activity keyed by the message id, on a lead of
+ * channel whatsapp when a new one is needed.
  */
-export async function storeMessage(
-  trx: Transaction<DB>,
-  actor: Actor,
-  item: InboundItem,
-  rules: ClientRules,
-): Promise<void> {
+export function inboundOf(item: InboundItem): { contact: InboundContact; message: InboundMessage } {
   const { message } = item
-  const { activity } = await receiveInbound(
-    trx,
-    actor,
-    { phones: senderPhoneCandidates(message.from), name: item.profileName ?? senderNumber(message) },
-    {
+  const from = senderNumber(message)
+  return {
+    contact: { phones: senderPhoneCandidates(message.from), name: item.profileName ?? from },
+    message: {
       channel: 'whatsapp',
       activity: {
         type: 'whatsapp',
@@ -119,12 +109,10 @@ export async function storeMessage(
         body: messageBody(message),
         occurred_at: new Date(Number(message.timestamp) * 1000),
         external_id: message.id,
-        meta: { message_id: message.id, message_type: message.type, from: senderNumber(message) },
+        meta: { message_id: message.id, message_type: message.type, from },
       },
     },
-    rules,
-  )
-  if (!activity) throw new MessageAlreadyStored(message.id)
+  }
 }
 
 /** 409 outside_service_window unless the lead's client wrote on WhatsApp within the last 24 hours. */
