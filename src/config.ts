@@ -45,6 +45,9 @@ const EnvSchema = Type.Object({
   LOGIN_MAX_FAILURES_PER_USER: Type.Integer({ default: 5, minimum: 1 }),
   LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ default: 20, minimum: 1 }),
   LOGIN_THROTTLE_WINDOW_SECONDS: Type.Integer({ default: 900, minimum: 1 }),
+  FORM_MAX_SUBMISSIONS_PER_FORM: Type.Integer({ default: 100, minimum: 1 }),
+  FORM_MAX_SUBMISSIONS_PER_ADDRESS: Type.Integer({ default: 5, minimum: 1 }),
+  FORM_THROTTLE_WINDOW_SECONDS: Type.Integer({ default: 600, minimum: 1 }),
   TRUST_PROXY: Type.String({ default: 'false' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
@@ -91,6 +94,8 @@ export interface Config {
   adminPassword: string
   adminPasswordIsDefault: boolean
   login: { maxFailuresPerUser: number; maxFailuresPerAddress: number; windowSeconds: number }
+  /** Web-form submissions per form and per client address within a window. */
+  forms: { maxPerForm: number; maxPerAddress: number; windowSeconds: number }
   /** Fastify's trustProxy: false, a number of proxy hops, or the proxies' addresses and CIDRs. */
   trustProxy: false | number | string[]
   corsOrigins: string[]
@@ -168,6 +173,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
       maxFailuresPerUser: env.LOGIN_MAX_FAILURES_PER_USER,
       maxFailuresPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
       windowSeconds: env.LOGIN_THROTTLE_WINDOW_SECONDS,
+    },
+    forms: {
+      maxPerForm: env.FORM_MAX_SUBMISSIONS_PER_FORM,
+      maxPerAddress: env.FORM_MAX_SUBMISSIONS_PER_ADDRESS,
+      windowSeconds: env.FORM_THROTTLE_WINDOW_SECONDS,
     },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: env.CORS_ORIGINS.split(',')

@@ -6,11 +6,12 @@ import { type DatabaseHandle, openDatabase, waitForDatabase } from './db/databas
 import { type EmbeddedPostgres, embeddedUrl, isServing, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
 import { purgeOldEvents } from './events/retention.js'
+import { purgeExpiredSubmissionCounts } from './forms/throttle.js'
 import { every, type Periodic } from './jobs/periodic.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
-// Expired login counters are purged once per throttling window, and at least this often.
+// Expired throttling counters are purged once per throttling window, and at least this often.
 const MAX_PURGE_INTERVAL_SECONDS = 600
 // Old events are purged hourly: their retention is counted in days.
 const EVENT_PURGE_INTERVAL_MS = 3_600_000
@@ -114,6 +115,11 @@ export async function startRuntime(
         Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
         () => purgeExpiredLoginFailures(db, config.login.windowSeconds),
         warn('purging expired login failures'),
+      ),
+      every(
+        Math.min(config.forms.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
+        () => purgeExpiredSubmissionCounts(db, config.forms.windowSeconds),
+        warn('purging expired form submission counts'),
       ),
       every(EVENT_PURGE_INTERVAL_MS, () => purgeOldEvents(db, config.eventRetentionDays), warn('purging old events')),
     ]
