@@ -22,7 +22,7 @@ import type { Config } from './config.js'
 import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
-import { FORM_PREFIX, isFormPath, publicFormRoutes } from './forms/public.js'
+import { corsOptionsOf, FORM_PREFIX, publicFormRoutes } from './forms/public.js'
 import { webFormRoutes } from './forms/routes.js'
 import { webFormSchemas } from './forms/schemas.js'
 import { healthRoutes } from './health/routes.js'
@@ -191,13 +191,9 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
       },
     },
   })
-  if (config.corsOrigins.length > 0) {
-    // A public form answers CORS for its own allowed origins (forms/public.ts), not the API's.
-    await app.register(cors, {
-      delegator: (request, callback) =>
-        callback(null, { origin: isFormPath(request.url) ? false : config.corsOrigins }),
-    })
-  }
+  // One registration answers CORS for the API (CORS_ORIGINS) and for each web form (its own origins).
+  app.decorateRequest('webForm', undefined)
+  await app.register(cors, { delegator: corsOptionsOf(db, config.corsOrigins) })
 
   await app.register(jwt, {
     secret: jwtSecret,

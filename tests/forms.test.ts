@@ -91,6 +91,7 @@ describe('web forms', () => {
 
     for (const [body, field] of [
       [{ name: 'X', allowed_origins: ['https://a.example/path'] }, 'allowed_origins.0'],
+      [{ name: 'X', allowed_origins: [SITE, 'https://[bad'] }, 'allowed_origins.1'],
       [{ name: 'X', assign_to: 999_999 }, 'assign_to'],
       [{ name: '' }, 'name'],
     ] as const) {
