@@ -3,7 +3,10 @@ import { createHmac, randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { buildApp, withSecretsRedacted } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
 import { senderPhoneCandidates } from '../src/whatsapp/numbers.js'
+import type { WhatsAppMessage } from '../src/whatsapp/schemas.js'
+import { messageBody } from '../src/whatsapp/service.js'
 import { problemOf, startTestContext, type TestContext, type TestUser, testConfig } from './helpers/context.js'
 import { type FakeGraphApi, startFakeGraphApi } from './helpers/graph-api.js'
 
@@ -114,6 +117,51 @@ describe('the forms of a WhatsApp sender’s number', () => {
     assert.deepEqual(senderPhoneCandidates('584123456789'), ['+584123456789'])
     // A Brazilian landline (8 digits starting 2–5) has no ninth-digit form.
     assert.deepEqual(senderPhoneCandidates('551133334444'), ['+551133334444'])
+  })
+})
+
+describe('what the timeline shows of a WhatsApp message', () => {
+  it('keeps text, and names other types in brackets with their caption or reply', () => {
+    const of = (type: string, content?: Record<string, unknown>) =>
+      messageBody({
+        from: '584123456789',
+        id: 'x',
+        timestamp: '1',
+        type,
+        ...(content && { [type]: content }),
+      } as WhatsAppMessage)
+    assert.equal(of('text', { body: 'Hola' }), 'Hola')
+    assert.equal(of('image', { id: '1', mime_type: 'image/jpeg' }), '[image]')
+    assert.equal(of('document', { caption: 'Presupuesto', filename: 'p.pdf' }), '[document] Presupuesto')
+    assert.equal(of('button', { text: 'Sí, me interesa', payload: 'yes' }), '[button] Sí, me interesa')
+    assert.equal(
+      of('interactive', { type: 'list_reply', list_reply: { id: '2', title: 'Martes' } }),
+      '[interactive] Martes',
+    )
+    assert.equal(of('reaction', { message_id: 'wamid.1', emoji: '👍' }), '[reaction] 👍')
+    assert.equal(of('location', { latitude: 10.5, longitude: -66.9 }), '[location]')
+    assert.equal(of('unsupported'), '[unsupported]')
+  })
+})
+
+describe('WhatsApp configuration', () => {
+  it('needs the four values together, naming the missing ones', () => {
+    assert.equal(loadConfig({}, { dotenv: false }).whatsapp, undefined)
+    assert.throws(
+      () => loadConfig({ WHATSAPP_VERIFY_TOKEN: 'v', WHATSAPP_APP_SECRET: 's' }, { dotenv: false }),
+      /missing WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID/,
+    )
+    const config = loadConfig(
+      {
+        WHATSAPP_VERIFY_TOKEN: 'v',
+        WHATSAPP_APP_SECRET: 's',
+        WHATSAPP_ACCESS_TOKEN: 't',
+        WHATSAPP_PHONE_NUMBER_ID: '106540352242922',
+        WHATSAPP_GRAPH_URL: 'https://graph.example.com/v21.0/',
+      },
+      { dotenv: false },
+    )
+    assert.equal(config.whatsapp?.graphUrl, 'https://graph.example.com/v21.0')
   })
 })
 
@@ -562,6 +610,27 @@ describe('WhatsApp Business (Cloud API)', () => {
       }
       assert.equal((await activitiesOf(leadId)).length, before.activities)
       assert.equal(await count('audit_logs'), before.audit)
+    })
+
+    it('answers 502 without Meta’s code when the Graph API gives no usable answer, and records nothing', async () => {
+      const { leadId } = await leadInWindow()
+      const before = (await activitiesOf(leadId)).length
+      const cases = [
+        { status: 502, body: '<html>Bad Gateway</html>' },
+        { status: 200, body: '{"messaging_product":"whatsapp","messages":[]}' },
+      ]
+      try {
+        for (const rawAnswer of cases) {
+          graph.rawAnswer = rawAnswer
+          const response = await ctx.as(owner.token, 'POST', `/leads/${leadId}/whatsapp`, { text: 'hola' })
+          assert.equal(response.statusCode, 502, response.body)
+          assert.equal(problemOf(response).code, 'whatsapp_send_failed')
+          assert.equal(problemOf(response).meta_code, null)
+        }
+      } finally {
+        graph.rawAnswer = undefined
+      }
+      assert.equal((await activitiesOf(leadId)).length, before)
     })
 
     it('refuses a body with both text and template, or neither, naming the field', async () => {

@@ -28,6 +28,8 @@ export interface FakeGraphApi {
   sentIds: string[]
   /** Set to refuse the next sends as the Graph API does; cleared by setting undefined. */
   refuse: GraphError | undefined
+  /** Set to answer the next sends with this status and raw body instead (a proxy's error page, a broken answer). */
+  rawAnswer: { status: number; body: string } | undefined
   close(): Promise<void>
 }
 
@@ -45,6 +47,7 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
     received: [],
     sentIds: [],
     refuse: undefined,
+    rawAnswer: undefined,
     close: async () => {},
   }
   const graphError = (error: GraphError) => ({
@@ -83,6 +86,10 @@ export async function startFakeGraphApi(): Promise<FakeGraphApi> {
         return answer(400, graphError({ status: 400, code: 100, message: '(#100) Invalid parameter' }))
       }
       if (api.refuse) return answer(api.refuse.status, graphError(api.refuse))
+      if (api.rawAnswer) {
+        response.writeHead(api.rawAnswer.status, { 'content-type': 'text/html' })
+        return response.end(api.rawAnswer.body)
+      }
       const id = `wamid.${randomBytes(24).toString('base64')}`
       api.sentIds.push(id)
       return answer(200, {
