@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { buildApp, withSecretsRedacted } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { sendWhatsAppMessage, WhatsAppSendError } from '../src/whatsapp/graph.js'
 import { senderPhoneCandidates } from '../src/whatsapp/numbers.js'
 import type { WhatsAppMessage } from '../src/whatsapp/schemas.js'
 import { messageBody } from '../src/whatsapp/service.js'
@@ -141,6 +142,25 @@ describe('what the timeline shows of a WhatsApp message', () => {
     assert.equal(of('reaction', { message_id: 'wamid.1', emoji: '👍' }), '[reaction] 👍')
     assert.equal(of('location', { latitude: 10.5, longitude: -66.9 }), '[location]')
     assert.equal(of('unsupported'), '[unsupported]')
+  })
+})
+
+describe('sending through the Graph API', () => {
+  it('fails with whatsapp_send_failed, without Meta’s code, when the Graph API cannot be reached', async () => {
+    const config = {
+      verifyToken: 'v',
+      appSecret: 's',
+      accessToken: 't',
+      phoneNumberId: '106540352242922',
+      // Port 1 on loopback: nothing listens there, the connection is refused at once.
+      graphUrl: 'http://127.0.0.1:1/v21.0',
+    }
+    await assert.rejects(sendWhatsAppMessage(config, '+584123456789', { text: 'hola' }), (error: unknown) => {
+      assert.ok(error instanceof WhatsAppSendError)
+      assert.equal(error.status, 502)
+      assert.deepEqual(error.extra, { meta_code: null, meta_message: 'the Graph API could not be reached' })
+      return true
+    })
   })
 })
 
