@@ -9,6 +9,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { activityRoutes } from './activities/routes.js'
 import { activitySchemas } from './activities/schemas.js'
+import { apiKeyRoutes } from './api-keys/routes.js'
+import { apiKeySchemas } from './api-keys/schemas.js'
 import { assignmentRoutes } from './assignment/routes.js'
 import { assignmentSchemas } from './assignment/schemas.js'
 import { auditRoutes } from './audit/routes.js'
@@ -26,6 +28,8 @@ import { corsOptionsOf, FORM_PREFIX, publicFormRoutes } from './forms/public.js'
 import { webFormRoutes } from './forms/routes.js'
 import { webFormSchemas } from './forms/schemas.js'
 import { healthRoutes } from './health/routes.js'
+import { answerConditionalRead, documentConditionalRequests } from './http/etag.js'
+import { documentIdempotency, idempotencyPlugin } from './http/idempotency.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
@@ -53,6 +57,7 @@ const componentSchemas = [
   ...httpSchemas,
   ...userSchemas,
   ...authSchemas,
+  ...apiKeySchemas,
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
@@ -163,7 +168,10 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     const schema = route.schema as { operationId?: string; querystring?: unknown } | undefined
     if (schema?.operationId && !schema.querystring) schema.querystring = NO_QUERY
   })
+  app.addHook('onRoute', documentConditionalRequests)
+  app.addHook('onRoute', documentIdempotency)
   app.addHook('onRoute', completeRouteDocumentation)
+  app.addHook('preSerialization', answerConditionalRead)
 
   // JSON only (and forms on /auth/login); anything else is a 415. An empty JSON body counts as none.
   app.removeContentTypeParser('text/plain')
@@ -202,6 +210,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'exp', 'iat', 'ver'] },
   })
   await app.register(authenticationPlugin, { db, cacheMs: config.authCacheMs })
+  await app.register(idempotencyPlugin, { db, secret: jwtSecret })
 
   await app.register(swagger, {
     openapi: {
@@ -214,11 +223,23 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
       servers: [{ url: config.publicUrl }],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'An access token from POST /auth/login (a JWT, valid for an hour)',
+          },
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'crm_…',
+            description:
+              'An API key from POST /auth/api-keys (crm_ + 43 characters), sent the same way: Authorization: Bearer crm_…. It acts with its owner’s role; a read key may only GET.',
+          },
           passwordLogin: { type: 'oauth2', flows: { password: { tokenUrl: '/auth/login', scopes: {} } } },
         },
       },
-      security: [{ bearerAuth: [] }, { passwordLogin: [] }],
+      security: [{ bearerAuth: [] }, { apiKey: [] }, { passwordLogin: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
   })
@@ -231,6 +252,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     limits: config.login,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
   })
+  await app.register(apiKeyRoutes, { db })
   await app.register(userRoutes, { db, defaultLocale: config.defaultLocale })
   await app.register(notificationRoutes, { db })
   await app.register(auditRoutes, { db })

@@ -7,11 +7,12 @@ import { type EmbeddedPostgres, embeddedUrl, isServing, startEmbeddedPostgres } 
 import { migrate } from './db/migrate.js'
 import { purgeOldEvents } from './events/retention.js'
 import { purgeExpiredSubmissionCounts } from './forms/throttle.js'
+import { purgeExpiredIdempotencyKeys } from './http/idempotency.js'
 import { every, type Periodic } from './jobs/periodic.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
-// Expired throttling counters are purged once per throttling window, and at least this often.
+// Expired throttling counters and idempotency keys are purged once per throttling window, and at least this often.
 const MAX_PURGE_INTERVAL_SECONDS = 600
 // Old events are purged hourly: their retention is counted in days.
 const EVENT_PURGE_INTERVAL_MS = 3_600_000
@@ -110,9 +111,10 @@ export async function startRuntime(
     const logger = app.log
     const db = database.handle.db
     const warn = (what: string) => (error: Error) => logger.warn({ err: { message: error.message } }, `${what} failed`)
+    const purgeIntervalMs = Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000
     housekeeping = [
       every(
-        Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
+        purgeIntervalMs,
         () => purgeExpiredLoginFailures(db, config.login.windowSeconds),
         warn('purging expired login failures'),
       ),
@@ -121,6 +123,7 @@ export async function startRuntime(
         () => purgeExpiredSubmissionCounts(db, config.forms.windowSeconds),
         warn('purging expired form submission counts'),
       ),
+      every(purgeIntervalMs, () => purgeExpiredIdempotencyKeys(db), warn('purging expired idempotency keys')),
       every(EVENT_PURGE_INTERVAL_MS, () => purgeOldEvents(db, config.eventRetentionDays), warn('purging old events')),
     ]
   } catch (error) {

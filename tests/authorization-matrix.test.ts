@@ -24,6 +24,10 @@ const EXPECTED: Record<string, Expected> = {
   changeOwnPassword: { anonymous: 401, salesOwner: 204, salesOther: 204, management: 204, admin: 204 },
   getOwnNotificationSettings: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   updateOwnNotificationSettings: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  // Your own API keys: anyone signed in; everyone's keys (all=true, revoking another's): admin only.
+  createApiKey: { anonymous: 401, salesOwner: 201, salesOther: 201, management: 201, admin: 201 },
+  listApiKeys: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  deleteApiKey: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 204 },
   // /users (all verbs) and /audit-logs: admin only.
   listUsers: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   createUser: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 201 },
@@ -222,6 +226,14 @@ describe('authorization matrix', () => {
       if (who === 'anonymous') return { body: { current_password: 'whatever-it-is', new_password: 'a-new-password' } }
       const user = await ctx.createUser(roleOf(who))
       return { token: user.token, body: { current_password: user.password, new_password: 'a-new-password' } }
+    },
+    createApiKey: async () => ({ body: { name: 'matrix', scopes: ['read', 'write'] } }),
+    listApiKeys: async () => ({ query: { all: 'true' } }),
+    deleteApiKey: async () => {
+      // Another user's key: the admin's own.
+      const response = await ctx.as(ctx.adminToken, 'POST', '/auth/api-keys', { name: 'admin key', scopes: ['read'] })
+      assert.equal(response.statusCode, 201, response.body)
+      return { params: { id: response.json().id } }
     },
     listUsers: async () => ({ query: { role: 'sales' } }),
     createUser: async () => ({ body: { username: freshName('matrix'), password: 'a-long-password', role: 'sales' } }),

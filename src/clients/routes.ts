@@ -1,7 +1,9 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
+import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
+import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { ClientDetailSchema } from '../leads/schemas.js'
 import { countLeadsOfClient, deleteLeadsOfClient, leadsOfClient } from '../leads/service.js'
@@ -16,15 +18,22 @@ import {
   PhoneParams,
 } from './schemas.js'
 import {
+  type Client,
   type ClientRules,
   createClient,
   deleteClient,
   getClient,
   getClientByPhone,
   listClients,
+  lockClient,
   searchClients,
   updateClient,
 } from './service.js'
+
+/** The client as GET /clients/{id} shows it to the actor: with the newest leads they may see. */
+async function clientDetail(db: Database, actor: AuthenticatedActor, client: Client) {
+  return { ...client, ...(await leadsOfClient(db, actor, client.id)) }
+}
 
 export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (app, options) => {
   const { db, rules } = options
@@ -48,6 +57,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
   app.post(
     '/clients',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createClient',
         tags: ['clients'],
@@ -95,6 +105,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
   app.get(
     '/clients/:id',
     {
+      config: { etag: 'read' },
       schema: {
         operationId: 'getClient',
         tags: ['clients'],
@@ -103,15 +114,13 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientDetailSchema), ...problems(404) },
       },
     },
-    async (request) => {
-      const client = await getClient(db, request.params.id)
-      return { ...client, ...(await leadsOfClient(db, request.actor, client.id)) }
-    },
+    async (request) => clientDetail(db, request.actor, await getClient(db, request.params.id)),
   )
 
   app.patch(
     '/clients/:id',
     {
+      config: { etag: 'write' },
       schema: {
         operationId: 'updateClient',
         tags: ['clients'],
@@ -121,14 +130,23 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientSchema), ...problems(404, 409) },
       },
     },
-    async (request) =>
-      db.transaction().execute((trx) => updateClient(trx, request.actor, request.params.id, request.body, rules)),
+    async (request, reply) => {
+      const { actor } = request
+      const id = request.params.id
+      return db.transaction().execute(async (trx) => {
+        await checkIfMatch(request, async () => clientDetail(trx, actor, await lockClient(trx, id)))
+        const client = await updateClient(trx, actor, id, request.body, rules)
+        setETag(reply, await clientDetail(trx, actor, client))
+        return client
+      })
+    },
   )
 
   app.delete(
     '/clients/:id',
     {
       onRequest: app.requireRole('admin', 'management'),
+      config: { etag: 'write' },
       schema: {
         operationId: 'deleteClient',
         tags: ['clients'],
@@ -140,11 +158,12 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
       },
     },
     async (request, reply) => {
-      await db
-        .transaction()
-        .execute((trx) =>
-          deleteClient(trx, request.actor, request.params.id, { cascade: request.query.cascade, dependents }),
-        )
+      const { actor } = request
+      const id = request.params.id
+      await db.transaction().execute(async (trx) => {
+        await checkIfMatch(request, async () => clientDetail(trx, actor, await lockClient(trx, id)))
+        await deleteClient(trx, actor, id, { cascade: request.query.cascade, dependents })
+      })
       return reply.code(204).send(null)
     },
   )

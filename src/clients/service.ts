@@ -133,7 +133,7 @@ export async function createClient(
 }
 
 /** The client's row, locked until the transaction ends; 404 when there is none. */
-async function lockClient(trx: Transaction<DB>, id: number): Promise<Client> {
+export async function lockClient(trx: Transaction<DB>, id: number): Promise<Client> {
   const client = await trx
     .selectFrom('clients')
     .select(CLIENT_COLUMNS)

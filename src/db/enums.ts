@@ -35,6 +35,7 @@ export const AUDITED_TABLES = allOf<AuditedTable>()([
   'lead_activities',
   'assignment_rules',
   'web_forms',
+  'api_keys',
 ])
 export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])
 export const DELIVERY_STATES = allOf<DeliveryState>()(['pending', 'delivered', 'failed'])

@@ -13,7 +13,7 @@ export type AssignmentMode = "none" | "round_robin";
 
 export type AuditAction = "create" | "delete" | "export" | "update";
 
-export type AuditedTable = "assignment_rules" | "clients" | "lead_activities" | "leads" | "users" | "web_forms" | "webhooks";
+export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "users" | "web_forms" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -47,6 +47,18 @@ export type UserLocale = "en" | "es";
 
 export type UserRole = "admin" | "management" | "sales";
 
+export interface ApiKeys {
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp | null;
+  id: Generated<number>;
+  key_hash: Buffer;
+  key_prefix: string;
+  last_used_at: Timestamp | null;
+  name: string;
+  scopes: string[];
+  user_id: number;
+}
+
 export interface AssignmentRules {
   id: Generated<number>;
   last_user_id: number | null;
@@ -61,6 +73,8 @@ export interface AssignmentRuleUsers {
 
 export interface AuditLogs {
   action: AuditAction;
+  api_key_id: number | null;
+  api_key_name: string | null;
   created_at: Generated<Timestamp>;
   id: Generated<number>;
   new_values: Json | null;
@@ -102,6 +116,18 @@ export interface FormSubmissionCounts {
   key: string;
   submissions: number;
   window_started_at: Timestamp;
+}
+
+export interface IdempotencyKeys {
+  caller: string;
+  claimed_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+  key: string;
+  request_hash: Buffer;
+  response_body: string | null;
+  response_content_type: string | null;
+  response_location: string | null;
+  response_status: number | null;
 }
 
 export interface LeadActivities {
@@ -240,12 +266,14 @@ export interface Webhooks {
 }
 
 export interface DB {
+  api_keys: ApiKeys;
   assignment_rule_users: AssignmentRuleUsers;
   assignment_rules: AssignmentRules;
   audit_logs: AuditLogs;
   clients: Clients;
   events: Events;
   form_submission_counts: FormSubmissionCounts;
+  idempotency_keys: IdempotencyKeys;
   lead_activities: LeadActivities;
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;

@@ -39,7 +39,13 @@ function formKeyOf(url: string): string | undefined {
 export function corsOptionsOf(db: Database, apiOrigins: string[]) {
   return async (request: FastifyRequest): Promise<FastifyCorsOptions> => {
     const key = formKeyOf(request.url)
-    if (key === undefined) return { origin: apiOrigins.length > 0 ? apiOrigins : false }
+    if (key === undefined) {
+      return {
+        origin: apiOrigins.length > 0 ? apiOrigins : false,
+        // Headers a browser's script may read: what conditional requests, retries and creations answer.
+        exposedHeaders: ['ETag', 'Location', 'Idempotent-Replayed', 'Retry-After', 'X-Request-Id'],
+      }
+    }
     request.webForm = key ? await webFormByKey(db, key) : undefined
     const origins = request.webForm?.allowed_origins ?? []
     return {

@@ -1,9 +1,12 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
-import type { preValidationHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, preValidationHookHandler } from 'fastify'
+import type { Transaction } from 'kysely'
 import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import type { Database } from '../db/database.js'
+import type { DB } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
+import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import {
   LeadAssignmentSchema,
@@ -17,7 +20,17 @@ import {
   LeadUpdateSchema,
   MAX_STATS_DAYS,
 } from './schemas.js'
-import { assignLead, changeLeadStatus, createLead, deleteLead, getLead, listLeads, updateLead } from './service.js'
+import {
+  assignLead,
+  changeLeadStatus,
+  createLead,
+  deleteLead,
+  getLead,
+  type Lead,
+  listLeads,
+  lockLead,
+  updateLead,
+} from './service.js'
 import { leadStats } from './stats.js'
 
 /** status and assigned_to have routes of their own: say which, rather than "not an accepted field". */
@@ -33,6 +46,21 @@ const pointToOwnRoutes: preValidationHookHandler = async (request) => {
 
 export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
   app.addHook('onRequest', app.authenticate)
+
+  /** A change of one lead, in one transaction, made only if its If-Match (when sent) still holds. */
+  async function changeLead(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    id: number,
+    change: (trx: Transaction<DB>) => Promise<Lead>,
+  ): Promise<Lead> {
+    const lead = await db.transaction().execute(async (trx) => {
+      await checkIfMatch(request, () => lockLead(trx, request.actor, id))
+      return change(trx)
+    })
+    setETag(reply, lead)
+    return lead
+  }
 
   app.get(
     '/leads',
@@ -51,6 +79,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.post(
     '/leads',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createLead',
         tags: ['leads'],
@@ -84,6 +113,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.get(
     '/leads/:id',
     {
+      config: { etag: 'read' },
       schema: {
         operationId: 'getLead',
         tags: ['leads'],
@@ -98,6 +128,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.patch(
     '/leads/:id',
     {
+      config: { etag: 'write' },
       preValidation: pointToOwnRoutes,
       schema: {
         operationId: 'updateLead',
@@ -108,13 +139,16 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(LeadSchema), ...problems(403, 404) },
       },
     },
-    async (request) =>
-      db.transaction().execute((trx) => updateLead(trx, request.actor, request.params.id, request.body)),
+    async (request, reply) =>
+      changeLead(request, reply, request.params.id, (trx) =>
+        updateLead(trx, request.actor, request.params.id, request.body),
+      ),
   )
 
   app.patch(
     '/leads/:id/status',
     {
+      config: { etag: 'write' },
       schema: {
         operationId: 'changeLeadStatus',
         tags: ['leads'],
@@ -126,14 +160,17 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(LeadSchema), ...problems(404, 409) },
       },
     },
-    async (request) =>
-      db.transaction().execute((trx) => changeLeadStatus(trx, request.actor, request.params.id, request.body.status)),
+    async (request, reply) =>
+      changeLead(request, reply, request.params.id, (trx) =>
+        changeLeadStatus(trx, request.actor, request.params.id, request.body.status),
+      ),
   )
 
   app.patch(
     '/leads/:id/assign',
     {
       onRequest: app.requireRole('admin', 'management'),
+      config: { etag: 'write' },
       schema: {
         operationId: 'assignLead',
         tags: ['leads'],
@@ -143,14 +180,17 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(LeadSchema), ...problems(403, 404) },
       },
     },
-    async (request) =>
-      db.transaction().execute((trx) => assignLead(trx, request.actor, request.params.id, request.body.assigned_to)),
+    async (request, reply) =>
+      changeLead(request, reply, request.params.id, (trx) =>
+        assignLead(trx, request.actor, request.params.id, request.body.assigned_to),
+      ),
   )
 
   app.delete(
     '/leads/:id',
     {
       onRequest: app.requireRole('admin', 'management'),
+      config: { etag: 'write' },
       schema: {
         operationId: 'deleteLead',
         tags: ['leads'],
@@ -160,7 +200,10 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       },
     },
     async (request, reply) => {
-      await db.transaction().execute((trx) => deleteLead(trx, request.actor, request.params.id))
+      await db.transaction().execute(async (trx) => {
+        await checkIfMatch(request, () => lockLead(trx, request.actor, request.params.id))
+        await deleteLead(trx, request.actor, request.params.id)
+      })
       return reply.code(204).send(null)
     },
   )

@@ -154,6 +154,12 @@ async function lockVisibleLead(trx: Transaction<DB>, actor: AuthenticatedActor, 
   return lead
 }
 
+/** The lead as GET shows it, its row locked until the transaction ends (for an If-Match check). */
+export async function lockLead(trx: Transaction<DB>, actor: AuthenticatedActor, id: number): Promise<Lead> {
+  await lockVisibleLead(trx, actor, id)
+  return getLead(trx, actor, id)
+}
+
 async function assertActiveUser(trx: Transaction<DB>, userId: number): Promise<void> {
   const user = await trx
     .selectFrom('users')
