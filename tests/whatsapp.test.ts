@@ -556,6 +556,22 @@ describe('WhatsApp Business (Cloud API)', () => {
         .where('id', '=', activity.id)
         .executeTakeFirstOrThrow()
       assert.equal(row.external_id, graph.sentIds.at(-1))
+      // A retry with the same Idempotency-Key gets the first answer, and Meta gets nothing more.
+      const retry = () =>
+        ctx.inject({
+          method: 'POST',
+          url: `/leads/${leadId}/whatsapp`,
+          headers: { authorization: `Bearer ${owner.token}`, 'idempotency-key': `send-${leadId}` },
+          payload: { text: 'Una sola vez' },
+        })
+      const first = await retry()
+      assert.equal(first.statusCode, 201, first.body)
+      const sentOnce = graph.received.length
+      const replayed = await retry()
+      assert.equal(replayed.statusCode, 201)
+      assert.equal(replayed.headers['idempotent-replayed'], 'true')
+      assert.equal(replayed.json().id, first.json().id)
+      assert.equal(graph.received.length, sentOnce)
       // Another sales user does not see the lead: 404, and nothing goes out.
       const before = graph.received.length
       const refused = await ctx.as(other.token, 'POST', `/leads/${leadId}/whatsapp`, { text: 'hola' })

@@ -178,6 +178,8 @@ export const whatsappSendRoutes: FastifyPluginAsyncTypebox<WhatsAppRouteOptions>
   app.post(
     '/leads/:id/whatsapp',
     {
+      // A retried request with the same Idempotency-Key gets the first answer: the message is not sent twice.
+      config: { idempotent: true },
       schema: {
         operationId: 'sendLeadWhatsApp',
         tags: ['whatsapp'],
