@@ -40,6 +40,8 @@ import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
 import { spreadsheetRoutes } from './spreadsheets/routes.js'
 import { spreadsheetSchemas } from './spreadsheets/schemas.js'
+import { trashRoutes } from './trash/routes.js'
+import { trashSchemas } from './trash/schemas.js'
 import { userRoutes } from './users/routes.js'
 import { userSchemas } from './users/schemas.js'
 import { webhookJobOptions } from './webhooks/jobs.js'
@@ -67,6 +69,7 @@ const componentSchemas = [
   ...notificationSchemas,
   ...webhookSchemas,
   ...spreadsheetSchemas,
+  ...trashSchemas,
   ...whatsappSchemas,
 ]
 
@@ -273,6 +276,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   })
   await app.register(dashboardRoutes)
   await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
+  await app.register(trashRoutes, { db })
   const whatsapp = { db, whatsapp: config.whatsapp, rules: { defaultPhoneRegion: config.defaultPhoneRegion } }
   await app.register(whatsappWebhookRoutes, whatsapp)
   await app.register(whatsappSendRoutes, whatsapp)

@@ -84,6 +84,14 @@ const EXPECTED: Record<string, Expected> = {
   exportLeads: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   importClients: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
   importLeads: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  // Merge and the trash: admin and management; purging for good is the admin's alone.
+  mergeClients: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  listTrash: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  restoreClient: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  restoreLead: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  purgeTrashed: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 204 },
+  // Bulk status changes: every role may send one; each item answers as its single route would.
+  bulkLeads: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   // WhatsApp: Meta's webhook needs no token (its verify token or signature instead); sending is a lead activity.
   verifyWhatsAppWebhook: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   receiveWhatsAppNotification: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
@@ -164,6 +172,13 @@ describe('authorization matrix', () => {
     })
     assert.equal(response.statusCode, 201, response.body)
     return response.json().id as number
+  }
+
+  /** Moves a client or lead to the trash, and gives its id. */
+  const trashed = async (type: 'clients' | 'leads', id: number) => {
+    const response = await ctx.as(ctx.adminToken, 'DELETE', `/${type}/${id}`)
+    assert.equal(response.statusCode, 204, response.body)
+    return id
   }
 
   /** A web form, written straight to the table as a fixture. */
@@ -290,6 +305,12 @@ describe('authorization matrix', () => {
     exportClients: async () => ({ query: { format: 'csv' } }),
     exportLeads: async () => ({ query: { format: 'xlsx' } }),
     importClients: async () => ({ contentType: 'text/csv', body: `nombre,telefono\nImportado,${freshPhone()}\n` }),
+    mergeClients: async () => ({ params: { id: await newClient() }, body: { from_id: await newClient() } }),
+    listTrash: async () => ({ query: { type: 'leads' } }),
+    bulkLeads: async () => ({ body: { action: 'status', status: 'contacted', ids: [await newLead()] } }),
+    restoreClient: async () => ({ params: { id: await trashed('clients', await newClient()) } }),
+    restoreLead: async () => ({ params: { id: await trashed('leads', await newLead()) } }),
+    purgeTrashed: async () => ({ params: { type: 'clients', id: await trashed('clients', await newClient()) } }),
     importLeads: async () => ({
       query: { mode: 'upsert' },
       contentType: 'text/csv',

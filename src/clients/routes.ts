@@ -6,11 +6,20 @@ import type { Database } from '../db/database.js'
 import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { ClientDetailSchema } from '../leads/schemas.js'
-import { countLeadsOfClient, deleteLeadsOfClient, leadsOfClient } from '../leads/service.js'
+import {
+  countLeadsOfClient,
+  leadIdsOfClient,
+  leadsOfClient,
+  moveLeadsOfClient,
+  restoreLeadsOfClient,
+  trashLeadsOfClient,
+} from '../leads/service.js'
 import {
   ClientCreateSchema,
   ClientDeleteQuery,
   ClientListQuery,
+  ClientMergeOutcomeSchema,
+  ClientMergeSchema,
   ClientPageSchema,
   ClientSchema,
   ClientSearchQuery,
@@ -19,14 +28,17 @@ import {
 } from './schemas.js'
 import {
   type Client,
+  type ClientDependents,
   type ClientRules,
   createClient,
-  deleteClient,
   getClient,
   getClientByPhone,
   listClients,
   lockClient,
+  mergeClients,
+  restoreClient,
   searchClients,
+  trashClient,
   updateClient,
 } from './service.js'
 
@@ -37,7 +49,13 @@ async function clientDetail(db: Database, actor: AuthenticatedActor, client: Cli
 
 export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (app, options) => {
   const { db, rules } = options
-  const dependents = { count: countLeadsOfClient, deleteAll: deleteLeadsOfClient }
+  const dependents: ClientDependents = {
+    count: countLeadsOfClient,
+    ids: leadIdsOfClient,
+    trashAll: trashLeadsOfClient,
+    restoreTrashedWith: restoreLeadsOfClient,
+    moveAll: moveLeadsOfClient,
+  }
   app.addHook('onRequest', app.authenticate)
 
   app.get(
@@ -150,8 +168,9 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
       schema: {
         operationId: 'deleteClient',
         tags: ['clients'],
-        summary: 'Delete a client',
-        description: 'A client with leads is a 409 client_has_leads unless cascade=true, which deletes them too.',
+        summary: 'Move a client to the trash',
+        description:
+          'A client with leads is a 409 client_has_leads unless cascade=true, which moves them to the trash with it. POST /clients/{id}/restore brings it back.',
         params: IdParams,
         querystring: ClientDeleteQuery,
         response: { 204: Type.Null(), ...problems(403, 404, 409) },
@@ -162,10 +181,47 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
       const id = request.params.id
       await db.transaction().execute(async (trx) => {
         await checkIfMatch(request, async () => clientDetail(trx, actor, await lockClient(trx, id)))
-        await deleteClient(trx, actor, id, { cascade: request.query.cascade, dependents })
+        await trashClient(trx, actor, id, { cascade: request.query.cascade, dependents })
       })
       return reply.code(204).send(null)
     },
+  )
+
+  app.post(
+    '/clients/:id/restore',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      schema: {
+        operationId: 'restoreClient',
+        tags: ['trash'],
+        summary: 'Take a client out of the trash, with the leads trashed with it',
+        description:
+          'A live client that has the same phone by now is a 409 phone_taken with existing_id. A client not in the trash is a 404.',
+        params: IdParams,
+        response: { 200: ref(ClientSchema), ...problems(403, 404, 409) },
+      },
+    },
+    async (request) =>
+      db.transaction().execute((trx) => restoreClient(trx, request.actor, request.params.id, dependents)),
+  )
+
+  app.post(
+    '/clients/:id/merge',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      schema: {
+        operationId: 'mergeClients',
+        tags: ['clients'],
+        summary: 'Merge a duplicate into this client',
+        description:
+          'Moves every lead (and its activities) of from_id here, fills this client’s empty company_name, email and address from it, and moves from_id to the trash, in one transaction with an audit row (merge) for each lead and each client. dry_run answers the same and writes nothing. This client missing or trashed is a 404; from_id the same id, missing or trashed is a 400.',
+        params: IdParams,
+        body: ref(ClientMergeSchema),
+        response: { 200: ref(ClientMergeOutcomeSchema), ...problems(403, 404) },
+      },
+    },
+    async (request) =>
+      db.transaction().execute((trx) => mergeClients(trx, request.actor, request.params.id, request.body, dependents)),
   )
 
   app.get(

@@ -26,7 +26,7 @@ export const USER_ROLES = allOf<UserRole>()(['admin', 'sales', 'management'])
 export const CLIENT_TYPES = allOf<ClientType>()(['natural', 'juridical'])
 export const LEAD_STATUSES = allOf<LeadStatus>()(['new', 'contacted', 'quoted', 'closed', 'discarded'])
 export const LEAD_CHANNELS = allOf<LeadChannel>()(['web', 'whatsapp', 'instagram', 'manual'])
-export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete', 'export'])
+export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete', 'export', 'restore', 'merge', 'purge'])
 export const AUDITED_TABLES = allOf<AuditedTable>()([
   'users',
   'clients',

@@ -11,7 +11,7 @@ export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" 
 
 export type AssignmentMode = "none" | "round_robin";
 
-export type AuditAction = "create" | "delete" | "export" | "update";
+export type AuditAction = "create" | "delete" | "export" | "merge" | "purge" | "restore" | "update";
 
 export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "users" | "web_forms" | "webhooks";
 
@@ -93,6 +93,8 @@ export interface Clients {
   contact_name: string;
   created_at: Generated<Timestamp>;
   created_by: number | null;
+  deleted_at: Timestamp | null;
+  deleted_by: number | null;
   email: string | null;
   id: Generated<number>;
   phone: string;
@@ -176,6 +178,8 @@ export interface Leads {
   client_id: number;
   created_at: Generated<Timestamp>;
   created_by: number | null;
+  deleted_at: Timestamp | null;
+  deleted_by: number | null;
   id: Generated<number>;
   notes_search: Generated<string | null>;
   sales_notes: string | null;

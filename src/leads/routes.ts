@@ -8,8 +8,11 @@ import type { DB } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
 import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
+import { runBulk } from './bulk.js'
 import {
   LeadAssignmentSchema,
+  LeadBulkResultSchema,
+  LeadBulkSchema,
   LeadCreateSchema,
   LeadListQuery,
   LeadPageSchema,
@@ -24,11 +27,12 @@ import {
   assignLead,
   changeLeadStatus,
   createLead,
-  deleteLead,
   getLead,
   type Lead,
   listLeads,
   lockLead,
+  restoreLead,
+  trashLead,
   updateLead,
 } from './service.js'
 import { leadStats } from './stats.js'
@@ -194,7 +198,8 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       schema: {
         operationId: 'deleteLead',
         tags: ['leads'],
-        summary: 'Delete a lead',
+        summary: 'Move a lead to the trash',
+        description: 'POST /leads/{id}/restore brings it back.',
         params: IdParams,
         response: { 204: Type.Null(), ...problems(403, 404) },
       },
@@ -202,10 +207,43 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
     async (request, reply) => {
       await db.transaction().execute(async (trx) => {
         await checkIfMatch(request, () => lockLead(trx, request.actor, request.params.id))
-        await deleteLead(trx, request.actor, request.params.id)
+        await trashLead(trx, request.actor, request.params.id)
       })
       return reply.code(204).send(null)
     },
+  )
+
+  app.post(
+    '/leads/bulk',
+    {
+      schema: {
+        operationId: 'bulkLeads',
+        tags: ['leads'],
+        summary: 'Assign, change the status of, or trash up to 500 leads, each on its own',
+        description:
+          'Each lead is changed in its own transaction by the rules of its single route (PATCH /leads/{id}/assign, PATCH /leads/{id}/status, DELETE /leads/{id}): its result carries the status that route would answer (403 for a role that may not, 404 for a lead you may not see or in the trash, 409 for a forbidden transition, 412 when its if_match is stale). One failing lead does not undo the others. Send items (with if_match) or ids.',
+        body: ref(LeadBulkSchema),
+        response: { 200: ref(LeadBulkResultSchema) },
+      },
+    },
+    async (request) => ({ results: await runBulk(db, request.actor, request.body) }),
+  )
+
+  app.post(
+    '/leads/:id/restore',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      schema: {
+        operationId: 'restoreLead',
+        tags: ['trash'],
+        summary: 'Take a lead out of the trash',
+        description:
+          'A lead whose client is in the trash is a 409 client_trashed: restoring the client brings back the leads trashed with it. A lead not in the trash is a 404.',
+        params: IdParams,
+        response: { 200: ref(LeadSchema), ...problems(403, 404, 409) },
+      },
+    },
+    async (request) => db.transaction().execute((trx) => restoreLead(trx, request.actor, request.params.id)),
   )
 
   app.get(
