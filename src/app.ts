@@ -47,6 +47,8 @@ import { userSchemas } from './users/schemas.js'
 import { webhookJobOptions } from './webhooks/jobs.js'
 import { webhookRoutes } from './webhooks/routes.js'
 import { webhookSchemas } from './webhooks/schemas.js'
+import { whatsappSendRoutes, whatsappWebhookRoutes } from './whatsapp/routes.js'
+import { whatsappSchemas } from './whatsapp/schemas.js'
 
 const packageJson = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -68,6 +70,7 @@ const componentSchemas = [
   ...webhookSchemas,
   ...spreadsheetSchemas,
   ...trashSchemas,
+  ...whatsappSchemas,
 ]
 
 const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
@@ -274,6 +277,9 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(dashboardRoutes)
   await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
   await app.register(trashRoutes, { db })
+  const whatsapp = { db, whatsapp: config.whatsapp, rules: { defaultPhoneRegion: config.defaultPhoneRegion } }
+  await app.register(whatsappWebhookRoutes, whatsapp)
+  await app.register(whatsappSendRoutes, whatsapp)
 
   return app
 }

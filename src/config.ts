@@ -64,6 +64,11 @@ const EnvSchema = Type.Object({
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false }),
   WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 10_000 }),
   TRASH_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650 }),
+  WHATSAPP_VERIFY_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  WHATSAPP_APP_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  WHATSAPP_ACCESS_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  WHATSAPP_PHONE_NUMBER_ID: Type.Optional(Type.String({ pattern: '^\\d{1,32}$' })),
+  WHATSAPP_GRAPH_URL: Type.String({ default: 'https://graph.facebook.com/v21.0', pattern: '^https?://' }),
   EVENT_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1 }),
 })
 
@@ -111,6 +116,21 @@ export interface Config {
   webhookTimeoutMs: number
   /** Days a trashed client or lead is kept before the workers purge it. */
   trashRetentionDays: number
+  /** Unset: the WhatsApp routes answer 404. */
+  whatsapp: WhatsAppConfig | undefined
+}
+
+/** The WhatsApp Business Cloud API: all four secrets and ids are needed together. */
+export interface WhatsAppConfig {
+  /** What Meta must send back when it verifies the webhook URL. */
+  verifyToken: string
+  /** The app secret that signs each webhook POST (X-Hub-Signature-256). */
+  appSecret: string
+  /** The bearer token for the Graph API. */
+  accessToken: string
+  phoneNumberId: string
+  /** The Graph API's base URL, with its version and without a trailing slash. */
+  graphUrl: string
 }
 
 export class ConfigError extends StartupError {}
@@ -178,6 +198,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     webhookAllowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
     webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
     trashRetentionDays: env.TRASH_RETENTION_DAYS,
+    whatsapp: whatsappConfig(env),
   }
   if (config.env === 'production') {
     if (!config.jwtSecret || config.jwtSecret.length < MIN_PRODUCTION_SECRET_LENGTH) {
@@ -190,6 +211,31 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     }
   }
   return config
+}
+
+const WHATSAPP_VARIABLES = [
+  'WHATSAPP_VERIFY_TOKEN',
+  'WHATSAPP_APP_SECRET',
+  'WHATSAPP_ACCESS_TOKEN',
+  'WHATSAPP_PHONE_NUMBER_ID',
+] as const
+
+/** None of the four: WhatsApp is off. Some but not all: a mistake worth stopping the start for. */
+function whatsappConfig(env: Env): WhatsAppConfig | undefined {
+  const missing = WHATSAPP_VARIABLES.filter((name) => env[name] === undefined)
+  if (missing.length === WHATSAPP_VARIABLES.length) return undefined
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration: WhatsApp needs ${WHATSAPP_VARIABLES.join(', ')} together; missing ${missing.join(', ')}`,
+    )
+  }
+  return {
+    verifyToken: env.WHATSAPP_VERIFY_TOKEN as string,
+    appSecret: env.WHATSAPP_APP_SECRET as string,
+    accessToken: env.WHATSAPP_ACCESS_TOKEN as string,
+    phoneNumberId: env.WHATSAPP_PHONE_NUMBER_ID as string,
+    graphUrl: env.WHATSAPP_GRAPH_URL.replace(/\/+$/, ''),
+  }
 }
 
 function readDotenv(): Record<string, string> {

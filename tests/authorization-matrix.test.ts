@@ -3,6 +3,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { countRows, problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { type FakeGraphApi, startFakeGraphApi } from './helpers/graph-api.js'
 
 const PRINCIPALS = ['anonymous', 'salesOwner', 'salesOther', 'management', 'admin'] as const
 type Principal = (typeof PRINCIPALS)[number]
@@ -91,6 +92,10 @@ const EXPECTED: Record<string, Expected> = {
   purgeTrashed: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 204 },
   // Bulk status changes: every role may send one; each item answers as its single route would.
   bulkLeads: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  // WhatsApp: Meta's webhook needs no token (its verify token or signature instead); sending is a lead activity.
+  verifyWhatsAppWebhook: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  receiveWhatsAppNotification: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  sendLeadWhatsApp: { anonymous: 401, salesOwner: 201, salesOther: 404, management: 201, admin: 201 },
 }
 
 interface Call {
@@ -102,6 +107,8 @@ interface Call {
   contentType?: string
   /** Call as this token instead of the principal's own (a fresh user of the principal's role). */
   token?: string
+  /** Headers besides the content type and the token (a webhook's signature). */
+  headers?: Record<string, string>
 }
 
 interface Fixtures {
@@ -112,6 +119,10 @@ interface Fixtures {
   leadId: number
   webhookId: number
 }
+
+const WHATSAPP = { verifyToken: 'matrix-verify-token', appSecret: 'matrix-app-secret' }
+/** An empty notification of Meta's shape, signed with the app secret. */
+const WHATSAPP_NOTIFICATION = JSON.stringify({ object: 'whatsapp_business_account', entry: [] })
 
 // A public address written as an IP, so that saving it needs no DNS.
 const WEBHOOK = { url: 'https://93.184.215.14/crm-events', events: ['client.merged'] }
@@ -141,6 +152,7 @@ describe('authorization matrix', () => {
   let ctx: TestContext
   let fixtures: Fixtures
   let tokens: Record<Principal, string | undefined>
+  let graph: FakeGraphApi
 
   /** A new client without leads. */
   const newClient = async () => {
@@ -304,10 +316,32 @@ describe('authorization matrix', () => {
       contentType: 'text/csv',
       body: `telefono,canal\n${fixtures.clientPhone},instagram\n`,
     }),
+    verifyWhatsAppWebhook: async () => ({
+      query: { 'hub.mode': 'subscribe', 'hub.verify_token': WHATSAPP.verifyToken, 'hub.challenge': '42' },
+    }),
+    receiveWhatsAppNotification: async () => ({
+      contentType: 'application/json',
+      body: WHATSAPP_NOTIFICATION,
+      headers: {
+        'x-hub-signature-256': `sha256=${createHmac('sha256', WHATSAPP.appSecret).update(WHATSAPP_NOTIFICATION).digest('hex')}`,
+      },
+    }),
+    // A template: it may go out at any time, whatever the lead's last inbound message.
+    sendLeadWhatsApp: async () => ({
+      params: { id: fixtures.leadId },
+      body: { template: { name: 'seguimiento', language: 'es' } },
+    }),
   }
 
   before(async () => {
-    ctx = await startTestContext()
+    graph = await startFakeGraphApi()
+    ctx = await startTestContext({
+      WHATSAPP_VERIFY_TOKEN: WHATSAPP.verifyToken,
+      WHATSAPP_APP_SECRET: WHATSAPP.appSecret,
+      WHATSAPP_ACCESS_TOKEN: graph.accessToken,
+      WHATSAPP_PHONE_NUMBER_ID: graph.phoneNumberId,
+      WHATSAPP_GRAPH_URL: graph.url,
+    })
     const users = {
       salesOwner: await ctx.createUser('sales'),
       salesOther: await ctx.createUser('sales'),
@@ -339,7 +373,10 @@ describe('authorization matrix', () => {
       admin: ctx.adminToken,
     }
   })
-  after(() => ctx?.close())
+  after(async () => {
+    await ctx?.close()
+    await graph?.close()
+  })
 
   it('answers every operation of the OpenAPI document as the Roles table says, for each kind of caller', async () => {
     const documentResponse = await ctx.inject({ method: 'GET', url: '/openapi.json' })
@@ -378,7 +415,11 @@ describe('authorization matrix', () => {
           ? await ctx.inject({
               method: method as InjectOptions['method'],
               url: `${url}${query}`,
-              headers: { 'content-type': call.contentType, ...(token && { authorization: `Bearer ${token}` }) },
+              headers: {
+                'content-type': call.contentType,
+                ...call.headers,
+                ...(token && { authorization: `Bearer ${token}` }),
+              },
               payload: call.body as string,
             })
           : await ctx.as(token, method as InjectOptions['method'], `${url}${query}`, call.body)

@@ -55,12 +55,16 @@ describe("the README's curl examples", () => {
     environment = await serverEnvironment()
     // A free port, not the README's 8000, which a server of one's own may be using.
     port = await freePort()
-    // As the README's webhook section starts it, for a receiver on this machine.
+    // As the README's webhook and WhatsApp sections start it: a receiver on this machine, WhatsApp's demo values.
     server = await startServer({
       ...environment.env,
       HOST: 'localhost',
       PORT: String(port),
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+      WHATSAPP_VERIFY_TOKEN: 'my-verify-token',
+      WHATSAPP_APP_SECRET: 'my-app-secret',
+      WHATSAPP_ACCESS_TOKEN: 'my-access-token',
+      WHATSAPP_PHONE_NUMBER_ID: '106540352242922',
     })
   })
   after(async () => {

@@ -3,7 +3,8 @@ import type { UserRole } from '../db/types.js'
 /** Who acts when it is not a person signed in with a token: written into events as `actor.type`. */
 export interface ActorVia {
   type: 'api_key' | 'form' | 'whatsapp'
-  id: number
+  /** The key's or the form's id; null for WhatsApp, which is no record of ours. */
+  id: number | null
   name: string
 }
 
