@@ -180,11 +180,15 @@ describe('lead activities', () => {
     assert.equal((await timeline(sales.token, lead.id)).total, 0)
   })
 
-  it('takes the lead’s activities away with the lead', async () => {
+  it('keeps a trashed lead’s activities, and takes them away when the lead is purged', async () => {
     const lead = await newLead(ctx.adminToken)
     await ctx.as(ctx.adminToken, 'POST', `/leads/${lead.id}/activities`, { type: 'email', body: 'Enviado' })
+    const activitiesOf = () =>
+      ctx.db.selectFrom('lead_activities').select('id').where('lead_id', '=', lead.id).execute()
     assert.equal((await ctx.as(ctx.adminToken, 'DELETE', `/leads/${lead.id}`)).statusCode, 204)
-    const rows = await ctx.db.selectFrom('lead_activities').select('id').where('lead_id', '=', lead.id).execute()
-    assert.equal(rows.length, 0)
+    assert.equal((await ctx.as(ctx.adminToken, 'GET', `/leads/${lead.id}/activities`)).statusCode, 404)
+    assert.equal((await activitiesOf()).length, 1, 'kept for a restore')
+    assert.equal((await ctx.as(ctx.adminToken, 'DELETE', `/trash/leads/${lead.id}`)).statusCode, 204)
+    assert.equal((await activitiesOf()).length, 0)
   })
 })
