@@ -28,6 +28,8 @@ import { leadSchemas } from './leads/schemas.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
 import { spreadsheetRoutes } from './spreadsheets/routes.js'
+import { searchRoutes } from './search/routes.js'
+import { searchSchemas } from './search/schemas.js'
 import { spreadsheetSchemas } from './spreadsheets/schemas.js'
 import { userRoutes } from './users/routes.js'
 import { userSchemas } from './users/schemas.js'
@@ -50,6 +52,7 @@ const componentSchemas = [
   ...notificationSchemas,
   ...webhookSchemas,
   ...spreadsheetSchemas,
+  ...searchSchemas,
 ]
 
 const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
@@ -227,6 +230,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   })
   await app.register(dashboardRoutes)
   await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
+  await app.register(searchRoutes, { db, defaultPhoneRegion: config.defaultPhoneRegion })
 
   return app
 }

@@ -64,6 +64,8 @@ const EXPECTED: Record<string, Expected> = {
   exportLeads: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   importClients: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
   importLeads: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  // Search: everyone, sales scoped to their own leads.
+  search: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
 }
 
 interface Call {
@@ -216,6 +218,7 @@ describe('authorization matrix', () => {
     exportClients: async () => ({ query: { format: 'csv' } }),
     exportLeads: async () => ({ query: { format: 'xlsx' } }),
     importClients: async () => ({ contentType: 'text/csv', body: `nombre,telefono\nImportado,${freshPhone()}\n` }),
+    search: async () => ({ query: { q: 'matrix', types: 'clients,leads' } }),
     importLeads: async () => ({
       query: { mode: 'upsert' },
       contentType: 'text/csv',

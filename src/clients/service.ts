@@ -27,7 +27,7 @@ export const CLIENT_COLUMNS = [
   'clients.updated_at',
 ] as const
 
-export type Client = Omit<Selectable<Clients>, 'search_text'>
+export type Client = Omit<Selectable<Clients>, 'search_text' | 'search_vector'>
 
 export interface ClientPatch {
   client_type?: ClientType

@@ -65,6 +65,7 @@ export interface Clients {
   id: Generated<number>;
   phone: string;
   search_text: Generated<string | null>;
+  search_vector: Generated<string | null>;
   updated_at: Generated<Timestamp>;
 }
 
@@ -114,8 +115,8 @@ export interface Leads {
   created_at: Generated<Timestamp>;
   created_by: number | null;
   id: Generated<number>;
-  notes_search: Generated<string | null>;
   sales_notes: string | null;
+  search_vector: Generated<string | null>;
   status: Generated<LeadStatus>;
   status_changed_at: Generated<Timestamp>;
   updated_at: Generated<Timestamp>;

@@ -1,4 +1,4 @@
-import { type Selectable, type SelectQueryBuilder, sql, type Transaction } from 'kysely'
+import { type Selectable, type SelectQueryBuilder, type SqlBool, sql, type Transaction } from 'kysely'
 import { jsonBuildObject } from 'kysely/helpers/postgres'
 import { auditRows, type Changes, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
@@ -6,7 +6,7 @@ import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
 import { isForeignKeyViolation } from '../db/errors.js'
 import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate.js'
-import { clientSearchTerms, normalizedContains } from '../db/search.js'
+import { clientSearchTerms, fullTextQuery, queryWords } from '../db/search.js'
 import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { type EventType, writeEvent } from '../events/outbox.js'
@@ -16,7 +16,7 @@ import type { LEAD_SORTS } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
 
-type LeadRow = Omit<Selectable<Leads>, 'notes_search'>
+type LeadRow = Omit<Selectable<Leads>, 'search_vector'>
 
 export interface Lead extends LeadRow {
   client: { id: number; contact_name: string; company_name: string | null; phone: string }
@@ -91,12 +91,13 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
   if (range.from) query = query.where('leads.created_at', '>=', range.from)
   if (range.before) query = query.where('leads.created_at', '<', range.before)
   if (filter.q) {
-    const q = filter.q
-    const clientMatches = clientSearchTerms(q).matches
+    // The client as /clients?q= finds it (substring, typo, phone digits); the notes by full text.
+    const clientMatches = clientSearchTerms(filter.q).matches
+    const notes = fullTextQuery(queryWords(filter.q))
     query = query.where((eb) =>
       eb.or([
         eb('leads.client_id', 'in', eb.selectFrom('clients').select('clients.id').where(clientMatches)),
-        eb('leads.notes_search', 'like', normalizedContains(q)),
+        sql<SqlBool>`leads.search_vector @@ ${notes.matches}`,
       ]),
     )
   }
