@@ -33,6 +33,8 @@ import { spreadsheetRoutes } from './spreadsheets/routes.js'
 import { spreadsheetSchemas } from './spreadsheets/schemas.js'
 import { userRoutes } from './users/routes.js'
 import { userSchemas } from './users/schemas.js'
+import { viewRoutes } from './views/routes.js'
+import { viewSchemas } from './views/schemas.js'
 import { webhookJobOptions } from './webhooks/jobs.js'
 import { webhookRoutes } from './webhooks/routes.js'
 import { webhookSchemas } from './webhooks/schemas.js'
@@ -53,6 +55,7 @@ const componentSchemas = [
   ...webhookSchemas,
   ...spreadsheetSchemas,
   ...searchSchemas,
+  ...viewSchemas,
 ]
 
 const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
@@ -231,6 +234,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(dashboardRoutes)
   await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
   await app.register(searchRoutes, { db, defaultPhoneRegion: config.defaultPhoneRegion })
+  await app.register(viewRoutes, { db })
 
   return app
 }

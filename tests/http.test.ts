@@ -9,6 +9,7 @@ import {
   LEAD_CHANNELS,
   LEAD_STATUSES,
   USER_ROLES,
+  VIEW_RESOURCES,
 } from '../src/db/enums.js'
 import { problemOf, startTestContext, type TestContext } from './helpers/context.js'
 
@@ -36,6 +37,7 @@ describe('HTTP conventions', () => {
       ['lead_channel', LEAD_CHANNELS],
       ['audit_action', AUDIT_ACTIONS],
       ['audited_table', AUDITED_TABLES],
+      ['view_resource', VIEW_RESOURCES],
     ]
     for (const [type, list] of lists) {
       const result = await sql<{

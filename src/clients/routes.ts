@@ -5,6 +5,7 @@ import type { Database } from '../db/database.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { ClientDetailSchema } from '../leads/schemas.js'
 import { countLeadsOfClient, deleteLeadsOfClient, leadsOfClient } from '../leads/service.js'
+import { applyView } from '../views/apply.js'
 import {
   ClientCreateSchema,
   ClientDeleteQuery,
@@ -34,6 +35,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
   app.get(
     '/clients',
     {
+      preValidation: applyView(db, 'clients'),
       schema: {
         operationId: 'listClients',
         tags: ['clients'],
@@ -42,7 +44,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientPageSchema) },
       },
     },
-    async (request) => listClients(db, request.query),
+    async (request) => listClients(db, request.actor, request.query),
   )
 
   app.post(

@@ -7,7 +7,7 @@ import type { ColumnType } from "kysely";
 
 export type AuditAction = "create" | "delete" | "export" | "update";
 
-export type AuditedTable = "clients" | "leads" | "users" | "webhooks";
+export type AuditedTable = "clients" | "leads" | "saved_views" | "users" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -40,6 +40,8 @@ export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 export type UserLocale = "en" | "es";
 
 export type UserRole = "admin" | "management" | "sales";
+
+export type ViewResource = "clients" | "leads";
 
 export interface AuditLogs {
   action: AuditAction;
@@ -144,6 +146,18 @@ export interface Notifications {
   user_id: number;
 }
 
+export interface SavedViews {
+  created_at: Generated<Timestamp>;
+  filters: Generated<Json>;
+  id: Generated<number>;
+  name: string;
+  owner_id: number;
+  resource: ViewResource;
+  shared: Generated<boolean>;
+  sort: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface Users {
   created_at: Generated<Timestamp>;
   email: string | null;
@@ -201,6 +215,7 @@ export interface DB {
   leads: Leads;
   login_failures: LoginFailures;
   notifications: Notifications;
+  saved_views: SavedViews;
   users: Users;
   webhook_deliveries: WebhookDeliveries;
   webhooks: Webhooks;

@@ -5,6 +5,7 @@ import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import type { Database } from '../db/database.js'
 import { ValidationError } from '../errors/domain.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
+import { applyView } from '../views/apply.js'
 import {
   LeadAssignmentSchema,
   LeadCreateSchema,
@@ -37,6 +38,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.get(
     '/leads',
     {
+      preValidation: applyView(db, 'leads'),
       schema: {
         operationId: 'listLeads',
         tags: ['leads'],
@@ -69,6 +71,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.get(
     '/leads/stats',
     {
+      preValidation: applyView(db, 'leads'),
       schema: {
         operationId: 'getLeadStats',
         tags: ['leads'],
@@ -78,7 +81,11 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(LeadStatsSchema) },
       },
     },
-    async (request) => leadStats(db, request.actor, request.query),
+    async (request) => {
+      // The view's filters are in the query by now (applyView): its id is no filter of its own.
+      const { view: _view, ...filter } = request.query
+      return leadStats(db, request.actor, filter)
+    },
   )
 
   app.get(
