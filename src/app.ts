@@ -7,6 +7,10 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { activityRoutes } from './activities/routes.js'
+import { activitySchemas } from './activities/schemas.js'
+import { assignmentRoutes } from './assignment/routes.js'
+import { assignmentSchemas } from './assignment/schemas.js'
 import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
 import { authenticationPlugin } from './auth/authenticate.js'
@@ -51,6 +55,8 @@ const componentSchemas = [
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
+  ...activitySchemas,
+  ...assignmentSchemas,
   ...notificationSchemas,
   ...webhookSchemas,
   ...spreadsheetSchemas,
@@ -227,6 +233,8 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(auditRoutes, { db })
   await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
   await app.register(leadRoutes, { db })
+  await app.register(activityRoutes, { db })
+  await app.register(assignmentRoutes, { db })
   await app.register(webhookRoutes, {
     db,
     jobs: webhookJobOptions(config),

@@ -49,7 +49,14 @@ const EXPECTED: Record<string, Expected> = {
   assignLead: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
   deleteLead: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 204, admin: 204 },
   getLeadHistory: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
-  // Webhooks: admin only.
+  // Lead activities: as the lead; deleting is for the author (here the owner), admin and management.
+  listLeadActivities: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
+  addLeadActivity: { anonymous: 401, salesOwner: 201, salesOther: 404, management: 201, admin: 201 },
+  getLeadActivity: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
+  deleteLeadActivity: { anonymous: 401, salesOwner: 204, salesOther: 404, management: 204, admin: 204 },
+  // Webhooks, web forms and assignment rules: admin only.
+  getAssignmentRules: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  replaceAssignmentRules: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   createWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 201 },
   listWebhooks: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   getWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
@@ -144,6 +151,17 @@ describe('authorization matrix', () => {
     return response.json().id as number
   }
 
+  /** A note by the owning sales user on a new lead of theirs. */
+  const newActivity = async () => {
+    const id = await newLead()
+    const response = await ctx.as(fixtures.users.salesOwner.token, 'POST', `/leads/${id}/activities`, {
+      type: 'note',
+      body: 'Nota',
+    })
+    assert.equal(response.statusCode, 201, response.body)
+    return { id, activity_id: response.json().id as number }
+  }
+
   /**
    * A webhook for an event type nothing publishes yet, so that no delivery runs in the background.
    * `unreachable`: written straight to the table with a loopback URL, which every delivery refuses
@@ -221,8 +239,14 @@ describe('authorization matrix', () => {
     assignLead: async () => ({ params: { id: await newLead() }, body: { assigned_to: fixtures.users.salesOther.id } }),
     deleteLead: async () => ({ params: { id: await newLead() } }),
     getLeadHistory: async () => ({ params: { id: fixtures.leadId } }),
+    listLeadActivities: async () => ({ params: { id: fixtures.leadId } }),
+    addLeadActivity: async () => ({ params: { id: fixtures.leadId }, body: { type: 'note', body: 'Llamar' } }),
+    getLeadActivity: async () => ({ params: await newActivity() }),
+    deleteLeadActivity: async () => ({ params: await newActivity() }),
     getOwnNotificationSettings: async () => ({}),
     updateOwnNotificationSettings: async () => ({ body: { inbound_lead: false } }),
+    getAssignmentRules: async () => ({}),
+    replaceAssignmentRules: async () => ({ body: { mode: 'round_robin', users: [fixtures.users.salesOwner.id] } }),
     createWebhook: async () => ({ body: WEBHOOK }),
     listWebhooks: async () => ({ query: { limit: '10' } }),
     getWebhook: async () => ({ params: { id: fixtures.webhookId } }),
@@ -396,7 +420,12 @@ describe('authorization matrix', () => {
       assert.match(String(response.headers['content-type']), /^application\/problem\+json/, label)
     }
     assert.equal(await countRows(ctx.db, 'audit_logs'), closedRows)
-    assert.equal(closedRows, auditRowsBefore + 2, 'only the fixture lead and its closing were written')
+    // The lead and its closing, and the assignment and status change on its timeline.
+    assert.equal(
+      closedRows,
+      auditRowsBefore + 4,
+      'only the fixture lead, its closing and their timeline rows were written',
+    )
     const lead = (await ctx.as(ctx.adminToken, 'GET', `/leads/${fixtures.leadId}`)).json()
     assert.equal(lead.admin_notes, null)
     // Management may reopen the same lead: the 409 above was the role's, not the transition's.

@@ -66,6 +66,17 @@ describe('filters across lists, exports and stats', () => {
         .where('id', '=', lead[name as keyof typeof lead])
         .execute()
     }
+    // The timeline rows written so far (assignments) happened long ago; one call in March.
+    await ctx.db
+      .updateTable('lead_activities')
+      .set({ occurred_at: new Date('2026-01-01T00:00:00Z') })
+      .execute()
+    const call = await ctx.as(ctx.adminToken, 'POST', `/leads/${lead.three}/activities`, {
+      type: 'call',
+      body: 'Preguntó por el precio',
+      occurred_at: '2026-03-15T10:00:00Z',
+    })
+    assert.equal(call.statusCode, 201, call.body)
     for (const [name, month] of Object.entries({ natural: '01', juridical: '02', quiet: '03' })) {
       await ctx.db
         .updateTable('clients')
@@ -98,6 +109,7 @@ describe('filters across lists, exports and stats', () => {
       () => [lead.one, lead.two, lead.four],
     ],
     ['client_type', () => 'client_type=juridical', () => [lead.three, lead.four]],
+    ['has_activity_since', () => 'has_activity_since=2026-03-01', () => [lead.three]],
   ]
 
   for (const [name, query, expected] of LEAD_CASES) {
@@ -156,6 +168,7 @@ describe('filters across lists, exports and stats', () => {
       ['/leads/export', 'status_changed_from=2026-02-30', 'status_changed_from'],
       ['/leads/stats', 'status_changed_from=2026-03-01&status_changed_to=2026-02-01', 'status_changed_to'],
       ['/leads', 'client_type=company', 'client_type'],
+      ['/leads/export', 'has_activity_since=last-week', 'has_activity_since'],
       ['/leads/stats', 'assigned_to=someone', 'assigned_to'],
       ['/clients', 'has_email=maybe', 'has_email'],
       ['/clients/export', 'has_open_leads=2', 'has_open_leads'],

@@ -3,6 +3,9 @@ import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import {
+  ACTIVITY_DIRECTIONS,
+  ACTIVITY_TYPES,
+  ASSIGNMENT_MODES,
   AUDIT_ACTIONS,
   AUDITED_TABLES,
   CLIENT_TYPES,
@@ -37,6 +40,9 @@ describe('HTTP conventions', () => {
       ['lead_channel', LEAD_CHANNELS],
       ['audit_action', AUDIT_ACTIONS],
       ['audited_table', AUDITED_TABLES],
+      ['activity_type', ACTIVITY_TYPES],
+      ['activity_direction', ACTIVITY_DIRECTIONS],
+      ['assignment_mode', ASSIGNMENT_MODES],
       ['view_resource', VIEW_RESOURCES],
     ]
     for (const [type, list] of lists) {

@@ -89,6 +89,28 @@ describe('full-text search', () => {
     assert.deepEqual(ids((await search(ctx.adminToken, 'q=perez&types=leads')).items, 'client'), [])
   })
 
+  it('finds a lead by the text of its activities, for whoever may see the lead', async () => {
+    const note = await ctx.as(ctx.adminToken, 'POST', `/leads/${quotedLeadId}/activities`, {
+      type: 'meeting',
+      body: 'Confirmó la reunión del jueves en Valencia',
+    })
+    assert.equal(note.statusCode, 201, note.body)
+    const page = await search(sales.token, 'q=reunion%20valencia')
+    assert.deepEqual(ids(page.items, 'lead'), [quotedLeadId])
+    assert.equal(page.items[0]?.snippet, 'Confirmó la <mark>reunión</mark> del jueves en <mark>Valencia</mark>')
+    assert.equal(page.total, 1)
+    assert.deepEqual((await search(otherSales.token, 'q=reunion')).items, [])
+    // Found by its notes and its activities at once, the lead is one hit.
+    const both = await ctx.as(ctx.adminToken, 'POST', `/leads/${quotedLeadId}/activities`, {
+      type: 'note',
+      body: 'Las cotizaciones siguen en pie',
+    })
+    assert.equal(both.statusCode, 201, both.body)
+    const once = await search(ctx.adminToken, 'q=cotizaciones&types=leads')
+    assert.deepEqual(ids(once.items, 'lead').sort(), [quotedLeadId, othersLeadId].sort())
+    assert.equal(once.total, 2)
+  })
+
   it('escapes everything in a snippet but <mark>', async () => {
     const page = await search(ctx.adminToken, 'q=presupuesto')
     const hit = page.items.find((item) => item.id === scriptLeadId)

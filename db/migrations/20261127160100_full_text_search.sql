@@ -1,5 +1,6 @@
 -- migrate:up
--- Full-text search in Spanish (GET /search, and notes in GET /leads?q=).
+-- Full-text search in Spanish (GET /search over clients, leads' notes and their activities; notes in
+-- GET /leads?q=).
 --
 -- Each text is indexed twice in one tsvector: by the stock `spanish` configuration (stems:
 -- "cotizaciones" and "cotización" both give "cotiz"; Snowball's Spanish stemmer needs the accents to
@@ -49,6 +50,12 @@ alter table leads add column search_vector tsvector generated always as (
 ) stored;
 create index leads_search_vector_idx on leads using gin (search_vector);
 
+-- A lead is also found by its activities' text (notes, calls, messages).
+alter table lead_activities add column search_vector tsvector generated always as (
+  search_vector(coalesce(body, ''))
+) stored;
+create index lead_activities_search_vector_idx on lead_activities using gin (search_vector);
+
 -- Notes were matched as substrings; the full text replaces that.
 drop index leads_notes_search_trgm_idx;
 alter table leads drop column notes_search;
@@ -58,6 +65,7 @@ alter table leads add column notes_search text generated always as (
   immutable_unaccent(lower(coalesce(admin_notes, '') || ' ' || coalesce(sales_notes, '')))
 ) stored;
 create index leads_notes_search_trgm_idx on leads using gin (notes_search gin_trgm_ops);
+alter table lead_activities drop column search_vector;
 alter table leads drop column search_vector;
 alter table clients drop column search_vector;
 drop function search_query(text[], text[]);

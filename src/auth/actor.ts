@@ -22,6 +22,14 @@ export function systemActor(requestId: string | null = null): Actor {
   return { userId: null, username: 'system', role: null, requestId }
 }
 
+/**
+ * Something that is no user acting on its own (a web form, WhatsApp): audit rows name it in
+ * `username` as `form:<name>`, with a null `user_id`; events name it in `actor`.
+ */
+export function viaActor(via: ActorVia, requestId: string | null = null): Actor {
+  return { userId: null, username: `${via.type}:${via.name}`, role: null, requestId, via }
+}
+
 export interface EventActor {
   type: 'user' | ActorVia['type'] | 'system'
   id: number | null

@@ -1,4 +1,7 @@
 import type {
+  ActivityDirection,
+  ActivityType,
+  AssignmentMode,
   AuditAction,
   AuditedTable,
   ClientType,
@@ -27,8 +30,29 @@ export const LEAD_STATUSES = allOf<LeadStatus>()(['new', 'contacted', 'quoted', 
 export const OPEN_LEAD_STATUSES: readonly LeadStatus[] = ['new', 'contacted', 'quoted']
 export const LEAD_CHANNELS = allOf<LeadChannel>()(['web', 'whatsapp', 'instagram', 'manual'])
 export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete', 'export'])
-export const AUDITED_TABLES = allOf<AuditedTable>()(['users', 'clients', 'leads', 'webhooks', 'saved_views'])
+export const AUDITED_TABLES = allOf<AuditedTable>()([
+  'users',
+  'clients',
+  'leads',
+  'webhooks',
+  'lead_activities',
+  'assignment_rules',
+  'web_forms',
+  'saved_views',
+])
 export const VIEW_RESOURCES = allOf<ViewResource>()(['leads', 'clients'])
 export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])
 export const DELIVERY_STATES = allOf<DeliveryState>()(['pending', 'delivered', 'failed'])
 export const NOTIFICATION_STATES = allOf<NotificationState>()(['pending', 'sending', 'sent', 'failed', 'skipped'])
+export const ACTIVITY_TYPES = allOf<ActivityType>()([
+  'note',
+  'call',
+  'meeting',
+  'email',
+  'whatsapp',
+  'form',
+  'status_change',
+  'assignment',
+])
+export const ACTIVITY_DIRECTIONS = allOf<ActivityDirection>()(['inbound', 'outbound'])
+export const ASSIGNMENT_MODES = allOf<AssignmentMode>()(['none', 'round_robin'])

@@ -5,9 +5,15 @@
 
 import type { ColumnType } from "kysely";
 
+export type ActivityDirection = "inbound" | "outbound";
+
+export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" | "note" | "status_change" | "whatsapp";
+
+export type AssignmentMode = "none" | "round_robin";
+
 export type AuditAction = "create" | "delete" | "export" | "update";
 
-export type AuditedTable = "clients" | "leads" | "saved_views" | "users" | "webhooks";
+export type AuditedTable = "assignment_rules" | "clients" | "lead_activities" | "leads" | "saved_views" | "users" | "web_forms" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -42,6 +48,18 @@ export type UserLocale = "en" | "es";
 export type UserRole = "admin" | "management" | "sales";
 
 export type ViewResource = "clients" | "leads";
+
+export interface AssignmentRules {
+  id: Generated<number>;
+  last_user_id: number | null;
+  mode: Generated<AssignmentMode>;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface AssignmentRuleUsers {
+  position: number;
+  user_id: number;
+}
 
 export interface AuditLogs {
   action: AuditAction;
@@ -81,6 +99,26 @@ export interface Events {
   request_id: string | null;
   resource_key: string;
   type: string;
+}
+
+export interface FormSubmissionCounts {
+  key: string;
+  submissions: number;
+  window_started_at: Timestamp;
+}
+
+export interface LeadActivities {
+  body: string | null;
+  created_at: Generated<Timestamp>;
+  created_by: number | null;
+  direction: ActivityDirection | null;
+  external_id: string | null;
+  id: Generated<number>;
+  lead_id: number;
+  meta: Generated<Json>;
+  occurred_at: Generated<Timestamp>;
+  search_vector: Generated<string | null>;
+  type: ActivityType;
 }
 
 export interface LeadClosedCounts {
@@ -176,6 +214,18 @@ export interface Users {
   username: string;
 }
 
+export interface WebForms {
+  allowed_origins: Generated<string[]>;
+  assign_to: number | null;
+  created_at: Generated<Timestamp>;
+  created_by: number | null;
+  id: Generated<number>;
+  key: string;
+  name: string;
+  redirect_url: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface WebhookDeliveries {
   attempts: Generated<number>;
   created_at: Generated<Timestamp>;
@@ -206,9 +256,13 @@ export interface Webhooks {
 }
 
 export interface DB {
+  assignment_rule_users: AssignmentRuleUsers;
+  assignment_rules: AssignmentRules;
   audit_logs: AuditLogs;
   clients: Clients;
   events: Events;
+  form_submission_counts: FormSubmissionCounts;
+  lead_activities: LeadActivities;
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;
   lead_counts: LeadCounts;
@@ -217,6 +271,7 @@ export interface DB {
   notifications: Notifications;
   saved_views: SavedViews;
   users: Users;
+  web_forms: WebForms;
   webhook_deliveries: WebhookDeliveries;
   webhooks: Webhooks;
 }

@@ -167,6 +167,10 @@ const leadFilters = {
   updated_to: Type.Optional(DateOrTimestamp),
   status_changed_from: Type.Optional(DateOrTimestamp),
   status_changed_to: Type.Optional(DateOrTimestamp),
+  has_activity_since: Type.Optional({
+    ...DateOrTimestamp,
+    description: 'Leads with an activity (of any type) that happened at or after this date or time',
+  }),
   q: Type.Optional(
     Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', description: 'Client name or phone, or notes' }),
   ),

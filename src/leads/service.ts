@@ -1,16 +1,18 @@
 import { type Selectable, type SelectQueryBuilder, type SqlBool, sql, type Transaction } from 'kysely'
 import { jsonBuildObject } from 'kysely/helpers/postgres'
+import { type NewActivity, recordActivities } from '../activities/record.js'
 import { auditRows, type Changes, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
+import { OPEN_LEAD_STATUSES } from '../db/enums.js'
 import { isForeignKeyViolation } from '../db/errors.js'
 import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate.js'
 import { clientSearchTerms, fullTextQuery, queryWords } from '../db/search.js'
 import type { ClientType, DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { type EventType, writeEvent } from '../events/outbox.js'
-import { rangeConditions } from '../http/dates.js'
+import { dateRange, rangeConditions } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
 import type { LEAD_SORTS } from './schemas.js'
 import { visibleLeads } from './scope.js'
@@ -68,6 +70,7 @@ export interface LeadFilter {
   updated_to?: string
   status_changed_from?: string
   status_changed_to?: string
+  has_activity_since?: string
   q?: string
 }
 
@@ -112,6 +115,18 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
     const type = filter.client_type
     query = query.where('leads.client_id', 'in', (eb) =>
       eb.selectFrom('clients').select('clients.id').where('clients.client_type', '=', type),
+    )
+  }
+  if (filter.has_activity_since) {
+    const since = dateRange({ from: 'has_activity_since', to: '' }, { from: filter.has_activity_since }).from as Date
+    query = query.where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('lead_activities')
+          .select('lead_activities.id')
+          .whereRef('lead_activities.lead_id', '=', 'leads.id')
+          .where('lead_activities.occurred_at', '>=', since),
+      ),
     )
   }
   for (const [name, column] of Object.entries(LEAD_DATE_FILTERS)) {
@@ -206,6 +221,18 @@ async function translateForeignKeys<T>(run: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The client's most recent open lead (new, contacted or quoted), locked until the transaction ends. */
+export async function latestOpenLead(trx: Transaction<DB>, clientId: number): Promise<Lead | undefined> {
+  return withClient(trx.selectFrom('leads'))
+    .where('leads.client_id', '=', clientId)
+    .where('leads.status', 'in', OPEN_LEAD_STATUSES)
+    .orderBy('leads.created_at', 'desc')
+    .orderBy('leads.id', 'desc')
+    .limit(1)
+    .forUpdate('leads')
+    .executeTakeFirst()
+}
+
 export interface NewLead {
   client_id: number
   channel: LeadChannel
@@ -215,7 +242,8 @@ export interface NewLead {
   assigned_to?: number | null
 }
 
-export async function createLead(trx: Transaction<DB>, actor: AuthenticatedActor, input: NewLead): Promise<Lead> {
+/** Created by a person, or by a web form or WhatsApp (an actor that is no user) for an inbound lead. */
+export async function createLead(trx: Transaction<DB>, actor: Actor, input: NewLead): Promise<Lead> {
   let assignedTo = input.assigned_to
   if (actor.role === 'sales') {
     if (assignedTo !== undefined && assignedTo !== actor.userId) {
@@ -263,7 +291,16 @@ export async function createLead(trx: Transaction<DB>, actor: AuthenticatedActor
     new: row,
     object: created,
   })
+  // Handed to someone by someone else (an admin, a form's rule): the timeline says so.
+  if (created.assigned_to !== null && created.assigned_to !== actor.userId) {
+    await recordActivities(trx, actor, [timelineEntry(created.id, 'assigned_to', null, created.assigned_to)])
+  }
   return created
+}
+
+/** The timeline row of a status change or an assignment. */
+function timelineEntry(leadId: number, field: 'status' | 'assigned_to', from: unknown, to: unknown): NewActivity {
+  return { lead_id: leadId, type: field === 'status' ? 'status_change' : 'assignment', meta: { from, to } }
 }
 
 export interface LeadPatch {
@@ -315,6 +352,12 @@ export async function applyChange(
     new: changes.newValues,
     object: lead,
   })
+  const fields = (['status', 'assigned_to'] as const).filter((field) => field in changes.set)
+  await recordActivities(
+    trx,
+    actor,
+    fields.map((field) => timelineEntry(lead.id, field, changes.oldValues[field], changes.newValues[field])),
+  )
   return lead
 }
 
@@ -441,5 +484,10 @@ export async function unassignLeadsOf(trx: Transaction<DB>, actor: Actor, userId
       new: { assigned_to: null },
       object: lead,
     })),
+  )
+  await recordActivities(
+    trx,
+    actor,
+    unassigned.map((lead) => timelineEntry(lead.id, 'assigned_to', userId, null)),
   )
 }

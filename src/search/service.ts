@@ -2,7 +2,7 @@ import { type RawBuilder, type SqlBool, sql } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
-import { type Page, type PageRequest, paginate } from '../db/paginate.js'
+import { MAX_COUNTED, type Page, type PageRequest, paginate } from '../db/paginate.js'
 import { type FullTextQuery, fullTextQuery, queryWords, snippet } from '../db/search.js'
 import { visibleLeads } from '../leads/scope.js'
 import { normalizePhone } from '../phone.js'
@@ -39,9 +39,10 @@ function searchWords(q: string, defaultPhoneRegion: CountryCode): { words: strin
 const matchesVector = (column: string, query: FullTextQuery) => sql<SqlBool>`${sql.ref(column)} @@ ${query.matches}`
 
 /**
- * GET /search: one list of clients and leads ranked by ts_rank. Each kind contributes its first
- * SEARCH_CANDIDATES matches (sales users: among their own leads; clients as GET /clients shows them,
- * every one); `total` counts every match, bounded as every list's. A hit's key for the cursor is its
+ * GET /search: one list of clients and leads ranked by ts_rank. Clients, leads by their notes and
+ * leads by their activities each contribute their first SEARCH_CANDIDATES matches (sales users:
+ * among their own leads; clients as GET /clients shows them, every one); `total` counts every
+ * match, bounded as every list's. A hit's key for the cursor is its
  * id doubled, plus one for a lead, so clients and leads never share one.
  */
 export async function search(
@@ -73,20 +74,36 @@ export async function search(
     })
   }
   if (types.has('leads')) {
-    const matching = visibleLeads(db, actor).where(matchesVector('leads.search_vector', query))
+    // A lead matches by its notes or by the text of one of its activities; it is ranked, and shown,
+    // by the better of the two.
+    const scope = () => visibleLeads(db, actor)
+    const byNotes = scope().where(matchesVector('leads.search_vector', query))
+    const byActivities = scope()
+      .innerJoin('lead_activities', 'lead_activities.lead_id', 'leads.id')
+      .where(matchesVector('lead_activities.search_vector', query))
+    const found = sql`(${byNotes
+      .select([
+        'leads.id as lead_id',
+        sql<string>`concat_ws(' · ', leads.admin_notes, leads.sales_notes)`.as('text'),
+        sql<number>`ts_rank(leads.search_vector, ${query.matches})`.as('score'),
+      ])
+      .limit(SEARCH_CANDIDATES)}) union all (${byActivities
+      .select([
+        'leads.id as lead_id',
+        sql<string>`lead_activities.body`.as('text'),
+        sql<number>`ts_rank(lead_activities.search_vector, ${query.matches})`.as('score'),
+      ])
+      .limit(SEARCH_CANDIDATES)})`
     branches.push({
-      rows: sql`(${matching
-        .innerJoin('clients', 'clients.id', 'leads.client_id')
-        .select([
-          sql<string>`'lead'`.as('type'),
-          'leads.id',
-          sql<string>`clients.contact_name || coalesce(' · ' || clients.company_name, '')`.as('title'),
-          sql<string>`concat_ws(' · ', leads.admin_notes, leads.sales_notes)`.as('text'),
-          sql<number>`ts_rank(leads.search_vector, ${query.matches})`.as('score'),
-          sql<number>`leads.id::bigint * 2 + 1`.as('hit_key'),
-        ])
-        .limit(SEARCH_CANDIDATES)})`,
-      count: sql`(${matching.select(sql`1`.as('one'))})`,
+      rows: sql`(select 'lead' as type, best.lead_id as id,
+          clients.contact_name || coalesce(' · ' || clients.company_name, '') as title,
+          best.text, best.score, best.lead_id::bigint * 2 + 1 as hit_key
+        from (select distinct on (lead_id) * from (${found}) as found order by lead_id, score desc) as best
+        join leads on leads.id = best.lead_id join clients on clients.id = leads.client_id)`,
+      // Each side counted up to the bound, then the leads found by both once.
+      count: sql`(select lead_id from ((${byNotes.select('leads.id as lead_id').limit(MAX_COUNTED + 1)}) union (${byActivities
+        .select('leads.id as lead_id')
+        .limit(MAX_COUNTED + 1)})) as found)`,
     })
   }
   // Only symbols or stop words' spellings aside, a query without words can match nothing: no SQL.
