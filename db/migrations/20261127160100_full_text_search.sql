@@ -29,12 +29,22 @@ language sql immutable parallel safe strict
 as $$
   select coalesce(string_agg('(' || part || ')', ' & '), '')::tsquery
   from (
-    -- A stop word is left out with all its spellings: "pára" is no stop word, "para" is.
-    select case when numnode(to_tsquery('public.es_unaccent', word)) = 0 then ''
-      else (to_tsquery('pg_catalog.spanish', stem) || to_tsquery('public.es_unaccent', word))::text end as part
+    -- Each term once: several spellings often give the same stem, and each term is one index lookup.
+    select (
+      select string_agg(distinct term, ' | ')
+      from (
+        select to_tsquery('pg_catalog.spanish', spelling)::text as term
+        from unnest(string_to_array(typed.stem, ' | ')) as spelling
+        union
+        select to_tsquery('public.es_unaccent', typed.word)::text
+      ) as terms
+      where term <> ''
+    ) as part
     from unnest(stems, words) as typed(stem, word)
+    -- A stop word is left out with all its spellings: "pára" is no stop word, "para" is.
+    where numnode(to_tsquery('public.es_unaccent', typed.word)) > 0
   ) as parts
-  where part <> ''
+  where part is not null
 $$;
 
 alter table clients add column search_vector tsvector generated always as (
@@ -55,6 +65,10 @@ alter table lead_activities add column search_vector tsvector generated always a
   search_vector(coalesce(body, ''))
 ) stored;
 create index lead_activities_search_vector_idx on lead_activities using gin (search_vector);
+
+-- The planner needs the new columns' statistics before the first search.
+analyze clients (search_vector);
+analyze leads (search_vector);
 
 -- Notes were matched as substrings; the full text replaces that.
 drop index leads_notes_search_trgm_idx;

@@ -90,7 +90,7 @@ function spellings(word: string): string[] {
 export interface FullTextQuery {
   /** False when the text has no word to look for (only symbols): nothing can match. */
   hasWords: boolean
-  /** The tsquery that `search_vector @@` matches: each word by its stems or itself, the last as a prefix. */
+  /** The tsquery that `search_vector @@` matches: each word by its stems or as written, the last also as a prefix. */
   matches: Expression<unknown>
   /** Every term as a prefix, for ts_headline over the words as written (a stem is a prefix of its word). */
   highlight: Expression<unknown>
@@ -101,27 +101,43 @@ export function queryWords(q: string): string[] {
   return (q.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, MAX_QUERY_WORDS)
 }
 
+/** The two arrays that search_query() takes: each word's spellings for the stemmer, and the words. */
+export interface SearchTerms {
+  stems: string[]
+  plain: string[]
+}
+
 /**
- * The full-text query for these words (see db/migrations/20261127160100_full_text_search.sql): all
- * of them required, each by its stems or as written, the last one also as a prefix unless `whole`.
+ * The terms of the full-text query for these words (see
+ * db/migrations/20261127160100_full_text_search.sql): all of them required, each by its stems or as
+ * written; the last one as written also as the start of a word (`cotiz` finds "cotización"), unless
+ * `whole`. Stems are never prefixes: "maria" is the stem "mari", and "mari…" would find "Marín".
+ * `highlight`: every term as a prefix, for ts_headline over the words as written (a stem is a
+ * prefix of its word).
  */
-export function fullTextQuery(words: string[], options: { whole?: boolean } = {}): FullTextQuery {
+export function fullTextTerms(
+  words: string[],
+  options: { whole?: boolean } = {},
+): { matches: SearchTerms; highlight: SearchTerms } {
   const long = (word: string) => word.length >= MIN_PREFIX_LENGTH
-  const build = (prefixed: (index: number, word: string) => boolean) => {
-    const suffix = (index: number, word: string) => (prefixed(index, word) ? ':*' : '')
-    const stems = words.map((word, index) =>
+  const terms = (prefixedStems: boolean, prefixedWord: (index: number, word: string) => boolean) => ({
+    stems: words.map((word) =>
       spellings(word)
-        .map((spelling) => `${spelling}${suffix(index, word)}`)
+        .map((spelling) => `${spelling}${prefixedStems && long(word) ? ':*' : ''}`)
         .join(' | '),
-    )
-    const plain = words.map((word, index) => `${word}${suffix(index, word)}`)
-    return sql`search_query(${stems}::text[], ${plain}::text[])`
-  }
+    ),
+    plain: words.map((word, index) => `${word}${prefixedWord(index, word) ? ':*' : ''}`),
+  })
   return {
-    hasWords: words.length > 0,
-    matches: build((index, word) => !options.whole && index === words.length - 1 && long(word)),
-    highlight: build((_index, word) => long(word)),
+    matches: terms(false, (index, word) => !options.whole && index === words.length - 1 && long(word)),
+    highlight: terms(true, (_index, word) => long(word)),
   }
+}
+
+export function fullTextQuery(words: string[], options: { whole?: boolean } = {}): FullTextQuery {
+  const { matches, highlight } = fullTextTerms(words, options)
+  const query = (terms: SearchTerms) => sql`search_query(${terms.stems}::text[], ${terms.plain}::text[])`
+  return { hasWords: words.length > 0, matches: query(matches), highlight: query(highlight) }
 }
 
 /** Text as HTML, so that ts_headline's <mark> are the only tags in a snippet. */
