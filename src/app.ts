@@ -22,6 +22,9 @@ import type { Config } from './config.js'
 import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
+import { FORM_PREFIX, isFormPath, publicFormRoutes } from './forms/public.js'
+import { webFormRoutes } from './forms/routes.js'
+import { webFormSchemas } from './forms/schemas.js'
 import { healthRoutes } from './health/routes.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
@@ -57,6 +60,7 @@ const componentSchemas = [
   ...leadSchemas,
   ...activitySchemas,
   ...assignmentSchemas,
+  ...webFormSchemas,
   ...notificationSchemas,
   ...webhookSchemas,
   ...spreadsheetSchemas,
@@ -190,7 +194,13 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
       },
     },
   })
-  if (config.corsOrigins.length > 0) await app.register(cors, { origin: config.corsOrigins })
+  if (config.corsOrigins.length > 0) {
+    // A public form answers CORS for its own allowed origins (forms/public.ts), not the API's.
+    await app.register(cors, {
+      delegator: (request, callback) =>
+        callback(null, { origin: isFormPath(request.url) ? false : config.corsOrigins }),
+    })
+  }
 
   await app.register(jwt, {
     secret: jwtSecret,
@@ -235,6 +245,13 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(leadRoutes, { db })
   await app.register(activityRoutes, { db })
   await app.register(assignmentRoutes, { db })
+  await app.register(webFormRoutes, { db })
+  await app.register(publicFormRoutes, {
+    prefix: FORM_PREFIX,
+    db,
+    rules: { defaultPhoneRegion: config.defaultPhoneRegion },
+    limits: config.forms,
+  })
   await app.register(webhookRoutes, {
     db,
     jobs: webhookJobOptions(config),

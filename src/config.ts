@@ -45,6 +45,9 @@ const EnvSchema = Type.Object({
   LOGIN_MAX_FAILURES_PER_USER: Type.Integer({ default: 5, minimum: 1 }),
   LOGIN_MAX_FAILURES_PER_ADDRESS: Type.Integer({ default: 20, minimum: 1 }),
   LOGIN_THROTTLE_WINDOW_SECONDS: Type.Integer({ default: 900, minimum: 1 }),
+  FORM_MAX_SUBMISSIONS_PER_FORM: Type.Integer({ default: 100, minimum: 1 }),
+  FORM_MAX_SUBMISSIONS_PER_ADDRESS: Type.Integer({ default: 5, minimum: 1 }),
+  FORM_THROTTLE_WINDOW_SECONDS: Type.Integer({ default: 600, minimum: 1 }),
   TRUST_PROXY: Type.String({ default: 'false' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
@@ -60,6 +63,7 @@ const EnvSchema = Type.Object({
   }),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false }),
   WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 10_000 }),
+  EVENT_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1 }),
 })
 
 type Env = Static<typeof EnvSchema>
@@ -85,6 +89,8 @@ export interface Config {
   adminPassword: string
   adminPasswordIsDefault: boolean
   login: { maxFailuresPerUser: number; maxFailuresPerAddress: number; windowSeconds: number }
+  /** Web-form submissions per form and per client address within a window. */
+  forms: { maxPerForm: number; maxPerAddress: number; windowSeconds: number }
   /** Fastify's trustProxy: false, a number of proxy hops, or the proxies' addresses and CIDRs. */
   trustProxy: false | number | string[]
   corsOrigins: string[]
@@ -95,6 +101,8 @@ export interface Config {
   smtpUrl: string | undefined
   mailFrom: string
   workers: boolean
+  /** Events whose deliveries and mails are done are deleted, with them, after this many days. */
+  eventRetentionDays: number
   workerPollMs: number
   /** The waits before each retry of a background job: its attempts are one more than these. */
   jobRetryDelaysMs: number[]
@@ -146,6 +154,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
       maxFailuresPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,
       windowSeconds: env.LOGIN_THROTTLE_WINDOW_SECONDS,
     },
+    forms: {
+      maxPerForm: env.FORM_MAX_SUBMISSIONS_PER_FORM,
+      maxPerAddress: env.FORM_MAX_SUBMISSIONS_PER_ADDRESS,
+      windowSeconds: env.FORM_THROTTLE_WINDOW_SECONDS,
+    },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: env.CORS_ORIGINS.split(',')
       .map((origin) => origin.trim())
@@ -156,6 +169,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM,
     workers: env.WORKERS,
+    eventRetentionDays: env.EVENT_RETENTION_DAYS,
     workerPollMs: env.WORKER_POLL_MS,
     jobRetryDelaysMs: env.JOB_RETRY_DELAYS_SECONDS.split(',').map((seconds) => Math.round(Number(seconds) * 1000)),
     webhookAllowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,

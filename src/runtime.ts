@@ -1,15 +1,19 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
-import { type Purge, startLoginFailurePurge } from './auth/login-failures-purge.js'
+import { purgeExpiredLoginFailures } from './auth/login-failures-purge.js'
 import { type Config, resolveJwtSecret } from './config.js'
 import { type DatabaseHandle, openDatabase, waitForDatabase } from './db/database.js'
 import { type EmbeddedPostgres, embeddedUrl, isServing, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
+import { purgeOldEvents } from './events/retention.js'
+import { every, type Periodic } from './jobs/periodic.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
 // Expired login counters are purged once per throttling window, and at least this often.
 const MAX_PURGE_INTERVAL_SECONDS = 600
+// Old events are purged hourly: their retention is counted in days.
+const EVENT_PURGE_INTERVAL_MS = 3_600_000
 
 export interface DatabaseRuntime {
   url: string
@@ -90,12 +94,12 @@ export async function startRuntime(
     log,
     onPoolError: (error) => app?.log.warn({ err: { message: error.message } }, 'database connection lost'),
   })
-  let purge: Purge | undefined
+  let housekeeping: Periodic[] = []
   try {
     await waitForDatabase(database.handle, { url: database.url, seconds: config.dbWaitSeconds, log })
     if (config.migrateOnStart) await migrate(database.url)
     app = await buildApp({ config, db: database.handle.db, jwtSecret })
-    if (await ensureFirstAdmin(database.handle.db, config.adminPassword)) {
+    if (await ensureFirstAdmin(database.handle.db, config.adminPassword, config.defaultLocale)) {
       if (config.adminPasswordIsDefault) {
         app.log.warn('Created the user "admin" with the default password admin123: change it now')
       } else {
@@ -103,18 +107,23 @@ export async function startRuntime(
       }
     }
     const logger = app.log
-    purge = startLoginFailurePurge(database.handle.db, {
-      windowSeconds: config.login.windowSeconds,
-      intervalMs: Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
-      onError: (error) => logger.warn({ err: { message: error.message } }, 'purging expired login failures failed'),
-    })
+    const db = database.handle.db
+    const warn = (what: string) => (error: Error) => logger.warn({ err: { message: error.message } }, `${what} failed`)
+    housekeeping = [
+      every(
+        Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
+        () => purgeExpiredLoginFailures(db, config.login.windowSeconds),
+        warn('purging expired login failures'),
+      ),
+      every(EVENT_PURGE_INTERVAL_MS, () => purgeOldEvents(db, config.eventRetentionDays), warn('purging old events')),
+    ]
   } catch (error) {
     await app?.close()
     await database.close()
     throw error
   }
   const started = app
-  const startedPurge = purge
+  const startedHousekeeping = housekeeping
   const workers: Workers | undefined = config.workers
     ? startWorkers(database.handle.db, config, started.log.child({ component: 'workers' }))
     : undefined
@@ -124,7 +133,7 @@ export async function startRuntime(
     async close() {
       // Stop taking connections and finish the requests and jobs in flight, then let go of the database.
       await Promise.all([started.close(), workers?.stop()])
-      await startedPurge.stop()
+      await Promise.all(startedHousekeeping.map((task) => task.stop()))
       await database.close()
     },
   }

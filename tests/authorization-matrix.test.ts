@@ -57,6 +57,14 @@ const EXPECTED: Record<string, Expected> = {
   // Webhooks, web forms and assignment rules: admin only.
   getAssignmentRules: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   replaceAssignmentRules: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  createWebForm: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 201 },
+  listWebForms: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  getWebForm: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  updateWebForm: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  rotateWebFormKey: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  deleteWebForm: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 204 },
+  // A web form's public post: no token needed, and a token does not hurt.
+  submitWebForm: { anonymous: 201, salesOwner: 201, salesOther: 201, management: 201, admin: 201 },
   createWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 201 },
   listWebhooks: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   getWebhook: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
@@ -150,6 +158,14 @@ describe('authorization matrix', () => {
     assert.equal(response.statusCode, 201, response.body)
     return response.json().id as number
   }
+
+  /** A web form, written straight to the table as a fixture. */
+  const newWebForm = () =>
+    ctx.db
+      .insertInto('web_forms')
+      .values({ name: 'Matrix', key: freshName('key') })
+      .returning(['id', 'key'])
+      .executeTakeFirstOrThrow()
 
   /** A note by the owning sales user on a new lead of theirs. */
   const newActivity = async () => {
@@ -247,6 +263,16 @@ describe('authorization matrix', () => {
     updateOwnNotificationSettings: async () => ({ body: { inbound_lead: false } }),
     getAssignmentRules: async () => ({}),
     replaceAssignmentRules: async () => ({ body: { mode: 'round_robin', users: [fixtures.users.salesOwner.id] } }),
+    createWebForm: async () => ({ body: { name: 'Contacto', allowed_origins: ['https://www.example.com'] } }),
+    listWebForms: async () => ({ query: { limit: '10' } }),
+    getWebForm: async () => ({ params: { id: (await newWebForm()).id } }),
+    updateWebForm: async () => ({ params: { id: (await newWebForm()).id }, body: { name: 'Renamed' } }),
+    rotateWebFormKey: async () => ({ params: { id: (await newWebForm()).id } }),
+    deleteWebForm: async () => ({ params: { id: (await newWebForm()).id } }),
+    submitWebForm: async () => ({
+      params: { key: (await newWebForm()).key },
+      body: { name: 'Formulario', phone: freshPhone(), message: 'Hola' },
+    }),
     createWebhook: async () => ({ body: WEBHOOK }),
     listWebhooks: async () => ({ query: { limit: '10' } }),
     getWebhook: async () => ({ params: { id: fixtures.webhookId } }),

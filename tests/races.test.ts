@@ -244,7 +244,7 @@ describe('races on one API instance', () => {
 
 /** One API instance, however it runs: a process of its own, or an app in this process. */
 interface Instance {
-  request(method: 'GET' | 'POST', url: string, body?: unknown, token?: string): Promise<Answer>
+  request(method: 'GET' | 'POST' | 'PUT', url: string, body?: unknown, token?: string): Promise<Answer>
 }
 
 function processInstance(server: ServerProcess): Instance {
@@ -294,7 +294,7 @@ describe('two API instances on one database', () => {
   let adminToken: string
 
   before(async () => {
-    const overrides = { LOGIN_MAX_FAILURES_PER_USER: String(MAX_FAILURES) }
+    const overrides = { LOGIN_MAX_FAILURES_PER_USER: String(MAX_FAILURES), FORM_MAX_SUBMISSIONS_PER_ADDRESS: '100' }
     if (mode === 'server') {
       // Two real processes on one PostgreSQL database (and one DATA_DIR, for the shared JWT secret).
       const environment: ServerEnvironment = await serverEnvironment()
@@ -389,5 +389,53 @@ describe('two API instances on one database', () => {
       const retryAfter = Number(answer.headers['retry-after'])
       assert.ok(retryAfter > 0 && retryAfter <= 900, `Retry-After ${answer.headers['retry-after']}`)
     }
+  })
+
+  it('hands thirty inbound leads posted to both instances to three sales users in turn: ten each', async () => {
+    const sellers: number[] = []
+    for (let index = 0; index < 3; index++) {
+      const username = `turn${index}.${randomBytes(3).toString('hex')}`
+      const user = await instances[0].request(
+        'POST',
+        '/users',
+        { username, password: 'password-123', role: 'sales' },
+        adminToken,
+      )
+      assert.equal(user.status, 201, JSON.stringify(user.body))
+      sellers.push(user.body.id)
+    }
+    const rules = await instances[1].request(
+      'PUT',
+      '/assignment-rules',
+      { mode: 'round_robin', users: sellers },
+      adminToken,
+    )
+    assert.equal(rules.status, 200, JSON.stringify(rules.body))
+    const form = await instances[0].request('POST', '/forms', { name: 'Turnos' }, adminToken)
+    assert.equal(form.status, 201, JSON.stringify(form.body))
+
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, index) =>
+        instances[index % 2]?.request('POST', `/f/${form.body.key}`, {
+          name: `Contacto ${index}`,
+          phone: `+58416${String(4_000_000 + index)}`,
+        }),
+      ),
+    )
+    assert.deepEqual(
+      answers.map((answer) => answer?.status),
+      Array(30).fill(201),
+    )
+    const counts = []
+    for (const seller of sellers) {
+      const leads = await instances[0].request(
+        'GET',
+        `/leads?assigned_to=${seller}&channel=web&limit=1`,
+        undefined,
+        adminToken,
+      )
+      counts.push(leads.body.total)
+    }
+    assert.deepEqual(counts, [10, 10, 10])
   })
 })

@@ -312,3 +312,21 @@ describe('users', () => {
     assert.equal(problemOf(bad).errors?.[0]?.field, 'from')
   })
 })
+
+describe('DEFAULT_LOCALE', () => {
+  it('is the language of the first admin and of users created without one', async () => {
+    const ctx = await startTestContext({ DEFAULT_LOCALE: 'en' })
+    try {
+      const me = await ctx.as(ctx.adminToken, 'GET', '/auth/me')
+      assert.equal(me.json().locale, 'en')
+      const created = await ctx.as(ctx.adminToken, 'POST', '/users', {
+        username: 'new.seller',
+        password: 'long-enough-pw',
+        role: 'sales',
+      })
+      assert.equal(created.json().locale, 'en')
+    } finally {
+      await ctx.close()
+    }
+  })
+})

@@ -4,6 +4,7 @@ import { sql } from 'kysely'
 import { Webhook } from 'standardwebhooks'
 import { buildApp } from '../src/app.js'
 import type { AuthenticatedActor } from '../src/auth/authenticate.js'
+import { purgeOldEvents } from '../src/events/retention.js'
 import { createLead } from '../src/leads/service.js'
 import { deliver } from '../src/webhooks/deliver.js'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
@@ -368,6 +369,65 @@ describe('webhooks', () => {
       }
     }
     assert.equal((await ctx.as(ctx.adminToken, 'GET', `/webhooks/${hook.id}`)).json().is_active, true)
+  })
+
+  it('purges events past EVENT_RETENTION_DAYS with their deliveries, keeping any whose delivery or mail is pending', async () => {
+    await register('retention', ['lead.created'])
+    const [waitingDelivery, waitingMail, recent] = [
+      await createLeadAs(ctx.adminToken),
+      await createLeadAs(ctx.adminToken),
+      await createLeadAs(ctx.adminToken),
+    ]
+    await allDispatched()
+    await waitFor('the three deliveries', () => at('retention').length === 3)
+    const eventOf = async (leadId: number) =>
+      (
+        await ctx.db
+          .selectFrom('events')
+          .select('id')
+          .where('resource_key', '=', `lead:${leadId}`)
+          .executeTakeFirstOrThrow()
+      ).id
+    const deliveryEvent = await eventOf(waitingDelivery.id)
+    const mailEvent = await eventOf(waitingMail.id)
+    const recentEvent = await eventOf(recent.id)
+    const later = sql<Date>`now() + interval '1 day'`
+    await ctx.db
+      .updateTable('webhook_deliveries')
+      .set({ state: 'pending', next_attempt_at: later })
+      .where('event_id', '=', deliveryEvent)
+      .execute()
+    await ctx.db
+      .insertInto('notifications')
+      .values({
+        subject_key: 'retention-test',
+        user_id: 1,
+        kind: 'lead_assigned',
+        event_id: mailEvent,
+        next_attempt_at: later,
+      })
+      .execute()
+    await ctx.db
+      .updateTable('events')
+      .set({ occurred_at: sql<Date>`now() - interval '31 days'` })
+      .where('id', '!=', recentEvent)
+      .execute()
+
+    const before = await eventCount()
+    const purged = await purgeOldEvents(ctx.db, 30)
+    assert.equal(purged, before - 3)
+    const kept = await ctx.db.selectFrom('events').select('id').orderBy('id').execute()
+    assert.deepEqual(
+      kept.map((row) => row.id),
+      [deliveryEvent, mailEvent, recentEvent].sort((a, b) => Number(a) - Number(b)),
+    )
+    const orphans = await ctx.db
+      .selectFrom('webhook_deliveries')
+      .select('id')
+      .where('event_id', 'not in', [deliveryEvent, mailEvent, recentEvent])
+      .execute()
+    assert.deepEqual(orphans, [])
+    assert.equal(await purgeOldEvents(ctx.db, 30), 0)
   })
 
   describe('without WEBHOOK_ALLOW_PRIVATE_NETWORKS', () => {

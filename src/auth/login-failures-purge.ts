@@ -9,29 +9,3 @@ export async function purgeExpiredLoginFailures(db: Database, windowSeconds: num
     .executeTakeFirst()
   return Number(result.numDeletedRows)
 }
-
-export interface Purge {
-  stop(): Promise<void>
-}
-
-/**
- * Purges expired counters every `intervalMs`, in this process, so that `login_failures` holds only
- * live windows. Several instances may purge at once: a delete of expired rows is safe to repeat.
- */
-export function startLoginFailurePurge(
-  db: Database,
-  options: { windowSeconds: number; intervalMs: number; onError: (error: Error) => void },
-): Purge {
-  let running: Promise<unknown> = Promise.resolve()
-  const timer = setInterval(() => {
-    running = purgeExpiredLoginFailures(db, options.windowSeconds).catch(options.onError)
-  }, options.intervalMs)
-  // It must not keep the process alive on its own.
-  timer.unref()
-  return {
-    async stop() {
-      clearInterval(timer)
-      await running
-    },
-  }
-}

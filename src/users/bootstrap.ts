@@ -2,17 +2,18 @@ import { sql } from 'kysely'
 import { systemActor } from '../auth/actor.js'
 import { hashPassword } from '../auth/passwords.js'
 import type { Database } from '../db/database.js'
+import type { UserLocale } from '../db/types.js'
 import { createUser, updateUser } from './service.js'
 
-/** On a database with no user at all, creates `admin`. Returns true when it did. */
-export async function ensureFirstAdmin(db: Database, password: string): Promise<boolean> {
+/** On a database with no user at all, creates `admin` speaking `locale`. Returns true when it did. */
+export async function ensureFirstAdmin(db: Database, password: string, locale: UserLocale): Promise<boolean> {
   const passwordHash = await hashPassword(password)
   return db.transaction().execute(async (trx) => {
     // Two instances starting together must not both create it.
     await sql`select pg_advisory_xact_lock(hashtext('users:first-admin'))`.execute(trx)
     const anyone = await trx.selectFrom('users').select('id').limit(1).executeTakeFirst()
     if (anyone) return false
-    await createUser(trx, systemActor(), { username: 'admin', passwordHash, role: 'admin' })
+    await createUser(trx, systemActor(), { username: 'admin', passwordHash, role: 'admin', locale })
     return true
   })
 }
