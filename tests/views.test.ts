@@ -104,6 +104,11 @@ describe('saved views', () => {
     const wrongList = await ctx.as(owner.token, 'GET', `/leads?view=${mine.id}`)
     assert.equal(wrongList.statusCode, 400)
     assert.equal(problemOf(wrongList).errors?.[0]?.field, 'view')
+    for (const bad of ['abc', '0', '999999']) {
+      const response = await ctx.as(owner.token, 'GET', `/leads/stats?view=${bad}`)
+      assert.equal(response.statusCode, 400, bad)
+      assert.equal(problemOf(response).errors?.[0]?.field, 'view', bad)
+    }
   })
 
   it('lets the owner and admins change a shared view, nobody else; every change is audited', async () => {
