@@ -9,6 +9,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { activityRoutes } from './activities/routes.js'
 import { activitySchemas } from './activities/schemas.js'
+import { apiKeyRoutes } from './api-keys/routes.js'
+import { apiKeySchemas } from './api-keys/schemas.js'
 import { assignmentRoutes } from './assignment/routes.js'
 import { assignmentSchemas } from './assignment/schemas.js'
 import { auditRoutes } from './audit/routes.js'
@@ -22,10 +24,12 @@ import type { Config } from './config.js'
 import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
-import { FORM_PREFIX, isFormPath, publicFormRoutes } from './forms/public.js'
+import { corsOptionsOf, FORM_PREFIX, publicFormRoutes } from './forms/public.js'
 import { webFormRoutes } from './forms/routes.js'
 import { webFormSchemas } from './forms/schemas.js'
 import { healthRoutes } from './health/routes.js'
+import { answerConditionalRead, documentConditionalRequests } from './http/etag.js'
+import { documentIdempotency, idempotencyPlugin } from './http/idempotency.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
@@ -38,6 +42,8 @@ import { searchRoutes } from './search/routes.js'
 import { searchSchemas } from './search/schemas.js'
 import { spreadsheetRoutes } from './spreadsheets/routes.js'
 import { spreadsheetSchemas } from './spreadsheets/schemas.js'
+import { trashRoutes } from './trash/routes.js'
+import { trashSchemas } from './trash/schemas.js'
 import { userRoutes } from './users/routes.js'
 import { userSchemas } from './users/schemas.js'
 import { viewRoutes } from './views/routes.js'
@@ -55,6 +61,7 @@ const componentSchemas = [
   ...httpSchemas,
   ...userSchemas,
   ...authSchemas,
+  ...apiKeySchemas,
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
@@ -66,6 +73,7 @@ const componentSchemas = [
   ...spreadsheetSchemas,
   ...searchSchemas,
   ...viewSchemas,
+  ...trashSchemas,
 ]
 
 const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
@@ -166,7 +174,10 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     const schema = route.schema as { operationId?: string; querystring?: unknown } | undefined
     if (schema?.operationId && !schema.querystring) schema.querystring = NO_QUERY
   })
+  app.addHook('onRoute', documentConditionalRequests)
+  app.addHook('onRoute', documentIdempotency)
   app.addHook('onRoute', completeRouteDocumentation)
+  app.addHook('preSerialization', answerConditionalRead)
 
   // JSON only (and forms on /auth/login); anything else is a 415. An empty JSON body counts as none.
   app.removeContentTypeParser('text/plain')
@@ -194,13 +205,9 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
       },
     },
   })
-  if (config.corsOrigins.length > 0) {
-    // A public form answers CORS for its own allowed origins (forms/public.ts), not the API's.
-    await app.register(cors, {
-      delegator: (request, callback) =>
-        callback(null, { origin: isFormPath(request.url) ? false : config.corsOrigins }),
-    })
-  }
+  // One registration answers CORS for the API (CORS_ORIGINS) and for each web form (its own origins).
+  app.decorateRequest('webForm', undefined)
+  await app.register(cors, { delegator: corsOptionsOf(db, config.corsOrigins) })
 
   await app.register(jwt, {
     secret: jwtSecret,
@@ -209,6 +216,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'exp', 'iat', 'ver'] },
   })
   await app.register(authenticationPlugin, { db, cacheMs: config.authCacheMs })
+  await app.register(idempotencyPlugin, { db, secret: jwtSecret })
 
   await app.register(swagger, {
     openapi: {
@@ -221,11 +229,23 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
       servers: [{ url: config.publicUrl }],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'An access token from POST /auth/login (a JWT, valid for an hour)',
+          },
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'crm_…',
+            description:
+              'An API key from POST /auth/api-keys (crm_ + 43 characters), sent the same way: Authorization: Bearer crm_…. It acts with its owner’s role; a read key may only GET.',
+          },
           passwordLogin: { type: 'oauth2', flows: { password: { tokenUrl: '/auth/login', scopes: {} } } },
         },
       },
-      security: [{ bearerAuth: [] }, { passwordLogin: [] }],
+      security: [{ bearerAuth: [] }, { apiKey: [] }, { passwordLogin: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, index) => String(json.$id ?? `def-${index}`) },
   })
@@ -238,6 +258,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     limits: config.login,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
   })
+  await app.register(apiKeyRoutes, { db })
   await app.register(userRoutes, { db, defaultLocale: config.defaultLocale })
   await app.register(notificationRoutes, { db })
   await app.register(auditRoutes, { db })
@@ -260,6 +281,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
   await app.register(searchRoutes, { db, defaultPhoneRegion: config.defaultPhoneRegion })
   await app.register(viewRoutes, { db })
+  await app.register(trashRoutes, { db })
 
   return app
 }

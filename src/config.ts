@@ -63,6 +63,7 @@ const EnvSchema = Type.Object({
   }),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false }),
   WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 10_000 }),
+  TRASH_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1, maximum: 3650 }),
   EVENT_RETENTION_DAYS: Type.Integer({ default: 30, minimum: 1 }),
 })
 
@@ -108,6 +109,8 @@ export interface Config {
   jobRetryDelaysMs: number[]
   webhookAllowPrivateNetworks: boolean
   webhookTimeoutMs: number
+  /** Days a trashed client or lead is kept before the workers purge it. */
+  trashRetentionDays: number
 }
 
 export class ConfigError extends StartupError {}
@@ -174,6 +177,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     jobRetryDelaysMs: env.JOB_RETRY_DELAYS_SECONDS.split(',').map((seconds) => Math.round(Number(seconds) * 1000)),
     webhookAllowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
     webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    trashRetentionDays: env.TRASH_RETENTION_DAYS,
   }
   if (config.env === 'production') {
     if (!config.jwtSecret || config.jwtSecret.length < MIN_PRODUCTION_SECRET_LENGTH) {

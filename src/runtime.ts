@@ -1,19 +1,23 @@
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
+import { systemActor } from './auth/actor.js'
 import { purgeExpiredLoginFailures } from './auth/login-failures-purge.js'
 import { type Config, resolveJwtSecret } from './config.js'
 import { type DatabaseHandle, openDatabase, waitForDatabase } from './db/database.js'
 import { type EmbeddedPostgres, embeddedUrl, isServing, startEmbeddedPostgres } from './db/embedded.js'
 import { migrate } from './db/migrate.js'
 import { purgeOldEvents } from './events/retention.js'
+import { purgeExpiredSubmissionCounts } from './forms/throttle.js'
+import { purgeExpiredIdempotencyKeys } from './http/idempotency.js'
 import { every, type Periodic } from './jobs/periodic.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
+import { purgeExpiredTrash } from './trash/service.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
-// Expired login counters are purged once per throttling window, and at least this often.
+// Expired throttling counters and idempotency keys are purged once per throttling window, and at least this often.
 const MAX_PURGE_INTERVAL_SECONDS = 600
-// Old events are purged hourly: their retention is counted in days.
-const EVENT_PURGE_INTERVAL_MS = 3_600_000
+// Old events and the expired trash are purged hourly: their retention is counted in days.
+const HOURLY_MS = 3_600_000
 
 export interface DatabaseRuntime {
   url: string
@@ -109,13 +113,25 @@ export async function startRuntime(
     const logger = app.log
     const db = database.handle.db
     const warn = (what: string) => (error: Error) => logger.warn({ err: { message: error.message } }, `${what} failed`)
+    const purgeIntervalMs = Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000
     housekeeping = [
       every(
-        Math.min(config.login.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
+        purgeIntervalMs,
         () => purgeExpiredLoginFailures(db, config.login.windowSeconds),
         warn('purging expired login failures'),
       ),
-      every(EVENT_PURGE_INTERVAL_MS, () => purgeOldEvents(db, config.eventRetentionDays), warn('purging old events')),
+      every(
+        Math.min(config.forms.windowSeconds, MAX_PURGE_INTERVAL_SECONDS) * 1000,
+        () => purgeExpiredSubmissionCounts(db, config.forms.windowSeconds),
+        warn('purging expired form submission counts'),
+      ),
+      every(purgeIntervalMs, () => purgeExpiredIdempotencyKeys(db), warn('purging expired idempotency keys')),
+      every(HOURLY_MS, () => purgeOldEvents(db, config.eventRetentionDays), warn('purging old events')),
+      every(
+        HOURLY_MS,
+        () => purgeExpiredTrash(db, systemActor(), config.trashRetentionDays),
+        warn('purging the expired trash'),
+      ),
     ]
   } catch (error) {
     await app?.close()

@@ -23,6 +23,10 @@ const EXPECTED: Record<string, Expected> = {
   changeOwnPassword: { anonymous: 401, salesOwner: 204, salesOther: 204, management: 204, admin: 204 },
   getOwnNotificationSettings: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   updateOwnNotificationSettings: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  // Your own API keys: anyone signed in; everyone's keys (all=true, revoking another's): admin only.
+  createApiKey: { anonymous: 401, salesOwner: 201, salesOther: 201, management: 201, admin: 201 },
+  listApiKeys: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  deleteApiKey: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 204 },
   // /users (all verbs) and /audit-logs: admin only.
   listUsers: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   createUser: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 201 },
@@ -88,6 +92,14 @@ const EXPECTED: Record<string, Expected> = {
   getView: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 404, admin: 404 },
   updateView: { anonymous: 401, salesOwner: 200, salesOther: 403, management: 403, admin: 200 },
   deleteView: { anonymous: 401, salesOwner: 204, salesOther: 403, management: 403, admin: 204 },
+  // Merge and the trash: admin and management; purging for good is the admin's alone.
+  mergeClients: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  listTrash: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  restoreClient: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  restoreLead: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  purgeTrashed: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 204 },
+  // Bulk status changes: every role may send one; each item answers as its single route would.
+  bulkLeads: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
 }
 
 interface Call {
@@ -157,6 +169,13 @@ describe('authorization matrix', () => {
     })
     assert.equal(response.statusCode, 201, response.body)
     return response.json().id as number
+  }
+
+  /** Moves a client or lead to the trash, and gives its id. */
+  const trashed = async (type: 'clients' | 'leads', id: number) => {
+    const response = await ctx.as(ctx.adminToken, 'DELETE', `/${type}/${id}`)
+    assert.equal(response.statusCode, 204, response.body)
+    return id
   }
 
   /** A web form, written straight to the table as a fixture. */
@@ -230,6 +249,14 @@ describe('authorization matrix', () => {
       const user = await ctx.createUser(roleOf(who))
       return { token: user.token, body: { current_password: user.password, new_password: 'a-new-password' } }
     },
+    createApiKey: async () => ({ body: { name: 'matrix', scopes: ['read', 'write'] } }),
+    listApiKeys: async () => ({ query: { all: 'true' } }),
+    deleteApiKey: async () => {
+      // Another user's key: the admin's own.
+      const response = await ctx.as(ctx.adminToken, 'POST', '/auth/api-keys', { name: 'admin key', scopes: ['read'] })
+      assert.equal(response.statusCode, 201, response.body)
+      return { params: { id: response.json().id } }
+    },
     listUsers: async () => ({ query: { role: 'sales' } }),
     createUser: async () => ({ body: { username: freshName('matrix'), password: 'a-long-password', role: 'sales' } }),
     getUser: async () => ({ params: { id: fixtures.users.salesOwner.id } }),
@@ -291,6 +318,12 @@ describe('authorization matrix', () => {
     getView: async () => ({ params: { id: await newView(false) } }),
     updateView: async () => ({ params: { id: await newView(true) }, body: { name: 'Renombrada' } }),
     deleteView: async () => ({ params: { id: await newView(true) } }),
+    mergeClients: async () => ({ params: { id: await newClient() }, body: { from_id: await newClient() } }),
+    listTrash: async () => ({ query: { type: 'leads' } }),
+    bulkLeads: async () => ({ body: { action: 'status', status: 'contacted', ids: [await newLead()] } }),
+    restoreClient: async () => ({ params: { id: await trashed('clients', await newClient()) } }),
+    restoreLead: async () => ({ params: { id: await trashed('leads', await newLead()) } }),
+    purgeTrashed: async () => ({ params: { type: 'clients', id: await trashed('clients', await newClient()) } }),
     importLeads: async () => ({
       query: { mode: 'upsert' },
       contentType: 'text/csv',

@@ -19,8 +19,16 @@ const SALES_RUNS = 8
 const BODY_LIMIT = 65_536
 const MISSING_ID = 2_000_000_000
 
-type Table = 'users' | 'clients' | 'leads' | 'webhooks'
-const TABLES: Table[] = ['users', 'clients', 'leads', 'webhooks']
+type Table = 'users' | 'clients' | 'leads' | 'webhooks' | 'web_forms'
+const TABLES: Table[] = ['users', 'clients', 'leads', 'webhooks', 'web_forms']
+/** The table behind each collection of the API's paths. */
+const TABLE_OF_COLLECTION: Record<string, Table> = {
+  users: 'users',
+  clients: 'clients',
+  leads: 'leads',
+  webhooks: 'webhooks',
+  forms: 'web_forms',
+}
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE'
 type Actor = 'admin' | 'sales' | 'anonymous'
 
@@ -301,18 +309,21 @@ describe('hostile input', () => {
     clients: new Set<number>(),
     leads: new Map<number, number>(),
     webhooks: new Set<number>(),
+    web_forms: new Set<number>(),
   }
   const created: Record<Table, Set<number>> = {
     users: new Set(),
     clients: new Set(),
     leads: new Set(),
     webhooks: new Set(),
+    web_forms: new Set(),
   }
   const deleted: Record<Table, Set<number>> = {
     users: new Set(),
     clients: new Set(),
     leads: new Set(),
     webhooks: new Set(),
+    web_forms: new Set(),
   }
 
   const aliveIds = (table: Table): number[] =>
@@ -345,25 +356,28 @@ describe('hostile input', () => {
     value instanceof Live ? String(resolveId(value)) : typeof value === 'string' ? value : jsonText(value)
 
   const tableOf = (path: string): Table => {
-    const table = path.split('/')[1]
-    if (!TABLES.includes(table as Table)) throw new Error(`no table for ${path}`)
-    return table as Table
+    const table = TABLE_OF_COLLECTION[path.split('/')[1] ?? '']
+    if (!table) throw new Error(`no table for ${path}`)
+    return table
   }
 
   /** Records what a 2xx answer says happened to the users, clients and leads. */
   function tally(op: { method: string; path: string }, idText: string | undefined, response: LightMyRequestResponse) {
     if (response.statusCode < 200 || response.statusCode >= 300) return
     const pathId = idText === undefined ? Number.NaN : Number(idText.trim())
-    const table = op.path.slice(1)
-    if (op.method === 'POST' && TABLES.includes(table as Table)) {
+    const table = TABLE_OF_COLLECTION[op.path.slice(1)]
+    if (op.method === 'POST' && table) {
       const record = response.json() as { id: number; client_id?: number }
-      created[table as Table].add(record.id)
+      created[table].add(record.id)
       if (table === 'leads') alive.leads.set(record.id, record.client_id as number)
       else alive[table as Exclude<Table, 'leads'>].add(record.id)
     } else if (op.method === 'PATCH' && op.path === '/leads/{id}') {
       const record = response.json() as { id: number; client_id: number }
       alive.leads.set(record.id, record.client_id)
-    } else if (op.method === 'DELETE' && ['/users/{id}', '/leads/{id}', '/webhooks/{id}'].includes(op.path)) {
+    } else if (
+      op.method === 'DELETE' &&
+      ['/users/{id}', '/leads/{id}', '/webhooks/{id}', '/forms/{id}'].includes(op.path)
+    ) {
       const recordTable = tableOf(op.path)
       deleted[recordTable].add(pathId)
       if (recordTable === 'leads') alive.leads.delete(pathId)
@@ -606,7 +620,7 @@ describe('hostile input', () => {
       actor: fc.constant(actor),
       path: fc.tuple(
         ...pathParams.map((parameter) =>
-          parameter.name === 'id' && !OTHER_RECORDS[op.path.split('/')[1] ?? '']
+          parameter.name === 'id' && !op.path.startsWith('/auth/api-keys/') && !op.path.startsWith('/views/')
             ? liveArb(tableOf(op.path))
             : validFor(parameter.schema, parameter.name),
         ),
@@ -788,28 +802,29 @@ describe('hostile input', () => {
     return row.id
   }
 
-  /**
-   * Records of the resources outside the consistency check (saved views, web forms), written straight
-   * to their tables as the admin's: a path naming one gets a fresh one.
-   */
-  const OTHER_RECORDS: Record<string, () => Promise<number>> = {
-    views: async () => {
-      const admin = (await ctx.as(tokens.admin, 'GET', '/auth/me')).json() as { id: number }
-      const row = await ctx.db
-        .insertInto('saved_views')
-        .values({ owner_id: admin.id, name: 'Vista', resource: 'leads', filters: '{}' })
-        .returning('id')
-        .executeTakeFirstOrThrow()
-      return row.id
-    },
-    forms: async () => {
-      const row = await ctx.db
-        .insertInto('web_forms')
-        .values({ name: 'Formulario', key: `key_${unique()}` })
-        .returning('id')
-        .executeTakeFirstOrThrow()
-      return row.id
-    },
+  /** A web form written straight to its table, taking posts from anywhere (the requests send no Origin). */
+  const newWebForm = async () => {
+    const row = await ctx.db
+      .insertInto('web_forms')
+      .values({ name: 'Contacto', key: `key-${unique()}` })
+      .returning(['id', 'key'])
+      .executeTakeFirstOrThrow()
+    alive.web_forms.add(row.id)
+    return row
+  }
+
+  /** An API key of the admin's, to be revoked (its rows are outside the consistency check). */
+  const newApiKey = async () => {
+    const response = await ctx.as(ctx.adminToken, 'POST', '/auth/api-keys', { name: 'victim', scopes: ['read'] })
+    assert.equal(response.statusCode, 201, response.body)
+    return response.json().id as number
+  }
+
+  /** A saved view of the admin's, shared so that every actor may read it; outside the consistency check. */
+  const newView = async () => {
+    const response = await ctx.as(ctx.adminToken, 'POST', '/views', { name: 'Vista', resource: 'leads', shared: true })
+    assert.equal(response.statusCode, 201, response.body)
+    return response.json().id as number
   }
 
   const VALID_BODIES: Record<string, () => Record<string, unknown>> = {
@@ -846,6 +861,22 @@ describe('hostile input', () => {
     updateLead: () => ({ channel: 'manual', admin_notes: 'Nota', sales_notes: 'Otra nota' }),
     changeLeadStatus: () => ({ status: 'contacted' }),
     assignLead: () => ({ assigned_to: salesId }),
+    addLeadActivity: () => ({ type: 'call', body: 'Llamó', occurred_at: '2026-11-26T20:05:00Z' }),
+    replaceAssignmentRules: () => ({ mode: 'round_robin', users: [salesId] }),
+    createWebForm: () => ({
+      name: 'Contacto',
+      allowed_origins: ['https://www.example.com'],
+      redirect_url: 'https://www.example.com/gracias',
+      assign_to: salesId,
+    }),
+    updateWebForm: () => ({ name: 'Contacto del sitio', redirect_url: null }),
+    submitWebForm: () => ({
+      name: 'Rosa Díaz',
+      phone: uniquePhone(),
+      email: `f.${unique()}@example.com`,
+      company: 'Díaz C.A.',
+      message: 'Quiero una cotización',
+    }),
   }
 
   /** An answerable request for `op`, with fresh records where it changes or deletes one. */
@@ -854,24 +885,28 @@ describe('hostile input', () => {
   ): Promise<{ path: string; query: string[]; idText?: string; body?: Record<string, unknown> }> {
     let idText: string | undefined
     let path = op.path
-    const other = OTHER_RECORDS[path.split('/')[1] ?? '']
-    if (path.includes('{id}') && other) {
-      idText = String(await other())
-      path = path.replace('{id}', idText)
-    } else if (path.includes('{id}')) {
-      const table = tableOf(path)
+    if (path.includes('{id}')) {
       const fresh = op.method !== 'GET'
       let id: number
-      if (table === 'users') id = fresh ? await newUser() : (aliveIds('users')[0] ?? MISSING_ID)
+      const table = path.startsWith('/auth/api-keys/')
+        ? 'api_keys'
+        : path.startsWith('/views/')
+          ? 'saved_views'
+          : tableOf(path)
+      if (table === 'api_keys') id = await newApiKey()
+      else if (table === 'saved_views') id = await newView()
+      else if (table === 'users') id = fresh ? await newUser() : (aliveIds('users')[0] ?? MISSING_ID)
       else if (table === 'clients')
         id = fresh ? ((await newClient()).id as number) : ([...alive.clients][0] ?? MISSING_ID)
       else if (table === 'webhooks') id = fresh ? await newWebhook() : ([...alive.webhooks][0] ?? MISSING_ID)
+      else if (table === 'web_forms') id = fresh ? (await newWebForm()).id : ([...alive.web_forms][0] ?? MISSING_ID)
       else id = fresh ? await newLead() : ([...alive.leads.keys()][0] ?? MISSING_ID)
       idText = String(id)
       path = path.replace('{id}', idText)
     }
     // No delivery has this id: the answer is a 404 once the request passes validation.
-    path = path.replace('{delivery_id}', String(MISSING_ID))
+    path = path.replace('{delivery_id}', String(MISSING_ID)).replace('{activity_id}', String(MISSING_ID))
+    if (path.includes('{key}')) path = path.replace('{key}', (await newWebForm()).key)
     if (path.includes('{phone}')) path = path.replace('{phone}', percentEncode((await newClient()).phone as string))
     const make = VALID_BODIES[op.operationId]
     let body: Record<string, unknown> | undefined
@@ -959,7 +994,16 @@ describe('hostile input', () => {
 
   it('refuses a NUL byte in any stored or searched text field of a JSON body with 400 naming the field', async () => {
     // Passwords are only hashed, and the OAuth2 extras of /auth/login are ignored: those may pass.
-    const lenient = new Set(['password', 'new_password', 'current_password', 'grant_type', 'scope', 'client_secret'])
+    // The honeypot of a web form is never stored: whatever fills it, the post is dropped.
+    const lenient = new Set([
+      'password',
+      'new_password',
+      'current_password',
+      'grant_type',
+      'scope',
+      'client_secret',
+      'website',
+    ])
     const failures: string[] = []
     for (const op of bodyOps()) {
       const properties = resolve(op.body as Schema).properties ?? {}
@@ -1220,6 +1264,28 @@ describe('hostile input', () => {
   // ------------------------------------------------------------------ consistency, last
 
   it('leaves exactly the users, clients and leads the 2xx answers said, each with one create row', async () => {
+    // A web form's answer names nothing it created: those records are known by their create rows.
+    const byForms = await sql<{ table_name: Table; record_id: number }>`
+      select table_name, record_id from audit_logs
+      where action = 'create' and username like 'form:%' and table_name in ('clients', 'leads')`.execute(ctx.db)
+    for (const row of byForms.rows) {
+      const id = Number(row.record_id)
+      created[row.table_name].add(id)
+      if (row.table_name === 'clients') alive.clients.add(id)
+    }
+    const formLeads = await ctx.db
+      .selectFrom('leads')
+      .select(['id', 'client_id'])
+      .where(
+        'id',
+        'in',
+        byForms.rows
+          .filter((row) => row.table_name === 'leads')
+          .map((row) => Number(row.record_id))
+          .concat(0),
+      )
+      .execute()
+    for (const lead of formLeads) alive.leads.set(lead.id, lead.client_id)
     for (const table of TABLES) {
       const rows = await sql<{ id: number }>`select id from ${sql.table(table)} order by id`.execute(ctx.db)
       const ids = rows.rows.map((row) => Number(row.id))

@@ -171,6 +171,14 @@ describe('HTTP conventions', () => {
     assert.equal(allowed.headers['access-control-allow-origin'], 'https://crm.example.com')
     const other = await ctx.inject({ method: 'GET', url: '/health', headers: { origin: 'https://evil.example.com' } })
     assert.equal(other.headers['access-control-allow-origin'], undefined)
+    // A web form answers CORS for its own origins only, not for the API's.
+    const form = await ctx.inject({
+      method: 'OPTIONS',
+      url: '/f/no-such-key',
+      headers: { origin: 'https://crm.example.com', 'access-control-request-method': 'POST' },
+    })
+    assert.ok(form.statusCode >= 400, `preflight of an unknown form: ${form.statusCode}`)
+    assert.equal(form.headers['access-control-allow-origin'], undefined)
   })
 
   it('answers /health and /ready without a token', async () => {

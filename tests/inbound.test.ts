@@ -23,7 +23,9 @@ describe('inbound contacts', () => {
       )
 
   before(async () => {
-    ctx = await startTestContext()
+    // The second of two simultaneous contacts waits for the first (on the embedded database, for its
+    // one connection), however slow a loaded machine makes the first one.
+    ctx = await startTestContext({ DB_CONNECT_TIMEOUT_MS: '15000' })
   })
   after(() => ctx.close())
 

@@ -70,7 +70,13 @@ describe('lead counters', () => {
       return ctx.as(ctx.adminToken, 'PATCH', `/leads/${lead.id}/assign`, { assigned_to: assignee })
     }
     if (roll < 0.8) return ctx.as(ctx.adminToken, 'PATCH', `/leads/${lead.id}`, { channel: rng.pick(CHANNELS) })
-    if (roll < 0.86) return ctx.as(ctx.adminToken, 'DELETE', `/leads/${lead.id}`)
+    if (roll < 0.83) return ctx.as(ctx.adminToken, 'DELETE', `/leads/${lead.id}`)
+    if (roll < 0.86) {
+      // Restoring a lead that is not in the trash is a 404: the stream goes on.
+      const trashed = await ctx.db.selectFrom('leads').select('id').where('deleted_at', 'is not', null).execute()
+      const restored = trashed.length > 0 ? rng.pick(trashed) : lead
+      return ctx.as(ctx.adminToken, 'POST', `/leads/${restored.id}/restore`)
+    }
     if (roll < 0.94) {
       // Spread leads over past days (creation and closing), as imported or old data would be.
       const days = Math.floor(rng.next() * 40)
@@ -97,12 +103,25 @@ describe('lead counters', () => {
         assert.ok(response.statusCode < 500, `a change failed with ${response.statusCode}`)
       }
     }
-    // A client deleted with its leads, and a seller deleted (their leads unassigned): paths outside the lead routes.
-    assert.equal((await ctx.as(ctx.adminToken, 'DELETE', `/clients/${clientIds[2]}?cascade=true`)).statusCode, 204)
+    // Clients trashed with their leads, one restored with them, one merged into another, one purged,
+    // and a seller deleted (their leads unassigned): paths outside the lead routes.
+    const [first, second, third] = clientIds as [number, number, number]
+    assert.equal((await ctx.as(ctx.adminToken, 'DELETE', `/clients/${third}?cascade=true`)).statusCode, 204)
+    assert.equal((await ctx.as(ctx.adminToken, 'DELETE', `/clients/${second}?cascade=true`)).statusCode, 204)
+    assert.equal((await ctx.as(ctx.adminToken, 'POST', `/clients/${second}/restore`)).statusCode, 200)
+    const merged = await ctx.as(ctx.adminToken, 'POST', `/clients/${first}/merge`, { from_id: second })
+    assert.equal(merged.statusCode, 200, merged.body)
+    assert.equal((await ctx.as(ctx.adminToken, 'DELETE', `/trash/clients/${third}`)).statusCode, 204)
     assert.equal((await ctx.as(ctx.adminToken, 'DELETE', `/users/${sellers[2]?.id}`)).statusCode, 204)
 
     const leadCount = Number(
-      (await ctx.db.selectFrom('leads').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow()).n,
+      (
+        await ctx.db
+          .selectFrom('leads')
+          .select(sql<number>`count(*)`.as('n'))
+          .where('deleted_at', 'is', null)
+          .executeTakeFirstOrThrow()
+      ).n,
     )
     assert.ok(leadCount > 20, `the stream left ${leadCount} leads`)
 
@@ -112,7 +131,8 @@ describe('lead counters', () => {
         select day, status, channel, assigned_to, sum(leads)::int as n from lead_counts
         group by 1, 2, 3, 4 having sum(leads) <> 0
       ), recount as (
-        select utc_day(created_at) as day, status, channel, assigned_to, count(*)::int as n from leads group by 1, 2, 3, 4
+        select utc_day(created_at) as day, status, channel, assigned_to, count(*)::int as n from leads
+        where deleted_at is null group by 1, 2, 3, 4
       )
       (select 'kept' as side, * from kept except select 'kept', * from recount)
       union all
@@ -125,7 +145,7 @@ describe('lead counters', () => {
       ), recount as (
         select utc_day(created_at) as day, utc_day(status_changed_at) as closed_day, channel, assigned_to,
           count(*)::int as n
-        from leads where status = 'closed' group by 1, 2, 3, 4
+        from leads where status = 'closed' and deleted_at is null group by 1, 2, 3, 4
       ), kept_by_day as (
         select closed_day, channel, assigned_to, sum(leads)::int as n from lead_closed_day_counts
         group by 1, 2, 3 having sum(leads) <> 0
@@ -192,6 +212,7 @@ describe('lead counters', () => {
       .selectFrom('leads')
       .select(sql<number>`count(*)`.as('n'))
       .where('client_id', '=', clientIds[0] as number)
+      .where('deleted_at', 'is', null)
       .executeTakeFirstOrThrow()
     assert.equal(response.json().total, Number(own.n))
   })

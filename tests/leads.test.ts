@@ -362,7 +362,7 @@ describe('leads', () => {
     }
   })
 
-  it('deletes a lead with one audit row; a client with leads only with cascade', async () => {
+  it('trashes a lead with one audit row; a client with leads only with cascade, which trashes them too', async () => {
     const client = (
       await ctx.as(management.token, 'POST', '/clients', { contact_name: 'Cascada', phone: '+584149990001' })
     ).json()
@@ -393,7 +393,12 @@ describe('leads', () => {
       (await ctx.auditRows('clients', client.id)).map((row) => row.action),
       ['create', 'delete'],
     )
-    const left = await ctx.db.selectFrom('leads').select('id').where('client_id', '=', client.id).execute()
+    const left = await ctx.db
+      .selectFrom('leads')
+      .select('id')
+      .where('client_id', '=', client.id)
+      .where('deleted_at', 'is', null)
+      .execute()
     assert.equal(left.length, 0)
   })
 

@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { type Runtime, startRuntime } from '../src/runtime.js'
-import {
-  ADMIN,
-  type AuditRow,
-  mode,
-  type ServerEnvironment,
-  serverEnvironment,
-  startTestContext,
-  type TestContext,
-  type TestUser,
-} from './helpers/context.js'
-import { type ServerProcess, startServer } from './helpers/server.js'
+import { ADMIN, type AuditRow, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { type Answer, type Instance, startTwoInstances } from './helpers/instances.js'
 
 const STATUSES = ['new', 'contacted', 'quoted', 'closed', 'discarded'] as const
 type Status = (typeof STATUSES)[number]
@@ -41,13 +31,6 @@ const PHONE_FORMS = [
   '58 424 1234567',
   '0424-1234567',
 ]
-
-interface Answer {
-  status: number
-  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of several shapes
-  body: any
-  headers: Record<string, string | string[] | number | undefined>
-}
 
 const requestId = (label: string) => `${label}-${randomBytes(6).toString('hex')}`
 
@@ -242,85 +225,22 @@ describe('races on one API instance', () => {
   })
 })
 
-/** One API instance, however it runs: a process of its own, or an app in this process. */
-interface Instance {
-  request(method: 'GET' | 'POST' | 'PUT', url: string, body?: unknown, token?: string): Promise<Answer>
-}
-
-function processInstance(server: ServerProcess): Instance {
-  return {
-    async request(method, url, body, token) {
-      const response = await fetch(`${server.url}${url}`, {
-        method,
-        headers: {
-          ...(token && { authorization: `Bearer ${token}` }),
-          ...(body !== undefined && { 'content-type': 'application/json' }),
-        },
-        ...(body !== undefined && { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(15_000),
-      })
-      const text = await response.text()
-      return {
-        status: response.status,
-        body: text ? JSON.parse(text) : undefined,
-        headers: Object.fromEntries(response.headers),
-      }
-    },
-  }
-}
-
-function appInstance(app: Runtime['app']): Instance {
-  return {
-    async request(method, url, body, token) {
-      const response = await app.inject({
-        method,
-        url,
-        headers: token ? { authorization: `Bearer ${token}` } : {},
-        ...(body !== undefined && { payload: body as never }),
-      })
-      return {
-        status: response.statusCode,
-        body: response.body ? response.json() : undefined,
-        headers: response.headers,
-      }
-    },
-  }
-}
-
 describe('two API instances on one database', () => {
   const MAX_FAILURES = 5
   let instances: [Instance, Instance]
-  const cleanups: Array<() => Promise<unknown>> = []
+  let closeInstances: () => Promise<void>
   let adminToken: string
 
   before(async () => {
-    const overrides = { LOGIN_MAX_FAILURES_PER_USER: String(MAX_FAILURES), FORM_MAX_SUBMISSIONS_PER_ADDRESS: '100' }
-    if (mode === 'server') {
-      // Two real processes on one PostgreSQL database (and one DATA_DIR, for the shared JWT secret).
-      const environment: ServerEnvironment = await serverEnvironment()
-      cleanups.push(() => environment.cleanup())
-      const first = await startServer({ ...environment.env, ...overrides })
-      cleanups.push(() => first.stop())
-      const second = await startServer({ ...environment.env, ...overrides })
-      cleanups.push(() => second.stop())
-      instances = [processInstance(first), processInstance(second)]
-    } else {
-      // PGlite has one owner, so two processes cannot share its data: two apps on the same embedded database.
-      const ctx = await startTestContext(overrides)
-      cleanups.push(() => ctx.close())
-      // Without workers of its own: the socket interleaves two connections' statements, and a second
-      // set of workers polling beside the first would only add that hazard to what is tested here.
-      const other = await startRuntime({ ...ctx.config, workers: false }, { embedded: ctx.embedded })
-      cleanups.push(() => other.close())
-      instances = [appInstance(ctx.app), appInstance(other.app)]
-    }
+    ;({ instances, close: closeInstances } = await startTwoInstances({
+      LOGIN_MAX_FAILURES_PER_USER: String(MAX_FAILURES),
+      FORM_MAX_SUBMISSIONS_PER_ADDRESS: '100',
+    }))
     const login = await instances[0].request('POST', '/auth/login', ADMIN)
     assert.equal(login.status, 200)
     adminToken = login.body.access_token
   })
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup()
-  })
+  after(() => closeInstances?.())
 
   it('lets exactly one of twenty concurrent creates of one number, split across both, win', async () => {
     const phone = '+584149876543'

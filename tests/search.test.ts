@@ -159,6 +159,19 @@ describe('full-text search', () => {
     assert.equal(problemOf(other).errors?.[0]?.field, 'cursor')
   })
 
+  it('never finds what is in the trash', async () => {
+    assert.equal((await ctx.as(ctx.adminToken, 'DELETE', `/leads/${othersLeadId}`)).statusCode, 204)
+    assert.deepEqual(ids((await search(ctx.adminToken, 'q=cotizacion')).items, 'lead'), [quotedLeadId])
+    const lone = await ctx.as(ctx.adminToken, 'POST', '/clients', {
+      contact_name: 'Zoila Trash',
+      phone: '+584165550123',
+    })
+    assert.equal(lone.statusCode, 201, lone.body)
+    assert.equal((await search(ctx.adminToken, 'q=zoila')).total, 1)
+    assert.equal((await ctx.as(ctx.adminToken, 'DELETE', `/clients/${lone.json().id}`)).statusCode, 204)
+    assert.equal((await search(ctx.adminToken, 'q=zoila')).total, 0)
+  })
+
   it('refuses an unknown type, naming the field', async () => {
     const response = await ctx.as(ctx.adminToken, 'GET', '/search?q=juan&types=clients,users')
     assert.equal(response.statusCode, 400)

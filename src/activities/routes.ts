@@ -34,6 +34,7 @@ export const activityRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async
   app.post(
     '/leads/:id/activities',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'addLeadActivity',
         tags: ['activities'],

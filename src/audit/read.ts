@@ -22,6 +22,8 @@ export interface AuditLogRow {
   new_values: AuditValues | null
   user_id: number | null
   username: string | null
+  api_key_id: number | null
+  api_key_name: string | null
   request_id: string | null
   created_at: Date
 }

@@ -14,6 +14,8 @@ const AuditLogSchema = Type.Object(
     new_values: Nullable(Type.Object({}, { additionalProperties: true })),
     user_id: Nullable(Type.Integer()),
     username: Nullable(Type.String()),
+    api_key_id: Nullable(Type.Integer({ description: 'The API key the change was made with; null for a token' })),
+    api_key_name: Nullable(Type.String({ description: 'That key’s name when the change was made' })),
     request_id: Nullable(Type.String()),
     created_at: DateTime,
   },

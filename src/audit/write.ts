@@ -14,7 +14,7 @@ interface AuditEntry {
   newValues: AuditValues | null
 }
 
-// Eight parameters a row: 1,000 rows stay far below PostgreSQL's 65,535 parameters a statement.
+// Ten parameters a row: 1,000 rows stay far below PostgreSQL's 65,535 parameters a statement.
 const ROWS_PER_INSERT = 1000
 
 /** The rows of `audit_logs` that record changes made by `actor`. */
@@ -27,6 +27,8 @@ export function auditRows(actor: Actor, entries: AuditEntry | AuditEntry[]) {
     new_values: entry.newValues === null ? null : JSON.stringify(entry.newValues),
     user_id: actor.userId,
     username: actor.username,
+    api_key_id: actor.via?.type === 'api_key' ? actor.via.id : null,
+    api_key_name: actor.via?.type === 'api_key' ? actor.via.name : null,
     request_id: actor.requestId,
   }))
 }

@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { sql } from 'kysely'
 import type { Database } from '../db/database.js'
 import type { UserRole } from '../db/types.js'
 import { ForbiddenError, UnauthorizedError } from '../errors/domain.js'
 import type { Actor } from './actor.js'
+import { hashApiKey, isApiKey } from './api-keys.js'
 
 export interface TokenClaims {
   sub: string
@@ -39,6 +41,14 @@ declare module 'fastify' {
 // A token issued further in the future than clocks drift apart was not issued by us.
 const MAX_CLOCK_SKEW_MS = 60_000
 
+// What a `read` API key may do; every other method writes.
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/** The bearer credential of the request, or undefined without one. */
+function bearerToken(request: FastifyRequest): string | undefined {
+  return /^Bearer +(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+}
+
 interface UserState {
   username: string
   role: UserRole
@@ -47,7 +57,7 @@ interface UserState {
 }
 
 /**
- * Verifies the bearer token, then checks it against the user's row: a changed password, role or
+ * Verifies the bearer token (an API key when it starts with crm_, else a JWT), then checks it against the user's row: a changed password, role or
  * is_active bumps token_version, and a deleted user has no row. The row is cached for at most
  * `cacheMs` (≤ 5 s), so a revocation reaches every instance within that time.
  */
@@ -71,9 +81,59 @@ export const authenticationPlugin = fp<{ db: Database; cacheMs: number }>(
       return state
     }
 
+    /**
+     * An API key (crm_...), looked up by its hash on every request, with no cache: a revoked key
+     * (its row deleted) or a deactivated owner is refused at once on every instance.
+     */
+    async function authenticateApiKey(request: FastifyRequest, key: string): Promise<AuthenticatedActor> {
+      const found = await db
+        .selectFrom('api_keys')
+        .innerJoin('users', 'users.id', 'api_keys.user_id')
+        .select(['api_keys.id', 'api_keys.name', 'api_keys.scopes', 'users.id as user_id', 'users.username'])
+        .select(['users.role', 'users.is_active'])
+        .select(sql<boolean>`api_keys.expires_at is not null and api_keys.expires_at <= now()`.as('expired'))
+        .select(
+          sql<boolean>`api_keys.last_used_at is null or api_keys.last_used_at < now() - interval '1 minute'`.as(
+            'use_unrecorded',
+          ),
+        )
+        .where('api_keys.key_hash', '=', hashApiKey(key))
+        .executeTakeFirst()
+      if (!found) throw new UnauthorizedError('Missing or invalid bearer token')
+      if (found.expired) throw new UnauthorizedError('The API key has expired')
+      if (!found.is_active) throw new UnauthorizedError('The API key has been revoked')
+      if (found.use_unrecorded) {
+        // At most one write a minute per key, across instances: the condition is checked again by
+        // the UPDATE itself. Outside any transaction of the request, so a rollback keeps it.
+        await db
+          .updateTable('api_keys')
+          .set({ last_used_at: sql`now()` })
+          .where('id', '=', found.id)
+          .where((eb) =>
+            eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)]),
+          )
+          .execute()
+      }
+      if (!found.scopes.includes('write') && !READ_METHODS.has(request.method)) {
+        throw new ForbiddenError('This API key may only read: its scopes are ["read"]', 'insufficient_scope')
+      }
+      return {
+        userId: found.user_id,
+        username: found.username,
+        role: found.role,
+        requestId: request.id,
+        via: { type: 'api_key', id: found.id, name: found.name },
+      }
+    }
+
     app.decorateRequest('actor', null as unknown as AuthenticatedActor)
 
     app.decorate('authenticate', async (request: FastifyRequest) => {
+      const token = bearerToken(request)
+      if (token !== undefined && isApiKey(token)) {
+        request.actor = await authenticateApiKey(request, token)
+        return
+      }
       let claims: TokenClaims
       try {
         claims = await request.jwtVerify<TokenClaims>()

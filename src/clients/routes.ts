@@ -1,15 +1,26 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
+import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
+import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { ClientDetailSchema } from '../leads/schemas.js'
-import { countLeadsOfClient, deleteLeadsOfClient, leadsOfClient } from '../leads/service.js'
+import {
+  countLeadsOfClient,
+  leadIdsOfClient,
+  leadsOfClient,
+  moveLeadsOfClient,
+  restoreLeadsOfClient,
+  trashLeadsOfClient,
+} from '../leads/service.js'
 import { applyView } from '../views/apply.js'
 import {
   ClientCreateSchema,
   ClientDeleteQuery,
   ClientListQuery,
+  ClientMergeOutcomeSchema,
+  ClientMergeSchema,
   ClientPageSchema,
   ClientSchema,
   ClientSearchQuery,
@@ -17,19 +28,35 @@ import {
   PhoneParams,
 } from './schemas.js'
 import {
+  type Client,
+  type ClientDependents,
   type ClientRules,
   createClient,
-  deleteClient,
   getClient,
   getClientByPhone,
   listClients,
+  lockClient,
+  mergeClients,
+  restoreClient,
   searchClients,
+  trashClient,
   updateClient,
 } from './service.js'
 
+/** The client as GET /clients/{id} shows it to the actor: with the newest leads they may see. */
+async function clientDetail(db: Database, actor: AuthenticatedActor, client: Client) {
+  return { ...client, ...(await leadsOfClient(db, actor, client.id)) }
+}
+
 export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (app, options) => {
   const { db, rules } = options
-  const dependents = { count: countLeadsOfClient, deleteAll: deleteLeadsOfClient }
+  const dependents: ClientDependents = {
+    count: countLeadsOfClient,
+    ids: leadIdsOfClient,
+    trashAll: trashLeadsOfClient,
+    restoreTrashedWith: restoreLeadsOfClient,
+    moveAll: moveLeadsOfClient,
+  }
   app.addHook('onRequest', app.authenticate)
 
   app.get(
@@ -50,6 +77,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
   app.post(
     '/clients',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createClient',
         tags: ['clients'],
@@ -97,6 +125,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
   app.get(
     '/clients/:id',
     {
+      config: { etag: 'read' },
       schema: {
         operationId: 'getClient',
         tags: ['clients'],
@@ -105,15 +134,13 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientDetailSchema), ...problems(404) },
       },
     },
-    async (request) => {
-      const client = await getClient(db, request.params.id)
-      return { ...client, ...(await leadsOfClient(db, request.actor, client.id)) }
-    },
+    async (request) => clientDetail(db, request.actor, await getClient(db, request.params.id)),
   )
 
   app.patch(
     '/clients/:id',
     {
+      config: { etag: 'write' },
       schema: {
         operationId: 'updateClient',
         tags: ['clients'],
@@ -123,32 +150,80 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientSchema), ...problems(404, 409) },
       },
     },
-    async (request) =>
-      db.transaction().execute((trx) => updateClient(trx, request.actor, request.params.id, request.body, rules)),
+    async (request, reply) => {
+      const { actor } = request
+      const id = request.params.id
+      return db.transaction().execute(async (trx) => {
+        await checkIfMatch(request, async () => clientDetail(trx, actor, await lockClient(trx, id)))
+        const client = await updateClient(trx, actor, id, request.body, rules)
+        setETag(reply, await clientDetail(trx, actor, client))
+        return client
+      })
+    },
   )
 
   app.delete(
     '/clients/:id',
     {
       onRequest: app.requireRole('admin', 'management'),
+      config: { etag: 'write' },
       schema: {
         operationId: 'deleteClient',
         tags: ['clients'],
-        summary: 'Delete a client',
-        description: 'A client with leads is a 409 client_has_leads unless cascade=true, which deletes them too.',
+        summary: 'Move a client to the trash',
+        description:
+          'A client with leads is a 409 client_has_leads unless cascade=true, which moves them to the trash with it. POST /clients/{id}/restore brings it back.',
         params: IdParams,
         querystring: ClientDeleteQuery,
         response: { 204: Type.Null(), ...problems(403, 404, 409) },
       },
     },
     async (request, reply) => {
-      await db
-        .transaction()
-        .execute((trx) =>
-          deleteClient(trx, request.actor, request.params.id, { cascade: request.query.cascade, dependents }),
-        )
+      const { actor } = request
+      const id = request.params.id
+      await db.transaction().execute(async (trx) => {
+        await checkIfMatch(request, async () => clientDetail(trx, actor, await lockClient(trx, id)))
+        await trashClient(trx, actor, id, { cascade: request.query.cascade, dependents })
+      })
       return reply.code(204).send(null)
     },
+  )
+
+  app.post(
+    '/clients/:id/restore',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      schema: {
+        operationId: 'restoreClient',
+        tags: ['trash'],
+        summary: 'Take a client out of the trash, with the leads trashed with it',
+        description:
+          'A live client that has the same phone by now is a 409 phone_taken with existing_id. A client not in the trash is a 404.',
+        params: IdParams,
+        response: { 200: ref(ClientSchema), ...problems(403, 404, 409) },
+      },
+    },
+    async (request) =>
+      db.transaction().execute((trx) => restoreClient(trx, request.actor, request.params.id, dependents)),
+  )
+
+  app.post(
+    '/clients/:id/merge',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      schema: {
+        operationId: 'mergeClients',
+        tags: ['clients'],
+        summary: 'Merge a duplicate into this client',
+        description:
+          'Moves every lead (and its activities) of from_id here, fills this client’s empty company_name, email and address from it, and moves from_id to the trash, in one transaction with an audit row (merge) for each lead and each client. dry_run answers the same and writes nothing. This client missing or trashed is a 404; from_id the same id, missing or trashed is a 400.',
+        params: IdParams,
+        body: ref(ClientMergeSchema),
+        response: { 200: ref(ClientMergeOutcomeSchema), ...problems(403, 404) },
+      },
+    },
+    async (request) =>
+      db.transaction().execute((trx) => mergeClients(trx, request.actor, request.params.id, request.body, dependents)),
   )
 
   app.get(

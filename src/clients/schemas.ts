@@ -119,7 +119,13 @@ export const ClientSearchQuery = Type.Object(
 )
 
 export const ClientDeleteQuery = Type.Object(
-  { cascade: Type.Boolean({ default: false, description: 'Delete the client’s leads too, each with its audit row' }) },
+  {
+    cascade: Type.Boolean({
+      default: false,
+      description:
+        'Move the client’s leads to the trash too, each with its audit row; restoring the client brings them back',
+    }),
+  },
   { additionalProperties: false },
 )
 
@@ -128,4 +134,38 @@ export const PhoneParams = Type.Object(
   { additionalProperties: false },
 )
 
-export const clientSchemas = [ClientTypeSchema, ClientSchema, ClientCreateSchema, ClientUpdateSchema, ClientPageSchema]
+export const ClientMergeSchema = Type.Object(
+  {
+    from_id: { ...Id, description: 'The duplicate: its leads move here, then it goes to the trash' },
+    dry_run: Type.Optional(Type.Boolean({ default: false, description: 'Answer what would change, write nothing' })),
+  },
+  { $id: 'ClientMerge', additionalProperties: false, examples: [{ from_id: 18, dry_run: true }] },
+)
+
+export const ClientMergeOutcomeSchema = Type.Object(
+  {
+    dry_run: Type.Boolean(),
+    client: ref(ClientSchema),
+    from_id: Id,
+    filled: Type.Object(
+      {
+        company_name: Type.Optional(Type.String()),
+        email: Type.Optional(Type.String()),
+        address: Type.Optional(Type.String()),
+      },
+      { additionalProperties: false, description: 'The empty fields of the client kept, filled from the duplicate' },
+    ),
+    lead_ids: Type.Array(Id, { description: 'The leads that move to the client kept' }),
+  },
+  { $id: 'ClientMergeOutcome', additionalProperties: false },
+)
+
+export const clientSchemas = [
+  ClientTypeSchema,
+  ClientSchema,
+  ClientCreateSchema,
+  ClientUpdateSchema,
+  ClientPageSchema,
+  ClientMergeSchema,
+  ClientMergeOutcomeSchema,
+]

@@ -29,7 +29,12 @@ export const CLIENT_COLUMNS = [
   'clients.updated_at',
 ] as const
 
-export type Client = Omit<Selectable<Clients>, 'search_text' | 'search_vector'>
+export type Client = Omit<Selectable<Clients>, 'search_text' | 'search_vector' | 'deleted_at' | 'deleted_by'>
+
+/** Clients not in the trash: every read of clients starts here. */
+export function liveClients(db: Database) {
+  return db.selectFrom('clients').where('clients.deleted_at', 'is', null)
+}
 
 export interface ClientPatch {
   client_type?: ClientType
@@ -89,7 +94,7 @@ export function assertCompanyWhenJuridical(client: { client_type?: ClientType; c
 }
 
 async function phoneTaken(trx: Transaction<DB>, phone: string): Promise<ConflictError> {
-  const existing = await trx.selectFrom('clients').select('id').where('phone', '=', phone).executeTakeFirst()
+  const existing = await liveClients(trx).select('id').where('phone', '=', phone).executeTakeFirst()
   return new ConflictError('phone_taken', `A client with phone ${phone} already exists`, {
     existing_id: existing?.id ?? null,
   })
@@ -116,7 +121,7 @@ export async function createClient(
       address: values.address ?? null,
       created_by: actor.userId,
     })
-    .onConflict((conflict) => conflict.column('phone').doNothing())
+    .onConflict((conflict) => conflict.column('phone').where('deleted_at', 'is', null).doNothing())
     .returning(CLIENT_COLUMNS)
     .executeTakeFirst()
   if (!client) throw await phoneTaken(trx, values.phone)
@@ -138,14 +143,9 @@ export async function createClient(
   return client
 }
 
-/** The client's row, locked until the transaction ends; 404 when there is none. */
-async function lockClient(trx: Transaction<DB>, id: number): Promise<Client> {
-  const client = await trx
-    .selectFrom('clients')
-    .select(CLIENT_COLUMNS)
-    .where('id', '=', id)
-    .forUpdate()
-    .executeTakeFirst()
+/** The live client's row, locked until the transaction ends; 404 when there is none. */
+export async function lockClient(trx: Transaction<DB>, id: number): Promise<Client> {
+  const client = await liveClients(trx).select(CLIENT_COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst()
   if (!client) throw new NotFoundError('Client')
   return client
 }
@@ -199,13 +199,32 @@ export async function updateClient(
  * feature: leads refer to clients, not the other way round.
  */
 export interface ClientDependents {
+  /** How many live leads the client has. */
   count(trx: Transaction<DB>, clientId: number): Promise<number>
-  /** Deletes them all, each with its audit row. */
-  deleteAll(trx: Transaction<DB>, actor: Actor, clientId: number): Promise<unknown>
+  /** The ids of its live leads. */
+  ids(trx: Transaction<DB>, clientId: number): Promise<number[]>
+  /** Moves them all to the trash, each with its audit row and event, marked with the client's `deleted_at`. */
+  trashAll(trx: Transaction<DB>, actor: Actor, clientId: number): Promise<unknown>
+  /** Brings back those trashed with the client (same `deleted_at`), each with its audit row and event. */
+  restoreTrashedWith(trx: Transaction<DB>, actor: Actor, clientId: number): Promise<unknown>
+  /** Moves the live ones to another client (a merge), each with its audit row and event. */
+  moveAll(trx: Transaction<DB>, actor: Actor, fromId: number, toId: number): Promise<number[]>
 }
 
-/** A client with leads is refused unless `cascade`, which deletes them too, one audit row each. */
-export async function deleteClient(
+/** Sets the trash mark; `now()` is the transaction's time, so leads trashed with the client share it. */
+async function markTrashed(trx: Transaction<DB>, actor: Actor, id: number): Promise<void> {
+  await trx
+    .updateTable('clients')
+    .set({ deleted_at: sql`now()`, deleted_by: actor.userId })
+    .where('id', '=', id)
+    .execute()
+}
+
+/**
+ * Moves a client to the trash. A client with live leads is refused unless `cascade`, which trashes
+ * them with it (one audit row each); restoring the client brings those leads back.
+ */
+export async function trashClient(
   trx: Transaction<DB>,
   actor: Actor,
   id: number,
@@ -214,7 +233,7 @@ export async function deleteClient(
   // The row lock keeps a new lead from joining the client while it goes.
   const current = await lockClient(trx, id)
   if (options.cascade) {
-    await options.dependents.deleteAll(trx, actor, id)
+    await options.dependents.trashAll(trx, actor, id)
   } else {
     const leadCount = await options.dependents.count(trx, id)
     if (leadCount > 0) {
@@ -225,7 +244,7 @@ export async function deleteClient(
       )
     }
   }
-  await trx.deleteFrom('clients').where('id', '=', id).execute()
+  await markTrashed(trx, actor, id)
   await writeAudit(trx, actor, {
     table: 'clients',
     recordId: id,
@@ -243,15 +262,154 @@ export async function deleteClient(
   })
 }
 
+/**
+ * Takes a client out of the trash with the leads trashed with it. A live client that has the same
+ * phone by now is a 409 phone_taken: the number belongs to one live client.
+ */
+export async function restoreClient(
+  trx: Transaction<DB>,
+  actor: Actor,
+  id: number,
+  dependents: ClientDependents,
+): Promise<Client> {
+  const trashed = await trx
+    .selectFrom('clients')
+    .select(CLIENT_COLUMNS)
+    .where('id', '=', id)
+    .where('deleted_at', 'is not', null)
+    .forUpdate()
+    .executeTakeFirst()
+  if (!trashed) throw new NotFoundError('Trashed client')
+  const taken = await liveClients(trx).select('id').where('phone', '=', trashed.phone).executeTakeFirst()
+  if (taken) throw await phoneTaken(trx, trashed.phone)
+  // The leads first: they are found by the client's deleted_at, which the client's restore clears.
+  await dependents.restoreTrashedWith(trx, actor, id)
+  let restored: Client
+  try {
+    await sql`savepoint client_restore`.execute(trx)
+    restored = await trx
+      .updateTable('clients')
+      .set({ deleted_at: null, deleted_by: null })
+      .where('id', '=', id)
+      .returning(CLIENT_COLUMNS)
+      .executeTakeFirstOrThrow()
+  } catch (error) {
+    // A client with the phone was created since our check.
+    if (!isUniqueViolation(error, 'clients_phone_key')) throw error
+    await sql`rollback to savepoint client_restore`.execute(trx)
+    throw await phoneTaken(trx, trashed.phone)
+  }
+  await writeAudit(trx, actor, {
+    table: 'clients',
+    recordId: id,
+    action: 'restore',
+    oldValues: null,
+    newValues: restored,
+  })
+  await writeEvent(trx, actor, {
+    type: 'client.restored',
+    resource: 'client',
+    id,
+    old: null,
+    new: restored,
+    object: restored,
+  })
+  return restored
+}
+
+/** The fields a merge copies from the duplicate when the client kept has none. */
+const MERGE_FILLED_FIELDS = ['company_name', 'email', 'address'] as const
+
+export interface MergeOutcome {
+  dry_run: boolean
+  /** The client kept, as it is (or, for a dry run, would be) after the merge. */
+  client: Client
+  from_id: number
+  /** The fields filled from the duplicate, with their new values. */
+  filled: { [field in (typeof MERGE_FILLED_FIELDS)[number]]?: string }
+  /** The leads that move to the client kept. */
+  lead_ids: number[]
+}
+
+/**
+ * Merges the duplicate `fromId` into client `id`: its live leads (and their activities, which hang
+ * off them) move to `id`, `id`'s empty fields take the duplicate's values, and the duplicate goes
+ * to the trash. One audit row (`merge`) for each lead and each client. `dryRun` answers the same
+ * and writes nothing.
+ */
+export async function mergeClients(
+  trx: Transaction<DB>,
+  actor: Actor,
+  id: number,
+  input: { from_id: number; dry_run?: boolean },
+  dependents: ClientDependents,
+): Promise<MergeOutcome> {
+  const fromId = input.from_id
+  if (fromId === id) throw ValidationError.field('from_id', 'must name another client than the one kept')
+  // Both rows locked in id order, so that two merges of the same pair cannot deadlock.
+  const rows = await liveClients(trx)
+    .select(CLIENT_COLUMNS)
+    .where('clients.id', 'in', [id, fromId])
+    .orderBy('clients.id')
+    .forUpdate()
+    .execute()
+  const target = rows.find((row) => row.id === id)
+  const source = rows.find((row) => row.id === fromId)
+  if (!target) throw new NotFoundError('Client')
+  if (!source) throw ValidationError.field('from_id', `no client with id ${fromId} (or it is in the trash)`)
+  const fill: MergeOutcome['filled'] = {}
+  for (const field of MERGE_FILLED_FIELDS) {
+    const value = source[field]
+    if (target[field] === null && value !== null) fill[field] = value
+  }
+  const changes = diff<Client>(target, fill)
+  const leadIds = await dependents.ids(trx, fromId)
+  const outcome = { from_id: fromId, filled: fill, lead_ids: leadIds }
+  if (input.dry_run) return { dry_run: true, client: { ...target, ...changes?.set }, ...outcome }
+
+  await dependents.moveAll(trx, actor, fromId, id)
+  await markTrashed(trx, actor, fromId)
+  const merged = changes
+    ? await trx
+        .updateTable('clients')
+        .set({ ...changes.set, updated_at: sql`now()` })
+        .where('id', '=', id)
+        .returning(CLIENT_COLUMNS)
+        .executeTakeFirstOrThrow()
+    : target
+  await writeAudit(trx, actor, [
+    {
+      table: 'clients',
+      recordId: id,
+      action: 'merge',
+      oldValues: changes?.oldValues ?? {},
+      newValues: { ...changes?.newValues, merged_from: fromId, lead_ids: leadIds },
+    },
+    { table: 'clients', recordId: fromId, action: 'merge', oldValues: source, newValues: { merged_into: id } },
+  ])
+  await writeEvent(trx, actor, [
+    {
+      type: 'client.merged',
+      resource: 'client',
+      id,
+      old: changes?.oldValues ?? {},
+      new: { ...changes?.newValues, merged_from: fromId, lead_ids: leadIds },
+      object: merged,
+    },
+    { type: 'client.deleted', resource: 'client', id: fromId, old: source, new: null, object: source },
+  ])
+  return { dry_run: false, client: merged, ...outcome }
+}
+
 export async function getClient(db: Database, id: number): Promise<Client> {
-  const client = await db.selectFrom('clients').select(CLIENT_COLUMNS).where('id', '=', id).executeTakeFirst()
+  const client = await liveClients(db).select(CLIENT_COLUMNS).where('id', '=', id).executeTakeFirst()
   if (!client) throw new NotFoundError('Client')
   return client
 }
 
 export async function getClientByPhone(db: Database, rawPhone: string, rules: ClientRules): Promise<Client> {
   const phone = phoneOrThrow(rawPhone, rules)
-  const client = await db.selectFrom('clients').select(CLIENT_COLUMNS).where('phone', '=', phone).executeTakeFirst()
+  const client = await liveClients(db).select(CLIENT_COLUMNS).where('phone', '=', phone).executeTakeFirst()
   if (!client) throw new NotFoundError('Client')
   return client
 }
@@ -269,7 +427,7 @@ export type ClientFilter = Omit<ClientListFilter, keyof PageRequest | 'sort'>
  * the leads the caller may see (a sales user's own), as GET /clients/{id} counts them.
  */
 export function filteredClients(db: Database, actor: AuthenticatedActor, filter: ClientFilter) {
-  let query = db.selectFrom('clients')
+  let query = liveClients(db)
   if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
   for (const name of ['created', 'updated'] as const) {
     for (const condition of rangeConditions(`clients.${name}_at`, name, filter as Record<string, unknown>)) {
@@ -286,6 +444,7 @@ export function filteredClients(db: Database, actor: AuthenticatedActor, filter:
         .select('leads.id')
         .whereRef('leads.client_id', '=', 'clients.id')
         .where('leads.status', 'in', OPEN_LEAD_STATUSES)
+        .where('leads.deleted_at', 'is', null)
       if (actor.role === 'sales') leads = leads.where('leads.assigned_to', '=', actor.userId)
       return eb.exists(leads)
     }
@@ -326,12 +485,12 @@ export async function searchClients(db: Database, query: PageRequest & { q: stri
   // The candidates carry their columns, so that ranking them needs no second visit to the table.
   const columns = sql.join([...CLIENT_COLUMNS, 'clients.search_text'].map((column) => sql.ref(column)))
   const candidates = sql<Client & { search_text: string }>`(
-    (select ${columns} from clients where ${terms.literal} limit ${SEARCH_CANDIDATES})
+    (select ${columns} from clients where ${terms.literal} and deleted_at is null limit ${SEARCH_CANDIDATES})
     union
-    (select ${columns} from clients where ${terms.similar} limit ${SEARCH_CANDIDATES}))`
+    (select ${columns} from clients where ${terms.similar} and deleted_at is null limit ${SEARCH_CANDIDATES}))`
   return paginate(db, {
     matching: db.selectFrom(candidates.as('clients')),
-    counted: db.selectFrom('clients').where(terms.matches),
+    counted: liveClients(db).where(terms.matches),
     select: (matching) => matching.select(CLIENT_COLUMNS),
     order: {
       keys: [

@@ -29,7 +29,7 @@ export const LEAD_STATUSES = allOf<LeadStatus>()(['new', 'contacted', 'quoted', 
 /** A lead still being worked: neither closed nor discarded. */
 export const OPEN_LEAD_STATUSES: readonly LeadStatus[] = ['new', 'contacted', 'quoted']
 export const LEAD_CHANNELS = allOf<LeadChannel>()(['web', 'whatsapp', 'instagram', 'manual'])
-export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete', 'export'])
+export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete', 'export', 'restore', 'merge', 'purge'])
 export const AUDITED_TABLES = allOf<AuditedTable>()([
   'users',
   'clients',
@@ -39,6 +39,7 @@ export const AUDITED_TABLES = allOf<AuditedTable>()([
   'assignment_rules',
   'web_forms',
   'saved_views',
+  'api_keys',
 ])
 export const VIEW_RESOURCES = allOf<ViewResource>()(['leads', 'clients'])
 export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])

@@ -11,9 +11,9 @@ export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" 
 
 export type AssignmentMode = "none" | "round_robin";
 
-export type AuditAction = "create" | "delete" | "export" | "update";
+export type AuditAction = "create" | "delete" | "export" | "merge" | "purge" | "restore" | "update";
 
-export type AuditedTable = "assignment_rules" | "clients" | "lead_activities" | "leads" | "saved_views" | "users" | "web_forms" | "webhooks";
+export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "saved_views" | "users" | "web_forms" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -49,6 +49,18 @@ export type UserRole = "admin" | "management" | "sales";
 
 export type ViewResource = "clients" | "leads";
 
+export interface ApiKeys {
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp | null;
+  id: Generated<number>;
+  key_hash: Buffer;
+  key_prefix: string;
+  last_used_at: Timestamp | null;
+  name: string;
+  scopes: string[];
+  user_id: number;
+}
+
 export interface AssignmentRules {
   id: Generated<number>;
   last_user_id: number | null;
@@ -63,6 +75,8 @@ export interface AssignmentRuleUsers {
 
 export interface AuditLogs {
   action: AuditAction;
+  api_key_id: number | null;
+  api_key_name: string | null;
   created_at: Generated<Timestamp>;
   id: Generated<number>;
   new_values: Json | null;
@@ -81,6 +95,8 @@ export interface Clients {
   contact_name: string;
   created_at: Generated<Timestamp>;
   created_by: number | null;
+  deleted_at: Timestamp | null;
+  deleted_by: number | null;
   email: string | null;
   id: Generated<number>;
   phone: string;
@@ -105,6 +121,18 @@ export interface FormSubmissionCounts {
   key: string;
   submissions: number;
   window_started_at: Timestamp;
+}
+
+export interface IdempotencyKeys {
+  caller: string;
+  claimed_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+  key: string;
+  request_hash: Buffer;
+  response_body: string | null;
+  response_content_type: string | null;
+  response_location: string | null;
+  response_status: number | null;
 }
 
 export interface LeadActivities {
@@ -154,6 +182,8 @@ export interface Leads {
   client_id: number;
   created_at: Generated<Timestamp>;
   created_by: number | null;
+  deleted_at: Timestamp | null;
+  deleted_by: number | null;
   id: Generated<number>;
   sales_notes: string | null;
   search_vector: Generated<string | null>;
@@ -256,12 +286,14 @@ export interface Webhooks {
 }
 
 export interface DB {
+  api_keys: ApiKeys;
   assignment_rule_users: AssignmentRuleUsers;
   assignment_rules: AssignmentRules;
   audit_logs: AuditLogs;
   clients: Clients;
   events: Events;
   form_submission_counts: FormSubmissionCounts;
+  idempotency_keys: IdempotencyKeys;
   lead_activities: LeadActivities;
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;

@@ -46,6 +46,13 @@ export class ForbiddenError extends DomainError {
   }
 }
 
+/** An If-Match that no longer holds: someone changed the resource since the caller read it. */
+export class PreconditionFailedError extends DomainError {
+  constructor(message = 'The resource has changed since you read it; GET it again and retry with its new ETag') {
+    super(412, 'precondition_failed', message)
+  }
+}
+
 export class UnauthorizedError extends DomainError {
   constructor(message = 'Missing, invalid or expired token', code = 'unauthorized') {
     super(401, code, message)

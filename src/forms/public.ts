@@ -1,4 +1,4 @@
-import cors from '@fastify/cors'
+import type { FastifyCorsOptions } from '@fastify/cors'
 import formbody from '@fastify/formbody'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -25,17 +25,35 @@ const FORM_BODY_LIMIT = 64 * 1024
 // Optional fields an HTML form sends empty when left blank: absent, not invalid.
 const OPTIONAL_FIELDS = ['email', 'company', 'message', 'website'] as const
 
-/** Whether a URL is a public form's: the API's own CORS settings leave those to the form. */
-export function isFormPath(url: string): boolean {
-  return url.startsWith(`${FORM_PREFIX}/`)
+/** The key of a public form's URL (/f/{key}), or undefined for any other URL. */
+function formKeyOf(url: string): string | undefined {
+  const path = url.split('?')[0] ?? ''
+  return path.startsWith(`${FORM_PREFIX}/`) ? path.slice(FORM_PREFIX.length + 1) : undefined
 }
 
-function keyOf(url: string): string | undefined {
-  const segment = url.slice(FORM_PREFIX.length + 1).split(/[/?#]/)[0]
-  try {
-    return segment ? decodeURIComponent(segment) : undefined
-  } catch {
-    return undefined
+/**
+ * The CORS options of each request, for the one registration of @fastify/cors: a public form's
+ * URL answers the form's own allowed origins (and keeps the form for the route); any other URL
+ * the API's CORS_ORIGINS, or no CORS at all when there are none.
+ */
+export function corsOptionsOf(db: Database, apiOrigins: string[]) {
+  return async (request: FastifyRequest): Promise<FastifyCorsOptions> => {
+    const key = formKeyOf(request.url)
+    if (key === undefined) {
+      return {
+        origin: apiOrigins.length > 0 ? apiOrigins : false,
+        // Headers a browser's script may read: what conditional requests, retries and creations answer.
+        exposedHeaders: ['ETag', 'Location', 'Idempotent-Replayed', 'Retry-After', 'X-Request-Id'],
+      }
+    }
+    request.webForm = key ? await webFormByKey(db, key) : undefined
+    const origins = request.webForm?.allowed_origins ?? []
+    return {
+      origin: origins.length > 0 ? origins : false,
+      methods: ['POST'],
+      allowedHeaders: ['Content-Type'],
+      maxAge: 600,
+    }
   }
 }
 
@@ -46,30 +64,13 @@ function answerReceived(request: FastifyRequest, reply: FastifyReply, form: WebF
   return reply.code(201).send({ received: true })
 }
 
-/**
- * The public POST /f/{key}: no token; CORS for the form's own allowed origins only (preflight
- * included), through @fastify/cors with options resolved per request from the form.
- */
+/** The public POST /f/{key}: no token; its CORS is answered by `corsOptionsOf`. */
 export const publicFormRoutes: FastifyPluginAsyncTypebox<{
   db: Database
   rules: ClientRules
   limits: FormLimits
 }> = async (app, { db, rules, limits }) => {
-  app.decorateRequest('webForm', undefined)
   await app.register(formbody, { bodyLimit: FORM_BODY_LIMIT })
-  await app.register(cors, {
-    delegator: async (request: FastifyRequest) => {
-      const key = keyOf(request.url)
-      request.webForm = key ? await webFormByKey(db, key) : undefined
-      const origins = request.webForm?.allowed_origins ?? []
-      return {
-        origin: origins.length > 0 ? origins : false,
-        methods: ['POST'],
-        allowedHeaders: ['Content-Type'],
-        maxAge: 600,
-      }
-    },
-  })
 
   app.post(
     '/:key',

@@ -21,6 +21,7 @@ export const webFormRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async 
   app.post(
     '/forms',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createWebForm',
         tags: ['forms'],

@@ -42,16 +42,21 @@ export function completeRouteDocumentation(route: RouteOptions): void {
 
   const response: Record<string, unknown> = {}
   for (const status of [...statuses].sort()) {
-    const given = schema.response[status] as { $ref?: string } | undefined
-    if (status >= 400 && (given === undefined || given.$ref === PROBLEM_REF)) {
+    const { headers, ...given } = (schema.response[status] ?? {}) as { $ref?: string; headers?: unknown }
+    if (status >= 400 && (Object.keys(given).length === 0 || given.$ref === PROBLEM_REF)) {
       response[status] = problemResponse(status)
-    } else if (given && typeof given === 'object' && 'content' in given) {
+    } else if ('content' in given) {
       // A response that is not JSON (a file) documents its own media types.
       response[status] = given
-    } else if (status === 204) {
-      response[status] = { description: 'No Content', type: 'null' }
+    } else if (status === 204 || status === 304) {
+      response[status] = { description: STATUS_CODES[status], type: 'null' }
     } else {
-      response[status] = { description: STATUS_CODES[status], content: { 'application/json': { schema: given } } }
+      // Response headers (an ETag) ride beside the body's schema, where the document expects them.
+      response[status] = {
+        description: STATUS_CODES[status],
+        content: { 'application/json': { schema: given } },
+        ...(headers !== undefined && { headers }),
+      }
     }
   }
   schema.response = response
@@ -62,4 +67,14 @@ function withDefaultsOptional(querystring: RouteSchema['querystring']): RouteSch
   if (!querystring?.required || !querystring.properties) return querystring
   const properties = querystring.properties
   return { ...querystring, required: querystring.required.filter((name) => properties[name]?.default === undefined) }
+}
+
+export interface RouteSchemaWithHeaders {
+  headers?: { type?: string; properties?: Record<string, unknown> }
+  response?: Record<string, unknown>
+}
+
+/** Adds request headers to a route's schema: validated like any input, and listed as parameters in the document. */
+export function addHeaderParameters(schema: RouteSchemaWithHeaders, properties: Record<string, unknown>): void {
+  schema.headers = { ...schema.headers, type: 'object', properties: { ...schema.headers?.properties, ...properties } }
 }

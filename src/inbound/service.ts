@@ -3,7 +3,7 @@ import type { Activity, NewActivity } from '../activities/record.js'
 import { recordActivity } from '../activities/record.js'
 import { nextAssignee } from '../assignment/service.js'
 import type { Actor } from '../auth/actor.js'
-import { CLIENT_COLUMNS, type Client, type ClientRules, createClient } from '../clients/service.js'
+import { CLIENT_COLUMNS, type Client, type ClientRules, createClient, liveClients } from '../clients/service.js'
 import type { DB, LeadChannel } from '../db/types.js'
 import { createLead, type Lead, latestOpenLead } from '../leads/service.js'
 
@@ -80,7 +80,7 @@ export async function receiveInbound(
 
 /** The client with the first of the numbers that one has. */
 async function clientByPhones(trx: Transaction<DB>, phones: string[]): Promise<Client | undefined> {
-  const found = await trx.selectFrom('clients').select(CLIENT_COLUMNS).where('phone', 'in', phones).execute()
+  const found = await liveClients(trx).select(CLIENT_COLUMNS).where('phone', 'in', phones).execute()
   return phones.map((phone) => found.find((client) => client.phone === phone)).find(Boolean)
 }
 

@@ -1,13 +1,19 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
-import type { preValidationHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, preValidationHookHandler } from 'fastify'
+import type { Transaction } from 'kysely'
 import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import type { Database } from '../db/database.js'
+import type { DB } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
+import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { applyView } from '../views/apply.js'
+import { runBulk } from './bulk.js'
 import {
   LeadAssignmentSchema,
+  LeadBulkResultSchema,
+  LeadBulkSchema,
   LeadCreateSchema,
   LeadListQuery,
   LeadPageSchema,
@@ -18,7 +24,18 @@ import {
   LeadUpdateSchema,
   MAX_STATS_DAYS,
 } from './schemas.js'
-import { assignLead, changeLeadStatus, createLead, deleteLead, getLead, listLeads, updateLead } from './service.js'
+import {
+  assignLead,
+  changeLeadStatus,
+  createLead,
+  getLead,
+  type Lead,
+  listLeads,
+  lockLead,
+  restoreLead,
+  trashLead,
+  updateLead,
+} from './service.js'
 import { leadStats } from './stats.js'
 
 /** status and assigned_to have routes of their own: say which, rather than "not an accepted field". */
@@ -34,6 +51,21 @@ const pointToOwnRoutes: preValidationHookHandler = async (request) => {
 
 export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
   app.addHook('onRequest', app.authenticate)
+
+  /** A change of one lead, in one transaction, made only if its If-Match (when sent) still holds. */
+  async function changeLead(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    id: number,
+    change: (trx: Transaction<DB>) => Promise<Lead>,
+  ): Promise<Lead> {
+    const lead = await db.transaction().execute(async (trx) => {
+      await checkIfMatch(request, () => lockLead(trx, request.actor, id))
+      return change(trx)
+    })
+    setETag(reply, lead)
+    return lead
+  }
 
   app.get(
     '/leads',
@@ -53,6 +85,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.post(
     '/leads',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createLead',
         tags: ['leads'],
@@ -91,6 +124,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.get(
     '/leads/:id',
     {
+      config: { etag: 'read' },
       schema: {
         operationId: 'getLead',
         tags: ['leads'],
@@ -105,6 +139,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.patch(
     '/leads/:id',
     {
+      config: { etag: 'write' },
       preValidation: pointToOwnRoutes,
       schema: {
         operationId: 'updateLead',
@@ -115,13 +150,16 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(LeadSchema), ...problems(403, 404) },
       },
     },
-    async (request) =>
-      db.transaction().execute((trx) => updateLead(trx, request.actor, request.params.id, request.body)),
+    async (request, reply) =>
+      changeLead(request, reply, request.params.id, (trx) =>
+        updateLead(trx, request.actor, request.params.id, request.body),
+      ),
   )
 
   app.patch(
     '/leads/:id/status',
     {
+      config: { etag: 'write' },
       schema: {
         operationId: 'changeLeadStatus',
         tags: ['leads'],
@@ -133,14 +171,17 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(LeadSchema), ...problems(404, 409) },
       },
     },
-    async (request) =>
-      db.transaction().execute((trx) => changeLeadStatus(trx, request.actor, request.params.id, request.body.status)),
+    async (request, reply) =>
+      changeLead(request, reply, request.params.id, (trx) =>
+        changeLeadStatus(trx, request.actor, request.params.id, request.body.status),
+      ),
   )
 
   app.patch(
     '/leads/:id/assign',
     {
       onRequest: app.requireRole('admin', 'management'),
+      config: { etag: 'write' },
       schema: {
         operationId: 'assignLead',
         tags: ['leads'],
@@ -150,26 +191,66 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(LeadSchema), ...problems(403, 404) },
       },
     },
-    async (request) =>
-      db.transaction().execute((trx) => assignLead(trx, request.actor, request.params.id, request.body.assigned_to)),
+    async (request, reply) =>
+      changeLead(request, reply, request.params.id, (trx) =>
+        assignLead(trx, request.actor, request.params.id, request.body.assigned_to),
+      ),
   )
 
   app.delete(
     '/leads/:id',
     {
       onRequest: app.requireRole('admin', 'management'),
+      config: { etag: 'write' },
       schema: {
         operationId: 'deleteLead',
         tags: ['leads'],
-        summary: 'Delete a lead',
+        summary: 'Move a lead to the trash',
+        description: 'POST /leads/{id}/restore brings it back.',
         params: IdParams,
         response: { 204: Type.Null(), ...problems(403, 404) },
       },
     },
     async (request, reply) => {
-      await db.transaction().execute((trx) => deleteLead(trx, request.actor, request.params.id))
+      await db.transaction().execute(async (trx) => {
+        await checkIfMatch(request, () => lockLead(trx, request.actor, request.params.id))
+        await trashLead(trx, request.actor, request.params.id)
+      })
       return reply.code(204).send(null)
     },
+  )
+
+  app.post(
+    '/leads/bulk',
+    {
+      schema: {
+        operationId: 'bulkLeads',
+        tags: ['leads'],
+        summary: 'Assign, change the status of, or trash up to 500 leads, each on its own',
+        description:
+          'Each lead is changed in its own transaction by the rules of its single route (PATCH /leads/{id}/assign, PATCH /leads/{id}/status, DELETE /leads/{id}): its result carries the status that route would answer (403 for a role that may not, 404 for a lead you may not see or in the trash, 409 for a forbidden transition, 412 when its if_match is stale). One failing lead does not undo the others. Send items (with if_match) or ids.',
+        body: ref(LeadBulkSchema),
+        response: { 200: ref(LeadBulkResultSchema) },
+      },
+    },
+    async (request) => ({ results: await runBulk(db, request.actor, request.body) }),
+  )
+
+  app.post(
+    '/leads/:id/restore',
+    {
+      onRequest: app.requireRole('admin', 'management'),
+      schema: {
+        operationId: 'restoreLead',
+        tags: ['trash'],
+        summary: 'Take a lead out of the trash',
+        description:
+          'A lead whose client is in the trash is a 409 client_trashed: restoring the client brings back the leads trashed with it. A lead not in the trash is a 404.',
+        params: IdParams,
+        response: { 200: ref(LeadSchema), ...problems(403, 404, 409) },
+      },
+    },
+    async (request) => db.transaction().execute((trx) => restoreLead(trx, request.actor, request.params.id)),
   )
 
   app.get(

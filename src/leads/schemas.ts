@@ -185,6 +185,63 @@ export const MAX_STATS_DAYS = 3660
 
 export const LeadStatsQuery = Type.Object({ ...leadFilters, ...viewParameter }, { additionalProperties: false })
 
+const MAX_BULK_ITEMS = 500
+
+export const LeadBulkSchema = Type.Object(
+  {
+    action: StringEnum(['assign', 'status', 'delete'] as const, {
+      description: 'assign (with assigned_to), status (with status) or delete (to the trash)',
+    }),
+    assigned_to: Type.Optional(Nullable(Id)),
+    status: Type.Optional(ref(LeadStatusSchema)),
+    items: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            id: Id,
+            if_match: Type.Optional(
+              Type.String({ maxLength: 4096, description: 'The lead’s ETag: 412 for this item if it changed since' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: MAX_BULK_ITEMS },
+      ),
+    ),
+    ids: Type.Optional(
+      Type.Array(Id, { minItems: 1, maxItems: MAX_BULK_ITEMS, description: 'Instead of items, without if_match' }),
+    ),
+  },
+  {
+    $id: 'LeadBulk',
+    additionalProperties: false,
+    examples: [{ action: 'assign', assigned_to: 2, items: [{ id: 41, if_match: '"etag-from-get"' }, { id: 42 }] }],
+  },
+)
+
+export const LeadBulkResultSchema = Type.Object(
+  {
+    results: Type.Array(
+      Type.Object(
+        {
+          id: Id,
+          status: Type.Integer({
+            description: '200, or the status the single route would answer: 400, 403, 404, 409, 412',
+          }),
+          error: Type.Optional(
+            Type.Object(
+              { code: Type.String(), detail: Type.String() },
+              { additionalProperties: true, description: 'As the single route’s problem+json would say' },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { $id: 'LeadBulkResult', additionalProperties: false },
+)
+
 export const leadSchemas = [
   LeadStatusSchema,
   ChannelSchema,
@@ -197,4 +254,6 @@ export const leadSchemas = [
   LeadPageSchema,
   ClientDetailSchema,
   LeadStatsSchema,
+  LeadBulkSchema,
+  LeadBulkResultSchema,
 ]

@@ -2,10 +2,11 @@ import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
 
 /**
- * Every read of leads starts here: sales see only the leads assigned to them, everyone else
- * sees all. A lead outside the scope does not exist for the caller (404, never 403).
+ * Every read of leads starts here: leads in the trash are gone for everyone; sales see only the
+ * leads assigned to them, everyone else sees all. A lead outside the scope does not exist for the
+ * caller (404, never 403).
  */
 export function visibleLeads(db: Database, actor: Pick<AuthenticatedActor, 'role' | 'userId'>) {
-  const leads = db.selectFrom('leads')
+  const leads = db.selectFrom('leads').where('leads.deleted_at', 'is', null)
   return actor.role === 'sales' ? leads.where('leads.assigned_to', '=', actor.userId) : leads
 }

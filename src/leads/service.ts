@@ -10,7 +10,7 @@ import { isForeignKeyViolation } from '../db/errors.js'
 import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate.js'
 import { clientSearchTerms, fullTextQuery, queryWords } from '../db/search.js'
 import type { ClientType, DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
-import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { type EventType, writeEvent } from '../events/outbox.js'
 import { dateRange, rangeConditions } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
@@ -18,7 +18,7 @@ import type { LEAD_SORTS } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
 
-type LeadRow = Omit<Selectable<Leads>, 'search_vector'>
+type LeadRow = Omit<Selectable<Leads>, 'search_vector' | 'deleted_at' | 'deleted_by'>
 
 export interface Lead extends LeadRow {
   client: { id: number; contact_name: string; company_name: string | null; phone: string }
@@ -42,7 +42,7 @@ export const LEAD_COLUMNS = [
  * The lead columns and its client in short, joined in the same query (never one query a row).
  * `leads` may also be a CTE of that name holding the rows an insert or update returned.
  */
-function withClient<O>(query: SelectQueryBuilder<DB, 'leads', O>) {
+export function withClient<O>(query: SelectQueryBuilder<DB, 'leads', O>) {
   return query
     .innerJoin('clients', 'clients.id', 'leads.client_id')
     .select(LEAD_COLUMNS)
@@ -196,7 +196,13 @@ async function lockVisibleLead(trx: Transaction<DB>, actor: AuthenticatedActor, 
   return lead
 }
 
-async function assertActiveUser(trx: Transaction<DB>, userId: number): Promise<void> {
+/** The lead as GET shows it, its row locked until the transaction ends (for an If-Match check). */
+export async function lockLead(trx: Transaction<DB>, actor: AuthenticatedActor, id: number): Promise<Lead> {
+  await lockVisibleLead(trx, actor, id)
+  return getLead(trx, actor, id)
+}
+
+export async function assertActiveUser(trx: Transaction<DB>, userId: number): Promise<void> {
   const user = await trx
     .selectFrom('users')
     .select('id')
@@ -206,6 +212,21 @@ async function assertActiveUser(trx: Transaction<DB>, userId: number): Promise<v
     .forShare()
     .executeTakeFirst()
   if (!user) throw ValidationError.field('assigned_to', `no active user has id ${userId}`)
+}
+
+/**
+ * The lead's client must be live. FOR SHARE waits for a concurrent trash of the client to commit,
+ * then sees it trashed: no live lead joins a trashed client.
+ */
+async function assertLiveClient(trx: Transaction<DB>, clientId: number): Promise<void> {
+  const client = await trx
+    .selectFrom('clients')
+    .select('id')
+    .where('id', '=', clientId)
+    .where('deleted_at', 'is', null)
+    .forShare()
+    .executeTakeFirst()
+  if (!client) throw ValidationError.field('client_id', 'no such client')
 }
 
 /** A client that does not exist (the foreign key answers it), or an assignee deleted after our check. */
@@ -225,6 +246,7 @@ async function translateForeignKeys<T>(run: () => Promise<T>): Promise<T> {
 export async function latestOpenLead(trx: Transaction<DB>, clientId: number): Promise<Lead | undefined> {
   return withClient(trx.selectFrom('leads'))
     .where('leads.client_id', '=', clientId)
+    .where('leads.deleted_at', 'is', null)
     .where('leads.status', 'in', OPEN_LEAD_STATUSES)
     .orderBy('leads.created_at', 'desc')
     .orderBy('leads.id', 'desc')
@@ -254,6 +276,7 @@ export async function createLead(trx: Transaction<DB>, actor: Actor, input: NewL
   }
   // The caller is an active user (authentication checked it): only someone else needs the check.
   if (assignedTo != null && assignedTo !== actor.userId) await assertActiveUser(trx, assignedTo)
+  await assertLiveClient(trx, input.client_id)
   // The new row comes back joined to its client from the insert itself, without a second read.
   const created = await translateForeignKeys(() =>
     withClient(
@@ -373,6 +396,7 @@ export async function updateLead(
   }
   const changes = diff(current, patch)
   if (!changes) return getLead(trx, actor, id)
+  if (changes.set.client_id !== undefined) await assertLiveClient(trx, changes.set.client_id)
   return applyChange(trx, actor, 'lead.updated', current, changes)
 }
 
@@ -404,28 +428,92 @@ export async function assignLead(
   return applyChange(trx, actor, 'lead.assigned', current, changes)
 }
 
-export async function deleteLead(trx: Transaction<DB>, actor: AuthenticatedActor, id: number): Promise<void> {
+/** Moves a lead to the trash: it vanishes from every read, stat and export until restored. */
+export async function trashLead(trx: Transaction<DB>, actor: AuthenticatedActor, id: number): Promise<void> {
   const current = await lockVisibleLead(trx, actor, id)
   const lead = await getLead(trx, actor, id)
-  await trx.deleteFrom('leads').where('id', '=', id).execute()
+  await trx
+    .updateTable('leads')
+    .set({ deleted_at: sql`now()`, deleted_by: actor.userId })
+    .where('id', '=', id)
+    .execute()
   await writeAudit(trx, actor, { table: 'leads', recordId: id, action: 'delete', oldValues: current, newValues: null })
   await writeEvent(trx, actor, { type: 'lead.deleted', resource: 'lead', id, old: current, new: null, object: lead })
 }
 
-/** Deletes every lead of a client, one audit row each (a client deleted with cascade). */
-export async function deleteLeadsOfClient(trx: Transaction<DB>, actor: Actor, clientId: number): Promise<number> {
-  const objects = await withClient(trx.selectFrom('leads').where('leads.client_id', '=', clientId)).execute()
-  const deleted = await trx.deleteFrom('leads').where('client_id', '=', clientId).returning(LEAD_COLUMNS).execute()
+/**
+ * Takes a lead out of the trash. A lead whose client is in the trash stays there (409
+ * client_trashed): restoring the client brings back the leads trashed with it.
+ */
+export async function restoreLead(trx: Transaction<DB>, actor: Actor, id: number): Promise<Lead> {
+  const trashed = await trx
+    .selectFrom('leads')
+    .select(LEAD_COLUMNS)
+    .where('id', '=', id)
+    .where('deleted_at', 'is not', null)
+    .forUpdate()
+    .executeTakeFirst()
+  if (!trashed) throw new NotFoundError('Trashed lead')
+  const clientLive = await trx
+    .selectFrom('clients')
+    .select('id')
+    .where('id', '=', trashed.client_id)
+    .where('deleted_at', 'is', null)
+    .forShare()
+    .executeTakeFirst()
+  if (!clientLive) {
+    throw new ConflictError(
+      'client_trashed',
+      `The lead's client ${trashed.client_id} is in the trash: restore the client, which brings back the leads trashed with it`,
+      { client_id: trashed.client_id },
+    )
+  }
+  const restored = await withClient(
+    trx
+      .with('leads', (db) =>
+        db
+          .updateTable('leads')
+          .set({ deleted_at: null, deleted_by: null })
+          .where('id', '=', id)
+          .returning(LEAD_COLUMNS),
+      )
+      .selectFrom('leads'),
+  ).executeTakeFirstOrThrow()
+  const { client: _client, ...row } = restored
+  await writeAudit(trx, actor, { table: 'leads', recordId: id, action: 'restore', oldValues: null, newValues: row })
+  await writeEvent(trx, actor, {
+    type: 'lead.restored',
+    resource: 'lead',
+    id,
+    old: null,
+    new: row,
+    object: restored,
+  })
+  return restored
+}
+
+/** Trashes every live lead of a client, one audit row and event each (a client trashed with cascade). */
+export async function trashLeadsOfClient(trx: Transaction<DB>, actor: Actor, clientId: number): Promise<number> {
+  const objects = await withClient(
+    trx.selectFrom('leads').where('leads.client_id', '=', clientId).where('leads.deleted_at', 'is', null),
+  ).execute()
+  const trashed = await trx
+    .updateTable('leads')
+    .set({ deleted_at: sql`now()`, deleted_by: actor.userId })
+    .where('client_id', '=', clientId)
+    .where('deleted_at', 'is', null)
+    .returning(LEAD_COLUMNS)
+    .execute()
   await writeAudit(
     trx,
     actor,
-    deleted.map((lead) => ({ table: 'leads', recordId: lead.id, action: 'delete', oldValues: lead, newValues: null })),
+    trashed.map((lead) => ({ table: 'leads', recordId: lead.id, action: 'delete', oldValues: lead, newValues: null })),
   )
   const objectOf = new Map(objects.map((lead) => [lead.id, lead]))
   await writeEvent(
     trx,
     actor,
-    deleted.map((lead) => ({
+    trashed.map((lead) => ({
       type: 'lead.deleted',
       resource: 'lead',
       id: lead.id,
@@ -434,7 +522,91 @@ export async function deleteLeadsOfClient(trx: Transaction<DB>, actor: Actor, cl
       object: objectOf.get(lead.id) ?? lead,
     })),
   )
-  return deleted.length
+  return trashed.length
+}
+
+/**
+ * Restores the leads trashed together with their client: those whose deleted_at is the client's
+ * (one transaction's `now()`). Leads trashed on their own before stay in the trash.
+ */
+export async function restoreLeadsOfClient(trx: Transaction<DB>, actor: Actor, clientId: number): Promise<number> {
+  const restored = await withClient(
+    trx
+      .with('leads', (db) =>
+        db
+          .updateTable('leads')
+          .set({ deleted_at: null, deleted_by: null })
+          .where('client_id', '=', clientId)
+          .where('deleted_at', '=', (eb) =>
+            eb.selectFrom('clients').select('clients.deleted_at').where('clients.id', '=', clientId),
+          )
+          .returning(LEAD_COLUMNS),
+      )
+      .selectFrom('leads'),
+  ).execute()
+  await writeAudit(
+    trx,
+    actor,
+    restored.map(({ client: _client, ...row }) => ({
+      table: 'leads',
+      recordId: row.id,
+      action: 'restore',
+      oldValues: null,
+      newValues: row,
+    })),
+  )
+  await writeEvent(
+    trx,
+    actor,
+    restored.map(({ client: _client, ...row }, index) => ({
+      type: 'lead.restored',
+      resource: 'lead',
+      id: row.id,
+      old: null,
+      new: row,
+      object: restored[index],
+    })),
+  )
+  return restored.length
+}
+
+/** Moves every live lead of a client to another (a merge), one audit row (`merge`) and event each. */
+export async function moveLeadsOfClient(
+  trx: Transaction<DB>,
+  actor: Actor,
+  fromId: number,
+  toId: number,
+): Promise<number[]> {
+  const moved = await withClient(
+    trx
+      .with('leads', (db) =>
+        db
+          .updateTable('leads')
+          .set({ client_id: toId, updated_at: sql`now()` })
+          .where('client_id', '=', fromId)
+          .where('deleted_at', 'is', null)
+          .returning(LEAD_COLUMNS),
+      )
+      .selectFrom('leads'),
+  ).execute()
+  const change = { old: { client_id: fromId }, new: { client_id: toId } }
+  await writeAudit(
+    trx,
+    actor,
+    moved.map((lead) => ({
+      table: 'leads',
+      recordId: lead.id,
+      action: 'merge',
+      oldValues: change.old,
+      newValues: change.new,
+    })),
+  )
+  await writeEvent(
+    trx,
+    actor,
+    moved.map((lead) => ({ type: 'lead.updated', resource: 'lead', id: lead.id, ...change, object: lead })),
+  )
+  return moved.map((lead) => lead.id)
 }
 
 export async function countLeadsOfClient(trx: Transaction<DB>, clientId: number): Promise<number> {
@@ -442,8 +614,20 @@ export async function countLeadsOfClient(trx: Transaction<DB>, clientId: number)
     .selectFrom('leads')
     .select((eb) => eb.fn.countAll<number>().as('count'))
     .where('client_id', '=', clientId)
+    .where('deleted_at', 'is', null)
     .executeTakeFirstOrThrow()
   return Number(row.count)
+}
+
+export async function leadIdsOfClient(trx: Transaction<DB>, clientId: number): Promise<number[]> {
+  const rows = await trx
+    .selectFrom('leads')
+    .select('id')
+    .where('client_id', '=', clientId)
+    .where('deleted_at', 'is', null)
+    .orderBy('id')
+    .execute()
+  return rows.map((row) => row.id)
 }
 
 /** Unassigns every lead of a user about to be deleted, one audit row each. */
@@ -466,12 +650,16 @@ export async function unassignLeadsOf(trx: Transaction<DB>, actor: Actor, userId
       newValues: { assigned_to: null },
     })),
   )
+  // Trashed leads are unassigned too (the user goes), but only live ones are announced.
   const objects = await withClient(
-    trx.selectFrom('leads').where(
-      'leads.id',
-      'in',
-      unassigned.map((lead) => lead.id),
-    ),
+    trx
+      .selectFrom('leads')
+      .where(
+        'leads.id',
+        'in',
+        unassigned.map((lead) => lead.id),
+      )
+      .where('leads.deleted_at', 'is', null),
   ).execute()
   await writeEvent(
     trx,

@@ -1,6 +1,7 @@
 import { type RawBuilder, type SqlBool, sql } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
+import { liveClients } from '../clients/service.js'
 import type { Database } from '../db/database.js'
 import { MAX_COUNTED, type Page, type PageRequest, paginate } from '../db/paginate.js'
 import { type FullTextQuery, fullTextQuery, queryWords, snippet } from '../db/search.js'
@@ -56,7 +57,7 @@ export async function search(
   const types = new Set(request.types.split(',') as Array<(typeof SEARCH_TYPES)[number]>)
   const branches: Array<{ rows: RawBuilder<unknown>; count: RawBuilder<unknown> }> = []
   if (types.has('clients')) {
-    const matching = db.selectFrom('clients').where(matchesVector('clients.search_vector', query))
+    const matching = liveClients(db).where(matchesVector('clients.search_vector', query))
     branches.push({
       rows: sql`(${matching
         .select([

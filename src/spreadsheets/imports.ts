@@ -11,6 +11,7 @@ import {
   type ClientPatch as ClientInput,
   type ClientRules,
   createClient,
+  liveClients,
   normalize as normalizeClient,
   updateClient,
 } from '../clients/service.js'
@@ -179,7 +180,7 @@ function clientInputOf(
 
 async function clientsByPhone(trx: Transaction<DB>, phones: string[]): Promise<Map<string, Client>> {
   if (phones.length === 0) return new Map()
-  const found = await trx.selectFrom('clients').select(CLIENT_COLUMNS).where('phone', 'in', phones).execute()
+  const found = await liveClients(trx).select(CLIENT_COLUMNS).where('phone', 'in', phones).execute()
   return new Map(found.map((client) => [client.phone, client]))
 }
 
@@ -281,7 +282,7 @@ async function insertClients(
         created_by: actor.userId,
       })),
     )
-    .onConflict((conflict) => conflict.column('phone').doNothing())
+    .onConflict((conflict) => conflict.column('phone').where('deleted_at', 'is', null).doNothing())
     .returning(CLIENT_COLUMNS)
     .execute()
   if (inserted.length < creates.length) {
@@ -334,7 +335,14 @@ type ExistingLead = Awaited<ReturnType<typeof leadsMatching>>[number]
 /** Leads by id, and each client's most recent lead on each channel: what a lead row may update. */
 async function leadsMatching(trx: Transaction<DB>, ids: number[], clientIds: number[]) {
   const byId =
-    ids.length === 0 ? [] : await trx.selectFrom('leads').select(LEAD_COLUMNS).where('id', 'in', ids).execute()
+    ids.length === 0
+      ? []
+      : await trx
+          .selectFrom('leads')
+          .select(LEAD_COLUMNS)
+          .where('id', 'in', ids)
+          .where('deleted_at', 'is', null)
+          .execute()
   const byClient =
     clientIds.length === 0
       ? []
@@ -343,6 +351,7 @@ async function leadsMatching(trx: Transaction<DB>, ids: number[], clientIds: num
           .select(LEAD_COLUMNS)
           .distinctOn(['leads.client_id', 'leads.channel'])
           .where('client_id', 'in', clientIds)
+          .where('deleted_at', 'is', null)
           .orderBy('leads.client_id')
           .orderBy('leads.channel')
           .orderBy('leads.created_at', 'desc')

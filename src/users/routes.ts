@@ -2,10 +2,11 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import { hashPassword } from '../auth/passwords.js'
 import type { Database } from '../db/database.js'
 import type { UserLocale } from '../db/types.js'
+import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { unassignLeadsOf } from '../leads/service.js'
 import { UserCreateSchema, UserListQuery, UserPageSchema, UserSchema, UserUpdateSchema } from './schemas.js'
-import { createUser, deleteUser, getUser, listUsers, updateUser } from './service.js'
+import { createUser, deleteUser, getUser, listUsers, lockUser, updateUser } from './service.js'
 
 export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale: UserLocale }> = async (
   app,
@@ -34,6 +35,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
   app.post(
     '/users',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createUser',
         tags: ['users'],
@@ -55,6 +57,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
   app.get(
     '/users/:id',
     {
+      config: { etag: 'read' },
       schema: {
         operationId: 'getUser',
         tags: ['users'],
@@ -69,6 +72,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
   app.patch(
     '/users/:id',
     {
+      config: { etag: 'write' },
       schema: {
         operationId: 'updateUser',
         tags: ['users'],
@@ -79,13 +83,16 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
         response: { 200: ref(UserSchema), ...problems(403, 404, 409) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { password, ...fields } = request.body
       const passwordHash = await hashIfGiven(password)
-      const user = await db
-        .transaction()
-        .execute((trx) => updateUser(trx, request.actor, request.params.id, { ...fields, passwordHash }))
+      const id = request.params.id
+      const user = await db.transaction().execute(async (trx) => {
+        await checkIfMatch(request, () => lockUser(trx, id))
+        return updateUser(trx, request.actor, id, { ...fields, passwordHash })
+      })
       app.forgetUserState(user.id)
+      setETag(reply, user)
       return user
     },
   )
@@ -93,6 +100,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
   app.delete(
     '/users/:id',
     {
+      config: { etag: 'write' },
       schema: {
         operationId: 'deleteUser',
         tags: ['users'],
@@ -103,7 +111,11 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
       },
     },
     async (request, reply) => {
-      await db.transaction().execute((trx) => deleteUser(trx, request.actor, request.params.id, unassignLeadsOf))
+      const id = request.params.id
+      await db.transaction().execute(async (trx) => {
+        await checkIfMatch(request, () => lockUser(trx, id))
+        await deleteUser(trx, request.actor, id, unassignLeadsOf)
+      })
       app.forgetUserState(request.params.id)
       return reply.code(204).send(null)
     },

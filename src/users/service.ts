@@ -203,6 +203,17 @@ export async function deleteUser(
   await writeEvent(trx, actor, { type: 'user.deleted', resource: 'user', id, old: current, new: null, object: current })
 }
 
+/**
+ * The user's row as GET shows it, locked until the transaction ends (for an If-Match check); the
+ * admin set first, in the order every change of a user takes its locks.
+ */
+export async function lockUser(trx: Transaction<DB>, id: number): Promise<User> {
+  await lockAdminSet(trx)
+  const user = await trx.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst()
+  if (!user) throw new NotFoundError('User')
+  return user
+}
+
 /** Serialises every change that could leave no active admin, so two of them cannot both pass the check. */
 async function lockAdminSet(trx: Transaction<DB>): Promise<void> {
   await sql`select pg_advisory_xact_lock(hashtext('users:active-admins'))`.execute(trx)

@@ -44,6 +44,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
   app.post(
     '/webhooks',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createWebhook',
         tags: ['webhooks'],

@@ -1,0 +1,96 @@
+import type { Transaction } from 'kysely'
+import type { AuthenticatedActor } from '../auth/authenticate.js'
+import type { Database } from '../db/database.js'
+import type { DB, LeadStatus } from '../db/types.js'
+import { DomainError, ForbiddenError, ValidationError } from '../errors/domain.js'
+import { assertIfMatch } from '../http/etag.js'
+import { assertActiveUser, assignLead, changeLeadStatus, lockLead, trashLead } from './service.js'
+
+export interface BulkRequest {
+  action: 'assign' | 'status' | 'delete'
+  assigned_to?: number | null
+  status?: LeadStatus
+  items?: Array<{ id: number; if_match?: string }>
+  ids?: number[]
+}
+
+export interface BulkResult {
+  id: number
+  status: number
+  error?: { code: string; detail: string } & Record<string, unknown>
+}
+
+// The roles the single routes admit for each action (PATCH /leads/{id}/assign, DELETE /leads/{id}).
+const ROLES: Record<BulkRequest['action'], ReadonlyArray<AuthenticatedActor['role']>> = {
+  assign: ['admin', 'management'],
+  status: ['admin', 'management', 'sales'],
+  delete: ['admin', 'management'],
+}
+
+/** The change of one lead, by the single route's service, given the body's parameters checked once. */
+function changeOf(
+  request: BulkRequest,
+  actor: AuthenticatedActor,
+): (trx: Transaction<DB>, id: number) => Promise<unknown> {
+  switch (request.action) {
+    case 'assign': {
+      if (request.assigned_to === undefined) throw ValidationError.field('assigned_to', 'is required for assign')
+      const assignee = request.assigned_to
+      return (trx, id) => assignLead(trx, actor, id, assignee)
+    }
+    case 'status': {
+      if (request.status === undefined) throw ValidationError.field('status', 'is required for status')
+      const status = request.status
+      return (trx, id) => changeLeadStatus(trx, actor, id, status)
+    }
+    case 'delete':
+      return (trx, id) => trashLead(trx, actor, id)
+  }
+}
+
+/**
+ * POST /leads/bulk: each lead in its own transaction, by the rules of its single route (role, scope,
+ * transitions, If-Match), so that one lead's failure leaves the others done. Domain errors become that
+ * item's status; anything else (the database gone) ends the request as it would a single one.
+ */
+export async function runBulk(db: Database, actor: AuthenticatedActor, request: BulkRequest): Promise<BulkResult[]> {
+  if ((request.items === undefined) === (request.ids === undefined)) {
+    throw ValidationError.field('items', 'send either items or ids')
+  }
+  if (request.action !== 'assign' && request.assigned_to !== undefined) {
+    throw ValidationError.field('assigned_to', 'is only for action assign')
+  }
+  if (request.action !== 'status' && request.status !== undefined) {
+    throw ValidationError.field('status', 'is only for action status')
+  }
+  const items = request.items ?? (request.ids ?? []).map((id) => ({ id, if_match: undefined }))
+  const change = changeOf(request, actor)
+  if (!ROLES[request.action].includes(actor.role)) {
+    const refused = new ForbiddenError()
+    return items.map((item) => ({ id: item.id, status: 403, error: { code: refused.code, detail: refused.message } }))
+  }
+  // An assignee who is not an active user would fail every item alike: the request is the mistake.
+  if (request.action === 'assign' && request.assigned_to != null) {
+    const assignee = request.assigned_to
+    await db.transaction().execute((trx) => assertActiveUser(trx, assignee))
+  }
+
+  const results: BulkResult[] = []
+  for (const item of items) {
+    try {
+      await db.transaction().execute(async (trx) => {
+        if (item.if_match !== undefined) assertIfMatch(item.if_match, await lockLead(trx, actor, item.id))
+        await change(trx, item.id)
+      })
+      results.push({ id: item.id, status: 200 })
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error
+      results.push({
+        id: item.id,
+        status: error.status,
+        error: { code: error.code, detail: error.message, ...error.extra },
+      })
+    }
+  }
+  return results
+}
