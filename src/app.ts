@@ -38,12 +38,16 @@ import { leadRoutes } from './leads/routes.js'
 import { leadSchemas } from './leads/schemas.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
+import { searchRoutes } from './search/routes.js'
+import { searchSchemas } from './search/schemas.js'
 import { spreadsheetRoutes } from './spreadsheets/routes.js'
 import { spreadsheetSchemas } from './spreadsheets/schemas.js'
 import { trashRoutes } from './trash/routes.js'
 import { trashSchemas } from './trash/schemas.js'
 import { userRoutes } from './users/routes.js'
 import { userSchemas } from './users/schemas.js'
+import { viewRoutes } from './views/routes.js'
+import { viewSchemas } from './views/schemas.js'
 import { webhookJobOptions } from './webhooks/jobs.js'
 import { webhookRoutes } from './webhooks/routes.js'
 import { webhookSchemas } from './webhooks/schemas.js'
@@ -69,6 +73,8 @@ const componentSchemas = [
   ...notificationSchemas,
   ...webhookSchemas,
   ...spreadsheetSchemas,
+  ...searchSchemas,
+  ...viewSchemas,
   ...trashSchemas,
   ...whatsappSchemas,
 ]
@@ -276,6 +282,8 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   })
   await app.register(dashboardRoutes)
   await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
+  await app.register(searchRoutes, { db, defaultPhoneRegion: config.defaultPhoneRegion })
+  await app.register(viewRoutes, { db })
   await app.register(trashRoutes, { db })
   const whatsapp = { db, whatsapp: config.whatsapp, rules: { defaultPhoneRegion: config.defaultPhoneRegion } }
   await app.register(whatsappWebhookRoutes, whatsapp)

@@ -84,6 +84,15 @@ const EXPECTED: Record<string, Expected> = {
   exportLeads: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   importClients: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
   importLeads: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
+  // Search: everyone, sales scoped to their own leads.
+  search: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  // Saved views: everyone has their own; salesOwner owns the view involved. An unshared view is
+  // 404 to anyone else (admins included); a shared one is changed by its owner and admins only.
+  createView: { anonymous: 401, salesOwner: 201, salesOther: 201, management: 201, admin: 201 },
+  listViews: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  getView: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 404, admin: 404 },
+  updateView: { anonymous: 401, salesOwner: 200, salesOther: 403, management: 403, admin: 200 },
+  deleteView: { anonymous: 401, salesOwner: 204, salesOther: 403, management: 403, admin: 204 },
   // Merge and the trash: admin and management; purging for good is the admin's alone.
   mergeClients: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
   listTrash: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 200, admin: 200 },
@@ -218,6 +227,16 @@ describe('authorization matrix', () => {
     assert.equal(response.statusCode, 201, response.body)
     return response.json().id as number
   }
+  /** A view saved by the owning sales user. */
+  const newView = async (shared: boolean) => {
+    const response = await ctx.as(fixtures.users.salesOwner.token, 'POST', '/views', {
+      name: 'Matrix view',
+      resource: 'clients',
+      shared,
+    })
+    assert.equal(response.statusCode, 201, response.body)
+    return response.json().id as number
+  }
   /** A delivery that failed for good, so that no worker takes it up on its own. */
   const newDelivery = async () => {
     const webhookId = await newWebhook(true)
@@ -305,6 +324,12 @@ describe('authorization matrix', () => {
     exportClients: async () => ({ query: { format: 'csv' } }),
     exportLeads: async () => ({ query: { format: 'xlsx' } }),
     importClients: async () => ({ contentType: 'text/csv', body: `nombre,telefono\nImportado,${freshPhone()}\n` }),
+    search: async () => ({ query: { q: 'matrix', types: 'clients,leads' } }),
+    createView: async () => ({ body: { name: 'Nuevos', resource: 'leads', filters: { status: ['new'] } } }),
+    listViews: async () => ({ query: { resource: 'leads' } }),
+    getView: async () => ({ params: { id: await newView(false) } }),
+    updateView: async () => ({ params: { id: await newView(true) }, body: { name: 'Renombrada' } }),
+    deleteView: async () => ({ params: { id: await newView(true) } }),
     mergeClients: async () => ({ params: { id: await newClient() }, body: { from_id: await newClient() } }),
     listTrash: async () => ({ query: { type: 'leads' } }),
     bulkLeads: async () => ({ body: { action: 'status', status: 'contacted', ids: [await newLead()] } }),

@@ -620,7 +620,7 @@ describe('hostile input', () => {
       actor: fc.constant(actor),
       path: fc.tuple(
         ...pathParams.map((parameter) =>
-          parameter.name === 'id' && !op.path.startsWith('/auth/api-keys/')
+          parameter.name === 'id' && !op.path.startsWith('/auth/api-keys/') && !op.path.startsWith('/views/')
             ? liveArb(tableOf(op.path))
             : validFor(parameter.schema, parameter.name),
         ),
@@ -820,6 +820,13 @@ describe('hostile input', () => {
     return response.json().id as number
   }
 
+  /** A saved view of the admin's, shared so that every actor may read it; outside the consistency check. */
+  const newView = async () => {
+    const response = await ctx.as(ctx.adminToken, 'POST', '/views', { name: 'Vista', resource: 'leads', shared: true })
+    assert.equal(response.statusCode, 201, response.body)
+    return response.json().id as number
+  }
+
   const VALID_BODIES: Record<string, () => Record<string, unknown>> = {
     login: () => ({ username: 'nobody.here', password: 'not-the-password' }),
     changeOwnPassword: () => ({ current_password: 'not-the-password', new_password: 'another-long-password' }),
@@ -881,8 +888,13 @@ describe('hostile input', () => {
     if (path.includes('{id}')) {
       const fresh = op.method !== 'GET'
       let id: number
-      const table = path.startsWith('/auth/api-keys/') ? 'api_keys' : tableOf(path)
+      const table = path.startsWith('/auth/api-keys/')
+        ? 'api_keys'
+        : path.startsWith('/views/')
+          ? 'saved_views'
+          : tableOf(path)
       if (table === 'api_keys') id = await newApiKey()
+      else if (table === 'saved_views') id = await newView()
       else if (table === 'users') id = fresh ? await newUser() : (aliveIds('users')[0] ?? MISSING_ID)
       else if (table === 'clients')
         id = fresh ? ((await newClient()).id as number) : ([...alive.clients][0] ?? MISSING_ID)

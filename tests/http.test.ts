@@ -12,6 +12,7 @@ import {
   LEAD_CHANNELS,
   LEAD_STATUSES,
   USER_ROLES,
+  VIEW_RESOURCES,
 } from '../src/db/enums.js'
 import { problemOf, startTestContext, type TestContext } from './helpers/context.js'
 
@@ -42,6 +43,7 @@ describe('HTTP conventions', () => {
       ['activity_type', ACTIVITY_TYPES],
       ['activity_direction', ACTIVITY_DIRECTIONS],
       ['assignment_mode', ASSIGNMENT_MODES],
+      ['view_resource', VIEW_RESOURCES],
     ]
     for (const [type, list] of lists) {
       const result = await sql<{

@@ -81,7 +81,7 @@ describe('leads', () => {
     assert.equal(rows.length, 1)
     assert.equal(rows[0]?.action, 'create')
     assert.equal(rows[0]?.new_values?.admin_notes, 'Cliente interesado en servicios')
-    assert.equal(rows[0]?.new_values?.notes_search, undefined)
+    assert.equal(rows[0]?.new_values?.search_vector, undefined)
   })
 
   it('refuses a client_id that does not exist, and an inactive or unknown assignee, with 400 naming the field', async () => {

@@ -87,7 +87,7 @@ describe('seed:demo', () => {
       .executeTakeFirstOrThrow()
     const values = lead.new_values as Record<string, unknown>
     assert.ok(values.client_id)
-    assert.ok(!('notes_search' in values))
+    assert.ok(!('search_vector' in values))
   })
 
   it('makes unique, valid E.164 phones and both client types', async () => {

@@ -8,9 +8,19 @@ import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
 import type { DB } from '../../src/db/types.js'
 import { changeLeadStatus, createLead, leadsOfClient, listLeads } from '../../src/leads/service.js'
 import { leadStats } from '../../src/leads/stats.js'
+import { search } from '../../src/search/service.js'
 import { BENCH_ADMIN, ROLES, SALES_NOTE } from './common.js'
 import { type BenchUser, monthRange, type Samples } from './data.js'
-import { bind, type FloorSpec, type Inputs, type Role, STATEMENT_NAMES, type Statement, searchLength } from './floor.js'
+import {
+  bind,
+  bindFullText,
+  type FloorSpec,
+  type Inputs,
+  type Role,
+  STATEMENT_NAMES,
+  type Statement,
+  searchLength,
+} from './floor.js'
 
 class Rollback extends Error {}
 
@@ -92,6 +102,19 @@ export async function captureStatements(
       }
     }
 
+    // GET /search: scoped for sales, so one capture each.
+    for (const role of ROLES) {
+      await search(db, actor(role), { q: sentinels.qFullText, types: 'clients,leads', limit: 20, offset: 0 }, 'VE')
+      const fullText = take()
+      statements[STATEMENT_NAMES.fullTextSetting] = pick(fullText, 'search setting', (text) => text.startsWith('set '))
+      statements[STATEMENT_NAMES.fullTextItems(role)] = pick(fullText, 'search hits', (text) =>
+        text.includes('json_build_array'),
+      )
+      statements[STATEMENT_NAMES.fullTextCount(role)] = pick(fullText, 'search hits count', (text) =>
+        text.startsWith('select count(*)'),
+      )
+    }
+
     // Search is the same for every role; a query under four letters sends other SQL.
     for (const [length, q] of [
       ['long', sentinels.q],
@@ -166,6 +189,18 @@ export function apiStatements(spec: FloorSpec, scenario: string, role: Role, inp
     case 'search': {
       const length = searchLength(inputs.q ?? '')
       return [get(STATEMENT_NAMES.searchItems(length)), get(STATEMENT_NAMES.searchCount(length))]
+    }
+    case 'fulltext': {
+      const q = inputs.q ?? spec.sentinels.qFullText
+      const withTerms = (name: string) => {
+        const statement = spec.statements[name] as Statement
+        return { text: statement.text, params: bindFullText(spec, statement, q) }
+      }
+      return [
+        get(STATEMENT_NAMES.fullTextSetting),
+        withTerms(STATEMENT_NAMES.fullTextItems(role)),
+        withTerms(STATEMENT_NAMES.fullTextCount(role)),
+      ]
     }
     case 'stats':
     case 'stats_month': {

@@ -63,6 +63,7 @@ export async function checkFloorSql(floor: ServerProcess, spec: FloorSpec): Prom
       ['list_deep', `/${role}/leads?deep=1`, {}],
       ['search', `/${role}/clients/search?q=${sentinels.q}`, { q: sentinels.q }],
       ['search', `/${role}/clients/search?q=${sentinels.qShort}`, { q: sentinels.qShort }],
+      ['fulltext', `/${role}/search?q=${encodeURIComponent(sentinels.qFullText)}`, { q: sentinels.qFullText }],
       ['stats', `/${role}/leads/stats`, {}],
       ['stats_month', `/${role}/leads/stats${monthly}`, {}],
     ]
@@ -116,6 +117,11 @@ export async function explainReads(url: string, spec: FloorSpec, samples: Sample
     await client.query('begin')
     try {
       for (const statement of statements) {
+        // A setting (GET /search's) is made, not explained.
+        if (statement.text.startsWith('set ')) {
+          await client.query(statement.text, statement.params)
+          continue
+        }
         const result = await client.query<{ 'QUERY PLAN': string }>(
           `explain (analyze, buffers) ${statement.text}`,
           statement.params,
@@ -149,6 +155,9 @@ export async function explainReads(url: string, spec: FloorSpec, samples: Sample
       await explain('stats_month', role, apiStatements(spec, 'stats_month', role, {}))
     }
     for (const q of samples.fragments) await explain('search', 'any', apiStatements(spec, 'search', 'admin', { q }), q)
+    for (const role of ROLES) {
+      for (const q of samples.fullText) await explain('fulltext', role, apiStatements(spec, 'fulltext', role, { q }), q)
+    }
   } finally {
     await client.end()
   }

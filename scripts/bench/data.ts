@@ -16,6 +16,8 @@ import type { Options } from './options.js'
 const SENTINEL_Q = 'qqzz'
 const SENTINEL_Q_SHORT = 'qzx'
 const SENTINEL_STATUS = 'quoted'
+// Two words with vowels, so that each of the full-text search's four term arrays differs from the others.
+const SENTINEL_FULL_TEXT = 'qazuqe qezoqa'
 
 export interface Sizes {
   clients: number
@@ -110,6 +112,8 @@ export interface Samples {
   searches: Record<SearchKind, string[]>
   /** Every search input, for the plans. */
   fragments: string[]
+  /** GET /search inputs: words of lead notes, whole and as their first letters, and client surnames. */
+  fullText: string[]
   /** Per role: the cursor of GET /leads?status=new&sort=-created_at&limit=50 at page 10,000 (or the deepest there is). */
   deepCursors: Record<Role, string>
   /** Leads in contacted or quoted, flipped between the two by the status scenario. */
@@ -151,6 +155,16 @@ export async function sample(db: Database, users: Record<Role, BenchUser>): Prom
       searches.name_with_typo.add(words.map((candidate) => (candidate === longest ? typo : candidate)).join(' '))
     }
   }
+  const notes = (
+    await sql<{ notes: string }>`
+      select concat_ws(' ', admin_notes, sales_notes) as notes from leads
+      where coalesce(admin_notes, sales_notes) is not null order by random() limit 300`.execute(db)
+  ).rows.map((row) => row.notes.toLowerCase())
+  const noteWords = [...new Set(notes.flatMap(wordsOf).filter((word) => word.length >= 5))]
+  const fullText = new Set<string>()
+  for (const word of noteWords.slice(0, 4)) fullText.add(word)
+  for (const word of noteWords.slice(4, 6)) fullText.add(word.slice(0, 4))
+  for (const name of names.slice(0, 2)) fullText.add(wordsOf(name).at(-1) ?? name)
   const deepCursors = {} as Record<Role, string>
   for (const role of ['admin', 'sales'] as const) {
     const scope = role === 'sales' ? sql`and assigned_to = ${users.sales.id}` : sql``
@@ -184,6 +198,7 @@ export async function sample(db: Database, users: Record<Role, BenchUser>): Prom
     clientIds,
     searches: lists,
     fragments: SEARCH_KINDS.flatMap((kind) => lists[kind]),
+    fullText: [...fullText],
     deepCursors,
     flipPool: flipPool.filter((row) => row.id !== lead.id),
     sentinels: {
@@ -191,6 +206,7 @@ export async function sample(db: Database, users: Record<Role, BenchUser>): Prom
       leadId: lead.id,
       q: SENTINEL_Q,
       qShort: SENTINEL_Q_SHORT,
+      qFullText: SENTINEL_FULL_TEXT,
       username: BENCH_ADMIN,
       status: SENTINEL_STATUS,
     },

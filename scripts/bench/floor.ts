@@ -15,6 +15,7 @@
  *   GET  /:role/leads[?deep=1]              ?status=new&sort=-created_at&limit=50: items and count
  *                                           (deep: the page after the 10,000th, by cursor)
  *   GET  /:role/clients/search?q=           items and count (the search setting is sent on each new connection)
+ *   GET  /:role/search?q=                   BEGIN; the planner setting; ranked hits; their count; COMMIT
  *   GET  /:role/leads/stats[?month=1]        grouped counters and closed per day, then assignee names
  *   POST /:role/leads                       BEGIN; insert lead returning it with its client; insert audit row; COMMIT
  *   PATCH /:role/leads/:id/status           BEGIN; lock; update + audit row + client in one statement; COMMIT
@@ -27,7 +28,7 @@ import { pathToFileURL } from 'node:url'
 import argon2 from 'argon2'
 import Fastify, { type FastifyRequest } from 'fastify'
 import pg from 'pg'
-import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
+import { fullTextTerms, queryWords, SEARCH_SESSION_SQL } from '../../src/db/search.js'
 
 export interface Statement {
   text: string
@@ -39,7 +40,16 @@ export type Role = 'admin' | 'sales'
 /** What `capture.ts` captured, and the sentinel inputs it captured them with. */
 export interface FloorSpec {
   /** q: a search of four letters or more; qShort: of fewer (no similar-word branch). */
-  sentinels: { clientId: number; leadId: number; q: string; qShort: string; username: string; status: string }
+  sentinels: {
+    clientId: number
+    leadId: number
+    q: string
+    qShort: string
+    /** The text of GET /search, whose statements carry the term arrays derived from it (fullTextTerms). */
+    qFullText: string
+    username: string
+    status: string
+  }
   users: Record<Role, { id: number; username: string }>
   statements: Record<string, Statement>
 }
@@ -54,6 +64,9 @@ export const STATEMENT_NAMES = {
   listCount: (role: Role) => `leads.list.count.${role}`,
   searchItems: (length: SearchLength) => `search.items.${length}`,
   searchCount: (length: SearchLength) => `search.count.${length}`,
+  fullTextSetting: 'fulltext.setting',
+  fullTextItems: (role: Role) => `fulltext.items.${role}`,
+  fullTextCount: (role: Role) => `fulltext.count.${role}`,
   statsGroups: (variant: string) => `stats.groups.${variant}`,
   statsUsers: (variant: string) => `stats.users.${variant}`,
   statsClosed: (variant: string) => `stats.closed.${variant}`,
@@ -101,6 +114,23 @@ export function bind(spec: FloorSpec, statement: Statement, inputs: Inputs): unk
       }
     }
     return param
+  })
+}
+
+/**
+ * A GET /search statement's parameters for the text `q`: each term array that the sentinel text gave
+ * (search_query's arguments, see fullTextTerms) replaced by the one `q` gives.
+ */
+export function bindFullText(spec: FloorSpec, statement: Statement, q: string): unknown[] {
+  const termsOf = (text: string) => {
+    const { matches, highlight } = fullTextTerms(queryWords(text))
+    return [matches.stems, matches.plain, highlight.stems, highlight.plain].map((terms) => JSON.stringify(terms))
+  }
+  const captured = termsOf(spec.sentinels.qFullText)
+  const wanted = termsOf(q)
+  return statement.params.map((param) => {
+    const at = captured.indexOf(JSON.stringify(param))
+    return at === -1 ? param : JSON.parse(wanted[at] as string)
   })
 }
 
@@ -220,6 +250,23 @@ async function main(): Promise<void> {
       run<{ total: number }>(pool, count.text, bind(spec, count, { q })),
     ])
     return answer({ items: rows, total: total?.total })
+  })
+
+  app.get('/:role/search', async (request) => {
+    const role = roleOf(request)
+    const { run, answer } = runner(request)
+    const q = (request.query as { q: string }).q
+    const setting = statement(STATEMENT_NAMES.fullTextSetting)
+    const items = statement(STATEMENT_NAMES.fullTextItems(role))
+    const count = statement(STATEMENT_NAMES.fullTextCount(role))
+    // One transaction on one connection, as the API's search runs.
+    const [rows, total] = await transaction(async (client) => {
+      await run(client, setting.text, setting.params)
+      const found = await run(client, items.text, bindFullText(spec, items, q))
+      const [counted] = await run<{ total: number }>(client, count.text, bindFullText(spec, count, q))
+      return [found, counted?.total] as const
+    })
+    return answer({ items: rows, total })
   })
 
   app.get('/:role/leads/stats', async (request) => {

@@ -75,6 +75,7 @@ async function main(): Promise<void> {
     const users = await prepareUsers(db)
     const samples = await sample(db, users)
     log(`sales user ${users.sales.username}; search fragments ${samples.fragments.join(', ')}`)
+    log(`full-text searches ${samples.fullText.join(', ')}`)
 
     log('capturing the SQL the API sends')
     const statements = await captureStatements(url, users, samples)

@@ -50,6 +50,7 @@ export function scenarios(samples: Samples, users: Record<Role, BenchUser>): Sce
   const randomOf = <T>(list: T[]): T => list[Math.floor(Math.random() * list.length)] as T
   const clientId = () => randomOf(samples.clientIds)
   const search = (kind: SearchKind) => () => encodeURIComponent(randomOf(samples.searches[kind]))
+  const fullText = () => encodeURIComponent(randomOf(samples.fullText))
   const month = monthRange()
   const monthQuery = `created_from=${month.created_from}&created_to=${month.created_to}`
   let flipCursor = 0
@@ -113,6 +114,13 @@ export function scenarios(samples: Samples, users: Record<Role, BenchUser>): Sce
           P99_TARGET_MS.search,
         )
       }),
+      read(
+        'fulltext',
+        'GET /search?q=<a word of the notes, its first letters, or a surname>',
+        () => `/search?q=${fullText()}`,
+        () => `/${role}/search?q=${fullText()}`,
+        P99_TARGET_MS.search,
+      ),
       read(
         'stats',
         'GET /leads/stats',

@@ -132,7 +132,7 @@ async function insertClients(
     ),
     audit as (
       insert into audit_logs (table_name, record_id, action, old_values, new_values, user_id, username, request_id)
-      select 'clients', id, 'create', null, to_jsonb(inserted) - 'search_text', null, 'seed', null from inserted
+      select 'clients', id, 'create', null, to_jsonb(inserted) - 'search_text' - 'search_vector', null, 'seed', null from inserted
     )
     select count(*)::int as inserted from inserted`.execute(conn)
   return result.rows[0]?.inserted ?? 0

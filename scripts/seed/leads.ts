@@ -121,7 +121,7 @@ async function insertLeads(
     ),
     audit as (
       insert into audit_logs (table_name, record_id, action, old_values, new_values, user_id, username, request_id)
-      select 'leads', id, 'create', null, to_jsonb(inserted) - 'notes_search', null, 'seed', null from inserted
+      select 'leads', id, 'create', null, to_jsonb(inserted) - 'search_vector', null, 'seed', null from inserted
     )
     select count(*)::int as inserted from inserted`.execute(conn)
   return result.rows[0]?.inserted ?? 0

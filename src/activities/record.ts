@@ -19,7 +19,9 @@ export const ACTIVITY_COLUMNS = [
 export type ActivityMeta = Record<string, unknown>
 
 /** An activity as GET /leads/{id}/activities answers it (the external id stays inside, in `meta` when useful). */
-export type Activity = Omit<Selectable<LeadActivities>, 'external_id' | 'meta'> & { meta: ActivityMeta }
+export type Activity = Omit<Selectable<LeadActivities>, 'external_id' | 'meta' | 'search_vector'> & {
+  meta: ActivityMeta
+}
 
 export interface NewActivity {
   lead_id: number

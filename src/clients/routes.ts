@@ -14,6 +14,7 @@ import {
   restoreLeadsOfClient,
   trashLeadsOfClient,
 } from '../leads/service.js'
+import { applyView } from '../views/apply.js'
 import {
   ClientCreateSchema,
   ClientDeleteQuery,
@@ -61,6 +62,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
   app.get(
     '/clients',
     {
+      preValidation: applyView(db, 'clients'),
       schema: {
         operationId: 'listClients',
         tags: ['clients'],
@@ -69,7 +71,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
         response: { 200: ref(ClientPageSchema) },
       },
     },
-    async (request) => listClients(db, request.query),
+    async (request) => listClients(db, request.actor, request.query),
   )
 
   app.post(

@@ -11,6 +11,7 @@ import {
   pageQuery,
   ref,
   StringEnum,
+  viewParameter,
 } from '../http/schemas.js'
 
 export const ClientTypeSchema = StringEnum(CLIENT_TYPES, {
@@ -95,6 +96,15 @@ export const ClientListQuery = Type.Object(
     q: Type.Optional(SearchText),
     created_from: Type.Optional(DateOrTimestamp),
     created_to: Type.Optional(DateOrTimestamp),
+    updated_from: Type.Optional(DateOrTimestamp),
+    updated_to: Type.Optional(DateOrTimestamp),
+    has_email: Type.Optional(Type.Boolean({ description: 'true: clients with an email; false: without' })),
+    has_open_leads: Type.Optional(
+      Type.Boolean({
+        description: 'true: clients with a lead in new, contacted or quoted that you may see; false: without one',
+      }),
+    ),
+    ...viewParameter,
     ...pageQuery(CLIENT_SORTS, '-created_at'),
   },
   { additionalProperties: false },

@@ -1,15 +1,17 @@
-import { type Selectable, sql, type Transaction } from 'kysely'
+import { type ExpressionBuilder, type Selectable, sql, type Transaction } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
+import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
+import { OPEN_LEAD_STATUSES } from '../db/enums.js'
 import { isUniqueViolation } from '../db/errors.js'
 import { columnKey, type Page, type PageRequest, paginate, type SortKey } from '../db/paginate.js'
 import { clientSearchTerms } from '../db/search.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
-import { createdRange } from '../http/dates.js'
+import { rangeConditions } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
 import { normalizePhone } from '../phone.js'
 import type { CLIENT_SORTS } from './schemas.js'
@@ -27,7 +29,7 @@ export const CLIENT_COLUMNS = [
   'clients.updated_at',
 ] as const
 
-export type Client = Omit<Selectable<Clients>, 'search_text' | 'deleted_at' | 'deleted_by'>
+export type Client = Omit<Selectable<Clients>, 'search_text' | 'search_vector' | 'deleted_at' | 'deleted_by'>
 
 /** Clients not in the trash: every read of clients starts here. */
 export function liveClients(db: Database) {
@@ -59,6 +61,10 @@ export interface ClientListFilter extends PageRequest {
   q?: string
   created_from?: string
   created_to?: string
+  updated_from?: string
+  updated_to?: string
+  has_email?: boolean
+  has_open_leads?: boolean
   sort: ClientSort
 }
 
@@ -416,22 +422,44 @@ const CLIENT_SORT_KEYS: Record<(typeof CLIENT_SORTS)[number], SortKey> = {
 
 export type ClientFilter = Omit<ClientListFilter, keyof PageRequest | 'sort'>
 
-/** The clients that match the filters of GET /clients (and its export). */
-export function filteredClients(db: Database, filter: ClientFilter) {
+/**
+ * The clients that match the filters of GET /clients (and its export). `has_open_leads` looks at
+ * the leads the caller may see (a sales user's own), as GET /clients/{id} counts them.
+ */
+export function filteredClients(db: Database, actor: AuthenticatedActor, filter: ClientFilter) {
   let query = liveClients(db)
   if (filter.client_type) query = query.where('client_type', '=', filter.client_type)
-  const range = createdRange(
-    { from: 'created_from', to: 'created_to' },
-    { from: filter.created_from, to: filter.created_to },
-  )
-  if (range.from) query = query.where('created_at', '>=', range.from)
-  if (range.before) query = query.where('created_at', '<', range.before)
+  for (const name of ['created', 'updated'] as const) {
+    for (const condition of rangeConditions(`clients.${name}_at`, name, filter as Record<string, unknown>)) {
+      query = query.where(condition)
+    }
+  }
+  if (filter.has_email !== undefined) {
+    query = query.where('clients.email', filter.has_email ? 'is not' : 'is', null)
+  }
+  if (filter.has_open_leads !== undefined) {
+    const openLeads = (eb: ExpressionBuilder<DB, 'clients'>) => {
+      let leads = eb
+        .selectFrom('leads')
+        .select('leads.id')
+        .whereRef('leads.client_id', '=', 'clients.id')
+        .where('leads.status', 'in', OPEN_LEAD_STATUSES)
+        .where('leads.deleted_at', 'is', null)
+      if (actor.role === 'sales') leads = leads.where('leads.assigned_to', '=', actor.userId)
+      return eb.exists(leads)
+    }
+    query = query.where((eb) => (filter.has_open_leads ? openLeads(eb) : eb.not(openLeads(eb))))
+  }
   if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
   return query
 }
 
-export async function listClients(db: Database, filter: ClientListFilter): Promise<Page<Client>> {
-  const query = filteredClients(db, filter)
+export async function listClients(
+  db: Database,
+  actor: AuthenticatedActor,
+  filter: ClientListFilter,
+): Promise<Page<Client>> {
+  const query = filteredClients(db, actor, filter)
   const { column, direction } = parseSort(filter.sort)
   return paginate(db, {
     matching: query,

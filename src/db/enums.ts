@@ -11,6 +11,7 @@ import type {
   NotificationState,
   UserLocale,
   UserRole,
+  ViewResource,
 } from './types.js'
 
 /**
@@ -25,6 +26,8 @@ function allOf<T extends string>() {
 export const USER_ROLES = allOf<UserRole>()(['admin', 'sales', 'management'])
 export const CLIENT_TYPES = allOf<ClientType>()(['natural', 'juridical'])
 export const LEAD_STATUSES = allOf<LeadStatus>()(['new', 'contacted', 'quoted', 'closed', 'discarded'])
+/** A lead still being worked: neither closed nor discarded. */
+export const OPEN_LEAD_STATUSES: readonly LeadStatus[] = ['new', 'contacted', 'quoted']
 export const LEAD_CHANNELS = allOf<LeadChannel>()(['web', 'whatsapp', 'instagram', 'manual'])
 export const AUDIT_ACTIONS = allOf<AuditAction>()(['create', 'update', 'delete', 'export', 'restore', 'merge', 'purge'])
 export const AUDITED_TABLES = allOf<AuditedTable>()([
@@ -35,8 +38,10 @@ export const AUDITED_TABLES = allOf<AuditedTable>()([
   'lead_activities',
   'assignment_rules',
   'web_forms',
+  'saved_views',
   'api_keys',
 ])
+export const VIEW_RESOURCES = allOf<ViewResource>()(['leads', 'clients'])
 export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])
 export const DELIVERY_STATES = allOf<DeliveryState>()(['pending', 'delivered', 'failed'])
 export const NOTIFICATION_STATES = allOf<NotificationState>()(['pending', 'sending', 'sent', 'failed', 'skipped'])

@@ -13,7 +13,7 @@ export type AssignmentMode = "none" | "round_robin";
 
 export type AuditAction = "create" | "delete" | "export" | "merge" | "purge" | "restore" | "update";
 
-export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "users" | "web_forms" | "webhooks";
+export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "saved_views" | "users" | "web_forms" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -46,6 +46,8 @@ export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 export type UserLocale = "en" | "es";
 
 export type UserRole = "admin" | "management" | "sales";
+
+export type ViewResource = "clients" | "leads";
 
 export interface ApiKeys {
   created_at: Generated<Timestamp>;
@@ -99,6 +101,7 @@ export interface Clients {
   id: Generated<number>;
   phone: string;
   search_text: Generated<string | null>;
+  search_vector: Generated<string | null>;
   updated_at: Generated<Timestamp>;
 }
 
@@ -142,6 +145,7 @@ export interface LeadActivities {
   lead_id: number;
   meta: Generated<Json>;
   occurred_at: Generated<Timestamp>;
+  search_vector: Generated<string | null>;
   type: ActivityType;
 }
 
@@ -181,8 +185,8 @@ export interface Leads {
   deleted_at: Timestamp | null;
   deleted_by: number | null;
   id: Generated<number>;
-  notes_search: Generated<string | null>;
   sales_notes: string | null;
+  search_vector: Generated<string | null>;
   status: Generated<LeadStatus>;
   status_changed_at: Generated<Timestamp>;
   updated_at: Generated<Timestamp>;
@@ -208,6 +212,18 @@ export interface Notifications {
   state: Generated<NotificationState>;
   subject_key: string;
   user_id: number;
+}
+
+export interface SavedViews {
+  created_at: Generated<Timestamp>;
+  filters: Generated<Json>;
+  id: Generated<number>;
+  name: string;
+  owner_id: number;
+  resource: ViewResource;
+  shared: Generated<boolean>;
+  sort: string | null;
+  updated_at: Generated<Timestamp>;
 }
 
 export interface Users {
@@ -285,6 +301,7 @@ export interface DB {
   leads: Leads;
   login_failures: LoginFailures;
   notifications: Notifications;
+  saved_views: SavedViews;
   users: Users;
   web_forms: WebForms;
   webhook_deliveries: WebhookDeliveries;

@@ -1,3 +1,4 @@
+import { type Expression, type SqlBool, sql } from 'kysely'
 import { ValidationError } from '../errors/domain.js'
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
@@ -7,7 +8,7 @@ const DAY_MS = 86_400_000
  * A `from`/`to` pair of query values as a half-open range [from, before): a date means the
  * whole UTC day, so `to=2026-11-30` includes all of the 30th; a timestamp `to` is inclusive.
  */
-export function createdRange(
+export function dateRange(
   fields: { from: string; to: string },
   values: { from?: string; to?: string },
 ): { from?: Date; before?: Date } {
@@ -29,4 +30,20 @@ function parseDate(field: string, value: string): Date {
     throw ValidationError.field(field, 'is not a real date')
   }
   return date
+}
+
+/**
+ * The `${name}_from` and `${name}_to` filters of `values` as conditions on `column` (none when both
+ * are absent), read as dateRange reads them.
+ */
+export function rangeConditions(column: string, name: string, values: Record<string, unknown>): Expression<SqlBool>[] {
+  const fields = { from: `${name}_from`, to: `${name}_to` }
+  const range = dateRange(fields, {
+    from: values[fields.from] as string | undefined,
+    to: values[fields.to] as string | undefined,
+  })
+  return [
+    ...(range.from ? [sql<SqlBool>`${sql.ref(column)} >= ${range.from}`] : []),
+    ...(range.before ? [sql<SqlBool>`${sql.ref(column)} < ${range.before}`] : []),
+  ]
 }

@@ -125,3 +125,14 @@ export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; dir
 export function Nullable<T extends TSchema>(schema: T) {
   return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })
 }
+
+/** `view` on a list, its export and (leads) its stats: the saved view whose filters and sort apply. */
+export const viewParameter = {
+  view: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_ID,
+      description: 'A saved view (GET /views) whose filters and sort apply; parameters given here override its own',
+    }),
+  ),
+}

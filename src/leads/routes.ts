@@ -8,6 +8,7 @@ import type { DB } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
 import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
+import { applyView } from '../views/apply.js'
 import { runBulk } from './bulk.js'
 import {
   LeadAssignmentSchema,
@@ -69,6 +70,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.get(
     '/leads',
     {
+      preValidation: applyView(db, 'leads'),
       schema: {
         operationId: 'listLeads',
         tags: ['leads'],
@@ -102,6 +104,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.get(
     '/leads/stats',
     {
+      preValidation: applyView(db, 'leads'),
       schema: {
         operationId: 'getLeadStats',
         tags: ['leads'],
@@ -111,7 +114,11 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(LeadStatsSchema) },
       },
     },
-    async (request) => leadStats(db, request.actor, request.query),
+    async (request) => {
+      // The view's filters are in the query by now (applyView): its id is no filter of its own.
+      const { view: _view, ...filter } = request.query
+      return leadStats(db, request.actor, filter)
+    },
   )
 
   app.get(

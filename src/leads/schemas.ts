@@ -1,7 +1,17 @@
 import { Type } from '@sinclair/typebox'
-import { ClientSchema } from '../clients/schemas.js'
+import { ClientSchema, ClientTypeSchema } from '../clients/schemas.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
-import { DateOrTimestamp, DateTime, Id, Nullable, Page, pageQuery, ref, StringEnum } from '../http/schemas.js'
+import {
+  DateOrTimestamp,
+  DateTime,
+  Id,
+  Nullable,
+  Page,
+  pageQuery,
+  ref,
+  StringEnum,
+  viewParameter,
+} from '../http/schemas.js'
 
 const LeadStatusSchema = StringEnum(LEAD_STATUSES, { $id: 'LeadStatus' })
 const ChannelSchema = StringEnum(LEAD_CHANNELS, { $id: 'Channel' })
@@ -145,23 +155,35 @@ const leadFilters = {
   channel: Type.Optional(Type.Array(ref(ChannelSchema), { maxItems: 4, description: 'Repeatable' })),
   client_id: Type.Optional(Id),
   assigned_to: Type.Optional(
-    Type.Union([Id, StringEnum(['me', 'none'] as const)], { description: 'A user id, me, or none (unassigned)' }),
+    Type.Array(Type.Union([Id, StringEnum(['me', 'none'] as const)]), {
+      maxItems: 20,
+      description: 'Repeatable: user ids, me, or none (unassigned); a lead matches any of them',
+    }),
   ),
+  client_type: Type.Optional(ref(ClientTypeSchema)),
   created_from: Type.Optional(DateOrTimestamp),
   created_to: Type.Optional(DateOrTimestamp),
+  updated_from: Type.Optional(DateOrTimestamp),
+  updated_to: Type.Optional(DateOrTimestamp),
+  status_changed_from: Type.Optional(DateOrTimestamp),
+  status_changed_to: Type.Optional(DateOrTimestamp),
+  has_activity_since: Type.Optional({
+    ...DateOrTimestamp,
+    description: 'Leads with an activity (of any type) that happened at or after this date or time',
+  }),
   q: Type.Optional(
     Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', description: 'Client name or phone, or notes' }),
   ),
 }
 
 export const LeadListQuery = Type.Object(
-  { ...leadFilters, ...pageQuery(LEAD_SORTS, '-created_at') },
+  { ...leadFilters, ...viewParameter, ...pageQuery(LEAD_SORTS, '-created_at') },
   { additionalProperties: false },
 )
 /** One per_day entry a day: a range of centuries would be millions of rows in one answer. */
 export const MAX_STATS_DAYS = 3660
 
-export const LeadStatsQuery = Type.Object(leadFilters, { additionalProperties: false })
+export const LeadStatsQuery = Type.Object({ ...leadFilters, ...viewParameter }, { additionalProperties: false })
 
 const MAX_BULK_ITEMS = 500
 

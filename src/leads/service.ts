@@ -1,25 +1,24 @@
-import { type Selectable, type SelectQueryBuilder, sql, type Transaction } from 'kysely'
+import { type Selectable, type SelectQueryBuilder, type SqlBool, sql, type Transaction } from 'kysely'
 import { jsonBuildObject } from 'kysely/helpers/postgres'
 import { type NewActivity, recordActivities } from '../activities/record.js'
 import { auditRows, type Changes, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
+import { OPEN_LEAD_STATUSES } from '../db/enums.js'
 import { isForeignKeyViolation } from '../db/errors.js'
 import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate.js'
-import { clientSearchTerms, normalizedContains } from '../db/search.js'
-import type { DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
+import { clientSearchTerms, fullTextQuery, queryWords } from '../db/search.js'
+import type { ClientType, DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { type EventType, writeEvent } from '../events/outbox.js'
-import { createdRange } from '../http/dates.js'
+import { dateRange, rangeConditions } from '../http/dates.js'
 import { parseSort } from '../http/schemas.js'
 import type { LEAD_SORTS } from './schemas.js'
 import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
 
-const OPEN_STATUSES: LeadStatus[] = ['new', 'contacted', 'quoted']
-
-type LeadRow = Omit<Selectable<Leads>, 'notes_search' | 'deleted_at' | 'deleted_by'>
+type LeadRow = Omit<Selectable<Leads>, 'search_vector' | 'deleted_at' | 'deleted_by'>
 
 export interface Lead extends LeadRow {
   client: { id: number; contact_name: string; company_name: string | null; phone: string }
@@ -57,25 +56,43 @@ export function withClient<O>(query: SelectQueryBuilder<DB, 'leads', O>) {
     )
 }
 
+export type AssigneeFilter = number | 'me' | 'none'
+
 export interface LeadFilter {
   status?: LeadStatus[]
   channel?: LeadChannel[]
   client_id?: number
-  assigned_to?: number | 'me' | 'none'
+  assigned_to?: AssigneeFilter[]
+  client_type?: ClientType
   created_from?: string
   created_to?: string
+  updated_from?: string
+  updated_to?: string
+  status_changed_from?: string
+  status_changed_to?: string
+  has_activity_since?: string
   q?: string
 }
+
+/** The lead columns that the `${name}_from` and `${name}_to` filters bound. */
+const LEAD_DATE_FILTERS = {
+  created: 'leads.created_at',
+  updated: 'leads.updated_at',
+  status_changed: 'leads.status_changed_at',
+} as const
 
 export interface LeadListQuery extends LeadFilter, PageRequest {
   sort: (typeof LEAD_SORTS)[number] | `-${(typeof LEAD_SORTS)[number]}`
 }
 
-/** The `assigned_to` filter as a user id, null for `none`, undefined when absent. */
-export function parseAssignee(actor: AuthenticatedActor, value: LeadFilter['assigned_to']): number | null | undefined {
-  if (value === 'none') return null
-  if (value === 'me') return actor.userId
-  return value
+/** The `assigned_to` filter as user ids, and whether unassigned leads (`none`) are asked for; undefined when absent. */
+export function parseAssignees(
+  actor: AuthenticatedActor,
+  values: LeadFilter['assigned_to'],
+): { ids: number[]; unassigned: boolean } | undefined {
+  if (!values?.length) return undefined
+  const ids = values.flatMap((value) => (value === 'none' ? [] : [value === 'me' ? actor.userId : value]))
+  return { ids: [...new Set(ids)], unassigned: values.includes('none') }
 }
 
 /** The scoped leads that match the filters of GET /leads and /leads/stats. */
@@ -84,22 +101,47 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
   if (filter.status?.length) query = query.where('leads.status', 'in', filter.status)
   if (filter.channel?.length) query = query.where('leads.channel', 'in', filter.channel)
   if (filter.client_id !== undefined) query = query.where('leads.client_id', '=', filter.client_id)
-  const assignee = parseAssignee(actor, filter.assigned_to)
-  if (assignee === null) query = query.where('leads.assigned_to', 'is', null)
-  else if (assignee !== undefined) query = query.where('leads.assigned_to', '=', assignee)
-  const range = createdRange(
-    { from: 'created_from', to: 'created_to' },
-    { from: filter.created_from, to: filter.created_to },
-  )
-  if (range.from) query = query.where('leads.created_at', '>=', range.from)
-  if (range.before) query = query.where('leads.created_at', '<', range.before)
+  const assignees = parseAssignees(actor, filter.assigned_to)
+  if (assignees) {
+    const { ids, unassigned } = assignees
+    query = query.where((eb) =>
+      eb.or([
+        ...(ids.length > 0 ? [eb('leads.assigned_to', 'in', ids)] : []),
+        ...(unassigned ? [eb('leads.assigned_to', 'is', null)] : []),
+      ]),
+    )
+  }
+  if (filter.client_type) {
+    const type = filter.client_type
+    query = query.where('leads.client_id', 'in', (eb) =>
+      eb.selectFrom('clients').select('clients.id').where('clients.client_type', '=', type),
+    )
+  }
+  if (filter.has_activity_since) {
+    const since = dateRange({ from: 'has_activity_since', to: '' }, { from: filter.has_activity_since }).from as Date
+    query = query.where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('lead_activities')
+          .select('lead_activities.id')
+          .whereRef('lead_activities.lead_id', '=', 'leads.id')
+          .where('lead_activities.occurred_at', '>=', since),
+      ),
+    )
+  }
+  for (const [name, column] of Object.entries(LEAD_DATE_FILTERS)) {
+    for (const condition of rangeConditions(column, name, filter as Record<string, unknown>)) {
+      query = query.where(condition)
+    }
+  }
   if (filter.q) {
-    const q = filter.q
-    const clientMatches = clientSearchTerms(q).matches
+    // The client as /clients?q= finds it (substring, typo, phone digits); the notes by full text.
+    const clientMatches = clientSearchTerms(filter.q).matches
+    const notes = fullTextQuery(queryWords(filter.q))
     query = query.where((eb) =>
       eb.or([
         eb('leads.client_id', 'in', eb.selectFrom('clients').select('clients.id').where(clientMatches)),
-        eb('leads.notes_search', 'like', normalizedContains(q)),
+        sql<SqlBool>`leads.search_vector @@ ${notes.matches}`,
       ]),
     )
   }
@@ -205,7 +247,7 @@ export async function latestOpenLead(trx: Transaction<DB>, clientId: number): Pr
   return withClient(trx.selectFrom('leads'))
     .where('leads.client_id', '=', clientId)
     .where('leads.deleted_at', 'is', null)
-    .where('leads.status', 'in', OPEN_STATUSES)
+    .where('leads.status', 'in', OPEN_LEAD_STATUSES)
     .orderBy('leads.created_at', 'desc')
     .orderBy('leads.id', 'desc')
     .limit(1)

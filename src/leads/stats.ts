@@ -4,9 +4,9 @@ import type { Database } from '../db/database.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import type { LeadChannel, LeadStatus } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
-import { createdRange } from '../http/dates.js'
+import { dateRange } from '../http/dates.js'
 import { MAX_STATS_DAYS } from './schemas.js'
-import { filteredLeads, type LeadFilter, parseAssignee } from './service.js'
+import { filteredLeads, type LeadFilter, parseAssignees } from './service.js'
 
 export interface LeadStats {
   total: number
@@ -17,7 +17,7 @@ export interface LeadStats {
   per_day: Array<{ date: string; created: number; closed: number }>
 }
 
-/** Filters the counters can answer; any other filter (q, client_id, and those added later) is answered by a scan. */
+/** Filters the counters can answer; any other (q, client_id, client_type, the other date ranges…) is answered by a scan. */
 const COUNTED_FILTERS = new Set<string>(['status', 'channel', 'assigned_to', 'created_from', 'created_to'])
 
 const DAY_MS = 86_400_000
@@ -41,7 +41,7 @@ export function countersAnswer(filter: LeadFilter): boolean {
 
 /** The creation range, refused when its per-day series would be longer than MAX_STATS_DAYS. */
 function statsRange(filter: LeadFilter): { from?: Date; before?: Date } {
-  const range = createdRange(
+  const range = dateRange(
     { from: 'created_from', to: 'created_to' },
     { from: filter.created_from, to: filter.created_to },
   )
@@ -124,9 +124,13 @@ function counterConditions(
   if (columns.status && filter.status?.length) conditions.push(sql<SqlBool>`status = any(${filter.status})`)
   if (filter.channel?.length) conditions.push(sql<SqlBool>`channel = any(${filter.channel})`)
   if (actor.role === 'sales') conditions.push(sql<SqlBool>`assigned_to = ${actor.userId}`)
-  const assignee = parseAssignee(actor, filter.assigned_to)
-  if (assignee === null) conditions.push(sql<SqlBool>`assigned_to is null`)
-  else if (assignee !== undefined) conditions.push(sql<SqlBool>`assigned_to = ${assignee}`)
+  const assignees = parseAssignees(actor, filter.assigned_to)
+  if (assignees) {
+    const { ids, unassigned } = assignees
+    conditions.push(
+      sql<SqlBool>`(assigned_to = any(${ids}::int[]) ${unassigned ? sql`or assigned_to is null` : sql``})`,
+    )
+  }
   const range = statsRange(filter)
   if (columns.day && range.from) conditions.push(sql<SqlBool>`day >= ${utcDate(range.from)}::date`)
   if (columns.day && range.before) conditions.push(sql<SqlBool>`day < ${utcDate(range.before)}::date`)

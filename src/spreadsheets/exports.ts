@@ -28,12 +28,13 @@ export const CLIENT_EXPORT_COLUMNS: ExportColumn<ClientExportRow>[] = [
 /** The clients of GET /clients with the same filters and sort, batch after batch. */
 export function clientExportBatches(
   db: Database,
+  actor: AuthenticatedActor,
   filter: ClientFilter & { sort: Sort<typeof CLIENT_SORTS> },
 ): AsyncGenerator<ClientExportRow[]> {
   const { column, direction } = parseSort(filter.sort)
   const sortColumn = `clients.${column}`
   return keysetBatches((after, limit) => {
-    let query = filteredClients(db, filter)
+    let query = filteredClients(db, actor, filter)
     if (after) query = query.where(afterPosition(sortColumn, 'clients.id', direction, after))
     return query
       .select(CLIENT_COLUMNS)

@@ -6,6 +6,7 @@ import type { ClientRules } from '../clients/service.js'
 import type { Database } from '../db/database.js'
 import type { AuditedTable } from '../db/types.js'
 import { problems, ref } from '../http/schemas.js'
+import { applyView } from '../views/apply.js'
 import { CLIENT_EXPORT_COLUMNS, clientExportBatches, LEAD_EXPORT_COLUMNS, leadExportBatches } from './exports.js'
 import { importClients, importLeads } from './imports.js'
 import { readSheet } from './reader.js'
@@ -90,6 +91,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
   app.get(
     '/clients/export',
     {
+      preValidation: applyView(db, 'clients'),
       schema: {
         operationId: 'exportClients',
         tags: ['clients'],
@@ -108,7 +110,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
         chosen,
         filters,
         CLIENT_EXPORT_COLUMNS,
-        clientExportBatches(db, filters as never),
+        clientExportBatches(db, request.actor, filters as never),
       )
     },
   )
@@ -116,6 +118,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
   app.get(
     '/leads/export',
     {
+      preValidation: applyView(db, 'leads'),
       schema: {
         operationId: 'exportLeads',
         tags: ['leads'],
