@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
+import { createHmac } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
+import { WEBHOOK_BODY_LIMIT } from '../src/whatsapp/routes.js'
 import { startTestContext, type TestContext } from './helpers/context.js'
+import { type FakeGraphApi, startFakeGraphApi } from './helpers/graph-api.js'
 
 /**
  * Hostile input, on every operation the OpenAPI document lists: generated requests (fast-check,
@@ -18,6 +21,7 @@ const ADMIN_RUNS = 24
 const SALES_RUNS = 8
 const BODY_LIMIT = 65_536
 const MISSING_ID = 2_000_000_000
+const WHATSAPP_APP_SECRET = 'hostile-app-secret'
 
 type Table = 'users' | 'clients' | 'leads' | 'webhooks' | 'web_forms'
 const TABLES: Table[] = ['users', 'clients', 'leads', 'webhooks', 'web_forms']
@@ -296,6 +300,7 @@ function clip(text: string, length = 160): string {
 
 describe('hostile input', () => {
   let ctx: TestContext
+  let graph: FakeGraphApi
   const operations: Operation[] = []
   let components: Record<string, Schema> = {}
   const tokens: Record<Actor, string | undefined> = { admin: undefined, sales: undefined, anonymous: undefined }
@@ -356,17 +361,48 @@ describe('hostile input', () => {
     value instanceof Live ? String(resolveId(value)) : typeof value === 'string' ? value : jsonText(value)
 
   const tableOf = (path: string): Table => {
-    const table = TABLE_OF_COLLECTION[path.split('/')[1] ?? '']
+    // A trashed row's purge takes a live lead's id: a 404, since it is not in the trash.
+    const table = path.startsWith('/trash/') ? 'leads' : TABLE_OF_COLLECTION[path.split('/')[1] ?? '']
     if (!table) throw new Error(`no table for ${path}`)
     return table
   }
 
-  /** Records what a 2xx answer says happened to the users, clients and leads. */
-  function tally(op: { method: string; path: string }, idText: string | undefined, response: LightMyRequestResponse) {
+  /** Records what a 2xx answer says happened to the users, clients and leads (live ones: not in the trash). */
+  function tally(
+    op: { method: string; path: string },
+    idText: string | undefined,
+    response: LightMyRequestResponse,
+    payload: unknown,
+  ) {
     if (response.statusCode < 200 || response.statusCode >= 300) return
     const pathId = idText === undefined ? Number.NaN : Number(idText.trim())
     const table = TABLE_OF_COLLECTION[op.path.slice(1)]
-    if (op.method === 'POST' && table) {
+    if (op.method === 'POST' && op.path === '/clients/{id}/merge') {
+      const merge = response.json() as { dry_run: boolean; from_id: number; lead_ids: number[] }
+      if (merge.dry_run) return
+      alive.clients.delete(merge.from_id)
+      for (const leadId of merge.lead_ids) alive.leads.set(leadId, pathId)
+    } else if (op.method === 'POST' && op.path === '/clients/{id}/restore') {
+      const client = response.json() as { id: number; leads: Array<{ id: number }> }
+      alive.clients.add(client.id)
+      for (const lead of client.leads) alive.leads.set(lead.id, client.id)
+    } else if (op.method === 'POST' && op.path === '/leads/{id}/restore') {
+      const lead = response.json() as { id: number; client_id: number }
+      alive.leads.set(lead.id, lead.client_id)
+    } else if (op.method === 'POST' && op.path === '/leads/bulk') {
+      let action: unknown
+      try {
+        action = (JSON.parse(String(payload)) as { action?: unknown }).action
+      } catch {
+        return
+      }
+      if (action !== 'delete') return
+      for (const result of (response.json() as { results: Array<{ id: number; status: number }> }).results) {
+        if (result.status !== 200) continue
+        alive.leads.delete(result.id)
+        deleted.leads.add(result.id)
+      }
+    } else if (op.method === 'POST' && table) {
       const record = response.json() as { id: number; client_id?: number }
       created[table].add(record.id)
       if (table === 'leads') alive.leads.set(record.id, record.client_id as number)
@@ -416,9 +452,14 @@ describe('hostile input', () => {
       remoteAddress: `127.0.${(counter >> 8) & 255}.${counter & 255}`,
       ...(request.payload !== undefined && { payload: request.payload }),
     }
+    // Meta signs what it posts: a signed body reaches the parser and the validation under attack.
+    if (request.op.path === '/integrations/whatsapp/webhook' && request.payload !== undefined) {
+      const signature = createHmac('sha256', WHATSAPP_APP_SECRET).update(request.payload).digest('hex')
+      options.headers = { ...options.headers, 'x-hub-signature-256': `sha256=${signature}` }
+    }
     counter += 1
     const response = await ctx.inject(options)
-    tally(request.op, request.idText, response)
+    tally(request.op, request.idText, response, request.payload)
     return response
   }
 
@@ -828,6 +869,8 @@ describe('hostile input', () => {
   }
 
   const VALID_BODIES: Record<string, () => Record<string, unknown>> = {
+    receiveWhatsAppNotification: () => ({ object: 'whatsapp_business_account', entry: [] }),
+    sendLeadWhatsApp: () => ({ template: { name: 'hello_world', language: 'es' } }),
     login: () => ({ username: 'nobody.here', password: 'not-the-password' }),
     changeOwnPassword: () => ({ current_password: 'not-the-password', new_password: 'another-long-password' }),
     createUser: () => {
@@ -904,6 +947,7 @@ describe('hostile input', () => {
       idText = String(id)
       path = path.replace('{id}', idText)
     }
+    path = path.replace('{type}', 'leads')
     // No delivery has this id: the answer is a 404 once the request passes validation.
     path = path.replace('{delivery_id}', String(MISSING_ID)).replace('{activity_id}', String(MISSING_ID))
     if (path.includes('{key}')) path = path.replace('{key}', (await newWebForm()).key)
@@ -931,12 +975,22 @@ describe('hostile input', () => {
     return query.length > 0 ? `${valid.path}?${query.join('&')}` : valid.path
   }
   const bodyOps = () => operations.filter((op) => op.body)
+  const bodyLimitOf = (op: Operation) => (op.path === '/integrations/whatsapp/webhook' ? WEBHOOK_BODY_LIMIT : 100_000)
   const actorFor = (op: Operation): Actor => (op.operationId === 'login' ? 'anonymous' : 'admin')
 
   // -------------------------------------------------------------------------------------------
 
   before(async () => {
-    ctx = await startTestContext({ BODY_LIMIT_BYTES: String(BODY_LIMIT) })
+    // WhatsApp configured, with Meta played by a local server, so that its routes are attacked too.
+    graph = await startFakeGraphApi()
+    ctx = await startTestContext({
+      BODY_LIMIT_BYTES: String(BODY_LIMIT),
+      WHATSAPP_VERIFY_TOKEN: 'hostile-verify-token',
+      WHATSAPP_APP_SECRET: WHATSAPP_APP_SECRET,
+      WHATSAPP_ACCESS_TOKEN: graph.accessToken,
+      WHATSAPP_PHONE_NUMBER_ID: graph.phoneNumberId,
+      WHATSAPP_GRAPH_URL: graph.url,
+    })
     tokens.admin = ctx.adminToken
 
     const document = (await ctx.inject({ method: 'GET', url: '/openapi.json' })).json() as {
@@ -983,7 +1037,10 @@ describe('hostile input', () => {
       if (i < 2) await newLead(client.id as number)
     }
   })
-  after(() => ctx?.close())
+  after(async () => {
+    await ctx?.close()
+    await graph?.close()
+  })
 
   it('serves an OpenAPI document with the operations to attack', () => {
     assert.ok(operations.length >= 25, `only ${operations.length} operations`)
@@ -1091,7 +1148,8 @@ describe('hostile input', () => {
         op,
         url: urlOf(valid),
         idText: valid.idText,
-        payload: JSON.stringify({ ...valid.body, padding: 'x'.repeat(100_000) }),
+        // Meta's notifications may be bigger than the API's own limit: the webhook's is Meta's maximum.
+        payload: JSON.stringify({ ...valid.body, padding: 'x'.repeat(bodyLimitOf(op) + 1) }),
         contentType: 'application/json',
       }
       const response = await send(request)
@@ -1287,7 +1345,8 @@ describe('hostile input', () => {
       .execute()
     for (const lead of formLeads) alive.leads.set(lead.id, lead.client_id)
     for (const table of TABLES) {
-      const rows = await sql<{ id: number }>`select id from ${sql.table(table)} order by id`.execute(ctx.db)
+      const live = table === 'clients' || table === 'leads' ? sql`where deleted_at is null` : sql``
+      const rows = await sql<{ id: number }>`select id from ${sql.table(table)} ${live} order by id`.execute(ctx.db)
       const ids = rows.rows.map((row) => Number(row.id))
       const expected = (table === 'leads' ? [...alive.leads.keys()] : [...alive[table]]).sort((a, b) => a - b)
       assert.equal(ids.length, expected.length, `${table}: row count`)

@@ -30,9 +30,11 @@ describe('inbound contacts', () => {
   after(() => ctx.close())
 
   it('gives two simultaneous first contacts from one new number one client and one lead', async () => {
+    // The same line under both of its forms, the number to store first (as WhatsApp passes them); the
+    // locks are taken in one order whatever the order of the list.
     const results = await Promise.all([
       receive(['+5511987654321', '+551187654321'], 'uno'),
-      receive(['+551187654321', '+5511987654321'], 'dos'),
+      receive(['+5511987654321', '+551187654321'], 'dos'),
     ])
     assert.equal(results.filter((result) => result.clientCreated).length, 1)
     assert.equal(results.filter((result) => result.leadCreated).length, 1)

@@ -40,7 +40,7 @@ export interface WhatsAppRouteOptions {
 class MessageAlreadyStored extends Error {}
 
 // Meta's documentation: "Webhooks payloads can be up to 3MB".
-const WEBHOOK_BODY_LIMIT = 3 * 1024 * 1024
+export const WEBHOOK_BODY_LIMIT = 3 * 1024 * 1024
 
 /** While WhatsApp is not configured its routes do not exist for callers: 404 before anything else. */
 function answerNotFoundUnless(app: FastifyInstance, configured: boolean) {
