@@ -95,7 +95,7 @@ describe('API keys', () => {
       .where('type', '=', 'lead.created')
       .where('resource_key', '=', `lead:${created.json().id}`)
       .executeTakeFirstOrThrow()
-    assert.deepEqual(event.actor, { type: 'api_key', id, name: 'crm sync' })
+    assert.deepEqual(event.actor, { type: 'api_key', id, name: 'crm sync', user_id: sales.id })
 
     // The audit log shows the key too.
     const logs = await ctx.as(ctx.adminToken, 'GET', `/audit-logs?table_name=leads&record_id=${created.json().id}`)

@@ -193,7 +193,7 @@ describe('Idempotency-Key', () => {
 
   it('every creating POST takes the header, and the OpenAPI document says so', async () => {
     const document = (await ctx.inject({ method: 'GET', url: '/openapi.json' })).json()
-    for (const path of ['/clients', '/leads', '/users', '/webhooks', '/forms', '/leads/{id}/activities']) {
+    for (const path of ['/clients', '/leads', '/users', '/forms', '/views', '/leads/{id}/activities']) {
       const operation = document.paths[path].post
       assert.ok(
         operation.parameters.some((parameter: { name: string; in: string }) => parameter.name === 'idempotency-key'),

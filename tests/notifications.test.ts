@@ -186,6 +186,15 @@ describe('notification mails', () => {
     assert.deepEqual(arriving({ type: 'user', id: 2, name: 'ana' }, null), [])
   })
 
+  it('mails nobody about what they did themselves through their own API key', () => {
+    const throughKey: EventActor = { type: 'api_key', id: 9, name: 'crm sync', user_id: 5 }
+    const event = (type: string, assigned_to: number) =>
+      recipientsOf({ type, actor: throughKey, data: { object: { assigned_to } } })
+    assert.deepEqual(event('lead.created', 5), [])
+    assert.deepEqual(event('lead.status_changed', 5), [])
+    assert.deepEqual(event('lead.assigned', 6), [{ kind: 'lead_assigned', userId: 6 }])
+  })
+
   it('renders the inbound-lead mail for admins and management', () => {
     const mail = renderMail('inbound_lead', 'es', {
       publicUrl: PUBLIC_URL,

@@ -35,10 +35,13 @@ export interface EventActor {
   type: 'user' | ActorVia['type'] | 'system'
   id: number | null
   name: string
+  /** For an API key: its owner, the person who acts through it. */
+  user_id?: number
 }
 
 /** The actor as events name it. */
 export function eventActor(actor: Actor): EventActor {
+  if (actor.via?.type === 'api_key' && actor.userId !== null) return { ...actor.via, user_id: actor.userId }
   if (actor.via) return { ...actor.via }
   if (actor.userId === null) return { type: 'system', id: null, name: actor.username }
   return { type: 'user', id: actor.userId, name: actor.username }

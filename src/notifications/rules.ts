@@ -22,7 +22,9 @@ const INBOUND_ACTORS: ReadonlyArray<EventActor['type']> = ['whatsapp', 'form']
  */
 export function recipientsOf(event: NotifiableEvent): Recipients[] {
   const assignee = event.data.object?.assigned_to ?? null
-  const byThemselves = event.actor.type === 'user' && event.actor.id === assignee
+  // A person acting through their own API key is still themselves.
+  const actingUser = event.actor.type === 'api_key' ? event.actor.user_id : event.actor.id
+  const byThemselves = (event.actor.type === 'user' || event.actor.type === 'api_key') && actingUser === assignee
   switch (event.type) {
     case 'lead.created':
       if (assignee === null) {

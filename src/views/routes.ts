@@ -59,6 +59,7 @@ export const viewRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.post(
     '/views',
     {
+      config: { idempotent: true },
       schema: {
         operationId: 'createView',
         tags: ['views'],

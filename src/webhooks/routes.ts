@@ -44,7 +44,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
   app.post(
     '/webhooks',
     {
-      config: { idempotent: true },
+      // No Idempotency-Key: a replay would keep the signing secret at rest and show it again.
       schema: {
         operationId: 'createWebhook',
         tags: ['webhooks'],
