@@ -95,8 +95,11 @@ async function snapshot(server: ServerProcess, env: Record<string, string>): Pro
     const client = new pg.Client({ connectionString: env.DATABASE_URL })
     await client.connect()
     try {
-      const clients = await client.query(`select ${FIELDS.clients.join(', ')}, id from clients`)
-      const leads = await client.query(`select ${FIELDS.leads.join(', ')}, id from leads`)
+      // A deleted record is in the trash: what exists is what every read still shows.
+      const clients = await client.query(
+        `select ${FIELDS.clients.join(', ')}, id from clients where deleted_at is null`,
+      )
+      const leads = await client.query(`select ${FIELDS.leads.join(', ')}, id from leads where deleted_at is null`)
       const audit = await client.query(
         `select id::int, table_name, record_id, action, old_values, new_values, user_id, username, request_id
          from audit_logs where table_name in ('clients', 'leads') order by id`,
