@@ -235,6 +235,9 @@ describe('two API instances on one database', () => {
     ;({ instances, close: closeInstances } = await startTwoInstances({
       LOGIN_MAX_FAILURES_PER_USER: String(MAX_FAILURES),
       FORM_MAX_SUBMISSIONS_PER_ADDRESS: '100',
+      // On the embedded database the two apps share its one connection: the second waits for the
+      // first's transactions, however slow a loaded machine makes them.
+      DB_CONNECT_TIMEOUT_MS: '15000',
     }))
     const login = await instances[0].request('POST', '/auth/login', ADMIN)
     assert.equal(login.status, 200)
