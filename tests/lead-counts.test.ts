@@ -157,6 +157,17 @@ describe('lead counters', () => {
       union all (select null::date, * from kept_by_day except select null::date, * from recount_by_day)
       union all (select null::date, * from recount_by_day except select null::date, * from kept_by_day)`.execute(ctx.db)
     assert.deepEqual(closedDifferences.rows, [])
+    const totalDifferences = await sql<Record<string, unknown>>`
+      with kept as (
+        select status, channel, assigned_to, sum(leads)::int as n from lead_totals
+        group by 1, 2, 3 having sum(leads) <> 0
+      ), recount as (
+        select status, channel, assigned_to, count(*)::int as n from leads where deleted_at is null group by 1, 2, 3
+      )
+      (select 'kept' as side, * from kept except select 'kept', * from recount)
+      union all
+      (select 'recount', * from recount except select 'recount', * from kept)`.execute(ctx.db)
+    assert.deepEqual(totalDifferences.rows, [])
 
     // And what /leads/stats answers from them against the scan, for the filters the counters serve.
     const admin: AuthenticatedActor = { userId: 1, username: 'admin', role: 'admin', requestId: null }

@@ -192,6 +192,14 @@ export interface Leads {
   updated_at: Generated<Timestamp>;
 }
 
+export interface LeadTotals {
+  assigned_to: number | null;
+  channel: LeadChannel;
+  leads: number;
+  shard: number;
+  status: LeadStatus;
+}
+
 export interface LoginFailures {
   failures: number;
   key: string;
@@ -298,6 +306,7 @@ export interface DB {
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;
   lead_counts: LeadCounts;
+  lead_totals: LeadTotals;
   leads: Leads;
   login_failures: LoginFailures;
   notifications: Notifications;

@@ -139,28 +139,44 @@ function counterConditions(
 
 const and = (conditions: Expression<SqlBool>[]) => sql.join(conditions, sql` and `)
 
+interface GroupRow {
+  status: LeadStatus | null
+  channel: LeadChannel | null
+  assigned_to: number | null
+  date: string | null
+  grouping: number
+  total: number
+  closed: number
+}
+
 export async function statsFromCounters(
   db: Database,
   actor: AuthenticatedActor,
   filter: LeadFilter,
 ): Promise<LeadStats> {
   const range = statsRange(filter)
-  // grouping() has one bit per column, set when the row does not group by it.
-  const grouped = sql<{
-    status: LeadStatus | null
-    channel: LeadChannel | null
-    assigned_to: number | null
-    date: string | null
-    grouping: number
-    total: number
-    closed: number
-  }>`
-    select status, channel, assigned_to, to_char(day, 'YYYY-MM-DD') as date,
-      grouping(status, channel, assigned_to, day) as grouping,
-      sum(leads)::int as total, coalesce(sum(leads) filter (where status = 'closed'), 0)::int as closed
-    from lead_counts
-    where ${and(counterConditions(actor, filter, { status: true, day: true }))}
-    group by grouping sets ((status), (channel), (assigned_to), (day))`.execute(db)
+  const conditions = and(counterConditions(actor, filter, { status: true, day: true }))
+  const sums = sql`sum(leads)::int as total, coalesce(sum(leads) filter (where status = 'closed'), 0)::int as closed`
+  // grouping() has one bit per column (status, channel, assigned_to, day), set when the row does not group by it.
+  const groupRows =
+    range.from || range.before
+      ? sql<GroupRow>`
+          select status, channel, assigned_to, to_char(day, 'YYYY-MM-DD') as date,
+            grouping(status, channel, assigned_to, day) as grouping, ${sums}
+          from lead_counts where ${conditions}
+          group by grouping sets ((status), (channel), (assigned_to), (day))`.execute(db)
+      : // Without a creation range, the totals (a few rows, whatever the day) give the counts by
+        // status, channel and assignee, and the daily counters only the per-day series.
+        Promise.all([
+          sql<GroupRow>`
+            select status, channel, assigned_to, grouping(status, channel, assigned_to) * 2 + 1 as grouping, ${sums}
+            from lead_totals where ${conditions}
+            group by grouping sets ((status), (channel), (assigned_to))`.execute(db),
+          sql<GroupRow>`
+            select to_char(day, 'YYYY-MM-DD') as date, ${sql.lit(0b1110)} as grouping, ${sums}
+            from lead_counts where ${conditions}
+            group by day`.execute(db),
+        ]).then((results) => ({ rows: results.flatMap((result) => result.rows) }))
 
   const closedWanted = !filter.status?.length || filter.status.includes('closed')
   // Closed per day among the leads created in the range: by both days when there is a range.
@@ -176,7 +192,7 @@ export async function statsFromCounters(
           where ${and(counterConditions(actor, filter, { status: false, day: false }))}
           group by closed_day`.execute(db)
 
-  const [groupRows, closedRows] = await Promise.all([grouped, closedQuery])
+  const [groupResult, closedRows] = await Promise.all([groupRows, closedQuery])
   const groups: Groups = {
     byStatus: new Map(),
     byChannel: new Map(),
@@ -186,7 +202,7 @@ export async function statsFromCounters(
     firstDay: range.from ? utcDate(range.from) : null,
     lastDay: lastDayOf(range),
   }
-  for (const row of groupRows.rows) {
+  for (const row of groupResult.rows) {
     const total = Number(row.total)
     if (total === 0) continue
     switch (Number(row.grouping)) {
