@@ -180,7 +180,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   app.addHook('onRoute', documentConditionalRequests)
   app.addHook('onRoute', documentIdempotency)
   app.addHook('onRoute', completeRouteDocumentation)
-  app.addHook('preSerialization', answerConditionalRead)
+  app.addHook('onSend', answerConditionalRead)
 
   // JSON only (and forms on /auth/login); anything else is a 415. An empty JSON body counts as none.
   app.removeContentTypeParser('text/plain')

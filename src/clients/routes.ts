@@ -154,9 +154,11 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
       const { actor } = request
       const id = request.params.id
       return db.transaction().execute(async (trx) => {
-        await checkIfMatch(request, async () => clientDetail(trx, actor, await lockClient(trx, id)))
+        await checkIfMatch(request, reply, ClientDetailSchema, async () =>
+          clientDetail(trx, actor, await lockClient(trx, id)),
+        )
         const client = await updateClient(trx, actor, id, request.body, rules)
-        setETag(reply, await clientDetail(trx, actor, client))
+        setETag(reply, ClientDetailSchema, await clientDetail(trx, actor, client))
         return client
       })
     },
@@ -182,7 +184,9 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
       const { actor } = request
       const id = request.params.id
       await db.transaction().execute(async (trx) => {
-        await checkIfMatch(request, async () => clientDetail(trx, actor, await lockClient(trx, id)))
+        await checkIfMatch(request, reply, ClientDetailSchema, async () =>
+          clientDetail(trx, actor, await lockClient(trx, id)),
+        )
         await trashClient(trx, actor, id, { cascade: request.query.cascade, dependents })
       })
       return reply.code(204).send(null)

@@ -1,21 +1,33 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
+import { type TSchema, Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { configure } from 'safe-stable-stringify'
 import { PreconditionFailedError } from '../errors/domain.js'
 import { addHeaderParameters, type RouteSchemaWithHeaders } from './openapi.js'
 
-/** JSON with keys sorted at every depth and dates as ISO strings: the same content always gives the same text. */
-export const canonicalJson = configure({ deterministic: true, bigint: true, circularValue: TypeError })
+/** The strong entity tag of a representation's text, as GET sends it. */
+function etagOfText(text: string): string {
+  return `"${hash('sha256', text, 'base64url').slice(0, 27)}"`
+}
+
+// One schema object per representation, so that Fastify compiles its serializer once per route.
+const representationSchemas = new Map<string, TSchema>()
 
 /**
- * The strong entity tag of a representation: a hash of it as GET returns it, so it changes when any
- * field the GET shows changes (a lead's embedded client name included) and at no other time.
+ * The entity tag of `value` (a user, a client with its leads, a lead) as its GET route answers it:
+ * the hash of the text that GET's response schema serializes it to, by the serializer Fastify
+ * compiles for that schema. A read hashes the text it sends (`answerConditionalRead`), so a tag from
+ * a GET, from a write's answer and from the row a write locks are always comparable, and a read pays
+ * for no second serialization.
  */
-export function etagOf(representation: unknown): string {
-  const digest = createHash('sha256')
-    .update(canonicalJson(representation) ?? '')
-    .digest('base64url')
-  return `"${digest.slice(0, 27)}"`
+export function etagFor(reply: FastifyReply, schema: TSchema, value: unknown): string {
+  const id = schema.$id
+  if (!id) throw new Error("etagFor() needs the $id of the GET route's response schema")
+  let representation = representationSchemas.get(id)
+  if (!representation) {
+    representation = Type.Ref(id)
+    representationSchemas.set(id, representation)
+  }
+  return etagOfText(reply.compileSerializationSchema(representation)(value as Record<string, unknown>))
 }
 
 /** The entity tags of an If-Match or If-None-Match header, `*` as itself; null when absent. */
@@ -43,25 +55,30 @@ function ifNoneMatchMatches(ifNoneMatch: string | string[] | undefined, etag: st
   return tags.some((tag) => tag === '*' || tag.replace(/^W\//, '') === etag)
 }
 
-/** Throws 412 precondition_failed unless `ifMatch` (an If-Match header or a bulk item's if_match) holds. */
-export function assertIfMatch(ifMatch: string | string[] | undefined, representation: unknown): void {
-  if (!ifMatchHolds(ifMatch, etagOf(representation))) throw new PreconditionFailedError()
+/** Throws 412 precondition_failed unless `ifMatch` (an If-Match header or a bulk item's if_match) holds for `etag`. */
+export function assertIfMatch(ifMatch: string | string[] | undefined, etag: string): void {
+  if (!ifMatchHolds(ifMatch, etag)) throw new PreconditionFailedError()
 }
 
 /**
  * The If-Match check of a write, inside its transaction: `lock` locks the row FOR UPDATE and returns
- * the resource as GET shows it, so a concurrent editor waits and then sees the new tag. Without an
- * If-Match header nothing is read.
+ * the resource as GET (whose response schema is `schema`) shows it, so a concurrent editor waits and
+ * then sees the new tag. Without an If-Match header nothing is read.
  */
-export async function checkIfMatch(request: FastifyRequest, lock: () => Promise<unknown>): Promise<void> {
+export async function checkIfMatch(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  schema: TSchema,
+  lock: () => Promise<unknown>,
+): Promise<void> {
   const ifMatch = request.headers['if-match']
   if (ifMatch === undefined) return
-  assertIfMatch(ifMatch, await lock())
+  assertIfMatch(ifMatch, etagFor(reply, schema, await lock()))
 }
 
-/** Sets the ETag of the resource's representation as GET returns it, on the answer to a write. */
-export function setETag(reply: FastifyReply, representation: unknown): void {
-  reply.header('etag', etagOf(representation))
+/** Sets the ETag of the resource as GET (whose response schema is `schema`) returns it, on the answer to a write. */
+export function setETag(reply: FastifyReply, schema: TSchema, representation: unknown): void {
+  reply.header('etag', etagFor(reply, schema, representation))
 }
 
 /**
@@ -112,12 +129,15 @@ export function documentConditionalRequests(route: RouteOptions): void {
   else schema.response[412] = { $ref: 'Problem' }
 }
 
-/** preSerialization: the ETag of a read route's answer, and 304 when the caller's copy is current. */
+/** onSend: the ETag of a read route's answer (the hash of the text sent), and 304 when the caller's copy is current. */
 export async function answerConditionalRead(request: FastifyRequest, reply: FastifyReply, payload: unknown) {
-  if (request.routeOptions.config.etag !== 'read' || reply.statusCode !== 200) return payload
-  const etag = etagOf(payload)
+  if (request.routeOptions.config.etag !== 'read' || reply.statusCode !== 200 || typeof payload !== 'string') {
+    return payload
+  }
+  const etag = etagOfText(payload)
   reply.header('etag', etag)
   if (!ifNoneMatchMatches(request.headers['if-none-match'], etag)) return payload
   reply.code(304)
+  reply.removeHeader('content-type')
   return null
 }

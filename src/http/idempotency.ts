@@ -2,10 +2,10 @@ import { createHmac } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { type ExpressionBuilder, sql } from 'kysely'
+import { configure } from 'safe-stable-stringify'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { ConflictError, DomainError } from '../errors/domain.js'
-import { canonicalJson } from './etag.js'
 import { addHeaderParameters, type RouteSchemaWithHeaders } from './openapi.js'
 
 // Claims are compared by their time, which JavaScript reads to the millisecond: taken at that precision.
@@ -17,6 +17,8 @@ const KEY_LIFETIME = '24 hours'
  * end in seconds: statements time out after 15 s): a repeat may then run the request itself.
  */
 const ABANDONED_AFTER = '2 minutes'
+/** JSON with keys sorted at every depth: the same body always gives the same text, whatever its key order. */
+const canonicalJson = configure({ deterministic: true, bigint: true, circularValue: TypeError })
 
 const IDEMPOTENCY_KEY_PATTERN = '^[\\x20-\\x7E]{1,255}$'
 

@@ -4,7 +4,7 @@ import type { Database } from '../db/database.js'
 import type { DB, LeadStatus } from '../db/types.js'
 import { DomainError, ForbiddenError, ValidationError } from '../errors/domain.js'
 import { assertIfMatch } from '../http/etag.js'
-import { assertActiveUser, assignLead, changeLeadStatus, lockLead, trashLead } from './service.js'
+import { assertActiveUser, assignLead, changeLeadStatus, type Lead, lockLead, trashLead } from './service.js'
 
 export interface BulkRequest {
   action: 'assign' | 'status' | 'delete'
@@ -53,7 +53,13 @@ function changeOf(
  * transitions, If-Match), so that one lead's failure leaves the others done. Domain errors become that
  * item's status; anything else (the database gone) ends the request as it would a single one.
  */
-export async function runBulk(db: Database, actor: AuthenticatedActor, request: BulkRequest): Promise<BulkResult[]> {
+export async function runBulk(
+  db: Database,
+  actor: AuthenticatedActor,
+  request: BulkRequest,
+  /** The lead's ETag, as GET /leads/{id} answers it. */
+  etagOf: (lead: Lead) => string,
+): Promise<BulkResult[]> {
   if ((request.items === undefined) === (request.ids === undefined)) {
     throw ValidationError.field('items', 'send either items or ids')
   }
@@ -79,7 +85,7 @@ export async function runBulk(db: Database, actor: AuthenticatedActor, request: 
   for (const item of items) {
     try {
       await db.transaction().execute(async (trx) => {
-        if (item.if_match !== undefined) assertIfMatch(item.if_match, await lockLead(trx, actor, item.id))
+        if (item.if_match !== undefined) assertIfMatch(item.if_match, etagOf(await lockLead(trx, actor, item.id)))
         await change(trx, item.id)
       })
       results.push({ id: item.id, status: 200 })

@@ -6,7 +6,7 @@ import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
-import { checkIfMatch, setETag } from '../http/etag.js'
+import { checkIfMatch, etagFor, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { applyView } from '../views/apply.js'
 import { runBulk } from './bulk.js'
@@ -60,10 +60,10 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
     change: (trx: Transaction<DB>) => Promise<Lead>,
   ): Promise<Lead> {
     const lead = await db.transaction().execute(async (trx) => {
-      await checkIfMatch(request, () => lockLead(trx, request.actor, id))
+      await checkIfMatch(request, reply, LeadSchema, () => lockLead(trx, request.actor, id))
       return change(trx)
     })
-    setETag(reply, lead)
+    setETag(reply, LeadSchema, lead)
     return lead
   }
 
@@ -213,7 +213,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
     },
     async (request, reply) => {
       await db.transaction().execute(async (trx) => {
-        await checkIfMatch(request, () => lockLead(trx, request.actor, request.params.id))
+        await checkIfMatch(request, reply, LeadSchema, () => lockLead(trx, request.actor, request.params.id))
         await trashLead(trx, request.actor, request.params.id)
       })
       return reply.code(204).send(null)
@@ -233,7 +233,9 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         response: { 200: ref(LeadBulkResultSchema) },
       },
     },
-    async (request) => ({ results: await runBulk(db, request.actor, request.body) }),
+    async (request, reply) => ({
+      results: await runBulk(db, request.actor, request.body, (lead) => etagFor(reply, LeadSchema, lead)),
+    }),
   )
 
   app.post(

@@ -88,11 +88,11 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
       const passwordHash = await hashIfGiven(password)
       const id = request.params.id
       const user = await db.transaction().execute(async (trx) => {
-        await checkIfMatch(request, () => lockUser(trx, id))
+        await checkIfMatch(request, reply, UserSchema, () => lockUser(trx, id))
         return updateUser(trx, request.actor, id, { ...fields, passwordHash })
       })
       app.forgetUserState(user.id)
-      setETag(reply, user)
+      setETag(reply, UserSchema, user)
       return user
     },
   )
@@ -113,7 +113,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
     async (request, reply) => {
       const id = request.params.id
       await db.transaction().execute(async (trx) => {
-        await checkIfMatch(request, () => lockUser(trx, id))
+        await checkIfMatch(request, reply, UserSchema, () => lockUser(trx, id))
         await deleteUser(trx, request.actor, id, unassignLeadsOf)
       })
       app.forgetUserState(request.params.id)
