@@ -168,6 +168,32 @@ describe('clients', () => {
     assert.equal((await ctx.as(sales.token, 'GET', '/clients/search')).statusCode, 400)
   })
 
+  it('searches what a client is now: renamed, renumbered, trashed and restored', async () => {
+    const names = async (q: string) => {
+      const response = await ctx.as(sales.token, 'GET', `/clients/search?q=${encodeURIComponent(q)}`)
+      assert.equal(response.statusCode, 200, response.body)
+      return response.json().items.map((client: { contact_name: string }) => client.contact_name)
+    }
+    const created = await create({ contact_name: 'Zoila Quintero', phone: '+584141000031' })
+    assert.equal(created.statusCode, 201, created.body)
+    const id = created.json().id
+    assert.deepEqual(await names('quintero'), ['Zoila Quintero'])
+
+    const renamed = await ctx.as(sales.token, 'PATCH', `/clients/${id}`, {
+      contact_name: 'Zoila Urdaneta',
+      phone: '+584141000032',
+    })
+    assert.equal(renamed.statusCode, 200, renamed.body)
+    assert.deepEqual(await names('quintero'), [])
+    assert.deepEqual(await names('urdaneta'), ['Zoila Urdaneta'])
+    assert.equal((await names('4141000032'))[0], 'Zoila Urdaneta')
+
+    assert.equal((await ctx.as(management.token, 'DELETE', `/clients/${id}`)).statusCode, 204)
+    assert.deepEqual(await names('urdaneta'), [])
+    assert.equal((await ctx.as(management.token, 'POST', `/clients/${id}/restore`)).statusCode, 200)
+    assert.deepEqual(await names('urdaneta'), ['Zoila Urdaneta'])
+  })
+
   it('reads %, _ and their full-width forms in q as themselves, never as wildcards', async () => {
     const client = await create({ contact_name: 'Rebajas 50% Total', phone: '+584141000009' })
     const lead = await ctx.as(ctx.adminToken, 'POST', '/leads', {

@@ -168,6 +168,14 @@ describe('lead counters', () => {
       union all
       (select 'recount', * from recount except select 'recount', * from kept)`.execute(ctx.db)
     assert.deepEqual(totalDifferences.rows, [])
+    // The search text kept beside the clients: exactly the live ones, as they are now.
+    const searchDifferences = await sql<Record<string, unknown>>`
+      (select client_id, search_text from client_search
+        except select id, search_text from clients where deleted_at is null)
+      union all
+      (select id, search_text from clients where deleted_at is null
+        except select client_id, search_text from client_search)`.execute(ctx.db)
+    assert.deepEqual(searchDifferences.rows, [])
 
     // And what /leads/stats answers from them against the scan, for the filters the counters serve.
     const admin: AuthenticatedActor = { userId: 1, username: 'admin', role: 'admin', requestId: null }

@@ -122,8 +122,8 @@ export function printReport(report: Report): void {
   out.push(
     '',
     seqScans.length === 0
-      ? 'Plans: no Seq Scan on clients, leads or audit_logs.'
-      : `Plans: Seq Scan on clients, leads or audit_logs in ${[
+      ? 'Plans: no Seq Scan on clients, client_search, leads or audit_logs.'
+      : `Plans: Seq Scan on clients, client_search, leads or audit_logs in ${[
           ...new Set(
             seqScans.map(
               (plan) => `${plan.scenario}/${plan.role}${plan.q ? ` q=${plan.q}` : ''} (${plan.seq_scan_on.join(', ')})`,

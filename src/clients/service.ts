@@ -7,7 +7,7 @@ import type { Database } from '../db/database.js'
 import { OPEN_LEAD_STATUSES } from '../db/enums.js'
 import { isUniqueViolation } from '../db/errors.js'
 import { columnKey, type Page, type PageRequest, paginate, type SortKey } from '../db/paginate.js'
-import { clientSearchTerms } from '../db/search.js'
+import { clientIdsMatching, clientSearchTerms } from '../db/search.js'
 import type { Clients, ClientType, DB } from '../db/types.js'
 import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
@@ -450,7 +450,7 @@ export function filteredClients(db: Database, actor: AuthenticatedActor, filter:
     }
     query = query.where((eb) => (filter.has_open_leads ? openLeads(eb) : eb.not(openLeads(eb))))
   }
-  if (filter.q) query = query.where(clientSearchTerms(filter.q).matches)
+  if (filter.q) query = query.where('clients.id', 'in', clientIdsMatching(db, filter.q))
   return query
 }
 
@@ -470,32 +470,43 @@ export async function listClients(
   })
 }
 
-/** How many of the literal matches and of the similar ones are ranked: a bounded candidate set. */
+/** How many matches are ranked: a bounded candidate set. */
 export const SEARCH_CANDIDATES = 300
 
 /**
  * Clients matching `q`, best match first: literal matches (substring, phone digits) before
  * similar words, then by closeness. Ranking is done on a bounded candidate set (the first
- * SEARCH_CANDIDATES literal and similar matches that the trigram index yields), so a query that
- * matches half the table costs what a rare one does; `total` still counts every match (bounded).
- * Every match can be paged through, in a stable order, with GET /clients?q=.
+ * SEARCH_CANDIDATES matches that the trigram index yields, the literal ones first: similar words
+ * are only looked for when fewer clients contain the text), so a query that matches half the table
+ * costs what a rare one does; `total` still counts every match (bounded), the literal ones first,
+ * so that the similar ones are not looked for when those reach the bound. Every match can be paged
+ * through, in a stable order, with GET /clients?q=.
  */
 export async function searchClients(db: Database, query: PageRequest & { q: string }): Promise<Page<Client>> {
   const terms = clientSearchTerms(query.q)
-  // The candidates carry their columns, so that ranking them needs no second visit to the table.
-  const columns = sql.join([...CLIENT_COLUMNS, 'clients.search_text'].map((column) => sql.ref(column)))
-  const candidates = sql<Client & { search_text: string }>`(
-    (select ${columns} from clients where ${terms.literal} and deleted_at is null limit ${SEARCH_CANDIDATES})
-    union
-    (select ${columns} from clients where ${terms.similar} and deleted_at is null limit ${SEARCH_CANDIDATES}))`
+  // Read in this order, so that the similar words' index scan and rechecks, the costly part, are
+  // skipped once the literal matches are enough.
+  const matches = db
+    .selectFrom('client_search')
+    .select(['client_search.client_id', 'client_search.search_text'])
+    .where(terms.literal)
+    .unionAll(
+      db
+        .selectFrom('client_search')
+        .select(['client_search.client_id', 'client_search.search_text'])
+        .where(terms.similar)
+        .where((eb) => eb.not(terms.literal)),
+    )
+  const candidates = db.selectFrom(matches.as('matches')).selectAll().limit(SEARCH_CANDIDATES)
+  const ranked = clientSearchTerms(query.q, sql.ref('matches.search_text'))
   return paginate(db, {
-    matching: db.selectFrom(candidates.as('clients')),
-    counted: liveClients(db).where(terms.matches),
+    matching: db.selectFrom(candidates.as('matches')).innerJoin('clients', 'clients.id', 'matches.client_id'),
+    counted: db.selectFrom(matches.as('matches')),
     select: (matching) => matching.select(CLIENT_COLUMNS),
     order: {
       keys: [
-        { expression: sql`case when ${terms.literal} then 0 else 1 end`, type: 'integer' },
-        { expression: terms.distance, type: 'real' },
+        { expression: sql`case when ${ranked.literal} then 0 else 1 end`, type: 'integer' },
+        { expression: ranked.distance, type: 'real' },
       ],
       id: 'clients.id',
       direction: 'asc',

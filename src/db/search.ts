@@ -1,4 +1,5 @@
-import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely'
+import { type Expression, type QueryCreator, type RawBuilder, type SqlBool, sql } from 'kysely'
+import type { DB } from './types.js'
 
 // A typo in a name ("Peres" for "Pérez") scores about 0.5; pg_trgm's default of 0.6 would miss it.
 const WORD_SIMILARITY_THRESHOLD = 0.45
@@ -41,11 +42,12 @@ export interface ClientSearchTerms {
 }
 
 /**
- * Matches `clients.search_text` (names, company, email and phone digits, lower-case and without
- * accents): as a substring, as a similar word (a typo), or by the digits of a phone number however
- * they were written. Every branch is answered by the trigram index.
+ * Matches a client's search text (names, company, email and phone digits, lower-case and without
+ * accents; `client_search.search_text`, kept for live clients): as a substring, as a similar word (a
+ * typo), or by the digits of a phone number however they were written. Every branch is answered by
+ * the trigram index.
  */
-export function clientSearchTerms(q: string, column = sql.ref('clients.search_text')): ClientSearchTerms {
+export function clientSearchTerms(q: string, column = sql.ref('client_search.search_text')): ClientSearchTerms {
   const normalized = sql<string>`immutable_unaccent(lower(${q.trim()}))`
   const substring = sql<SqlBool>`${column} like ${normalizedContains(q)}`
   // Below four characters almost any word sharing two letters scores as similar ("cal" ~ "carmen"),
@@ -62,6 +64,11 @@ export function clientSearchTerms(q: string, column = sql.ref('clients.search_te
     similar: similarWord,
     distance: sql<number>`${normalized} <<<-> ${column}`,
   }
+}
+
+/** The ids of the live clients whose search text matches `q`: what `q` filters lists of clients and leads by. */
+export function clientIdsMatching(db: QueryCreator<DB>, q: string) {
+  return db.selectFrom('client_search').select('client_search.client_id').where(clientSearchTerms(q).matches)
 }
 
 /** Words of at most this many letters and digits are matched whole, never as a prefix ("c" is not c:*). */

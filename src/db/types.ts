@@ -105,6 +105,11 @@ export interface Clients {
   updated_at: Generated<Timestamp>;
 }
 
+export interface ClientSearch {
+  client_id: number;
+  search_text: string;
+}
+
 export interface Events {
   actor: Json;
   data: Json;
@@ -298,6 +303,7 @@ export interface DB {
   assignment_rule_users: AssignmentRuleUsers;
   assignment_rules: AssignmentRules;
   audit_logs: AuditLogs;
+  client_search: ClientSearch;
   clients: Clients;
   events: Events;
   form_submission_counts: FormSubmissionCounts;

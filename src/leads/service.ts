@@ -8,7 +8,7 @@ import type { Database } from '../db/database.js'
 import { OPEN_LEAD_STATUSES } from '../db/enums.js'
 import { isForeignKeyViolation } from '../db/errors.js'
 import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate.js'
-import { clientSearchTerms, fullTextQuery, queryWords } from '../db/search.js'
+import { clientIdsMatching, fullTextQuery, queryWords } from '../db/search.js'
 import type { ClientType, DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { type EventType, writeEvent } from '../events/outbox.js'
@@ -136,11 +136,10 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
   }
   if (filter.q) {
     // The client as /clients?q= finds it (substring, typo, phone digits); the notes by full text.
-    const clientMatches = clientSearchTerms(filter.q).matches
     const notes = fullTextQuery(queryWords(filter.q))
     query = query.where((eb) =>
       eb.or([
-        eb('leads.client_id', 'in', eb.selectFrom('clients').select('clients.id').where(clientMatches)),
+        eb('leads.client_id', 'in', clientIdsMatching(db, filter.q as string)),
         sql<SqlBool>`leads.search_vector @@ ${notes.matches}`,
       ]),
     )
