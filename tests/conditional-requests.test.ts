@@ -8,7 +8,7 @@ describe('conditional requests: ETag, If-Match, If-None-Match', () => {
   let phoneCounter = 0
 
   /** A request as the admin, with extra headers. */
-  const send = (method: 'GET' | 'PATCH' | 'DELETE', url: string, headers: Record<string, string>, body?: unknown) =>
+  const send = (method: 'GET' | 'HEAD' | 'PATCH' | 'DELETE', url: string, headers: Record<string, string>, body?: unknown) =>
     ctx.inject({
       method,
       url,
@@ -97,6 +97,11 @@ describe('conditional requests: ETag, If-Match, If-None-Match', () => {
         assert.equal(notModified.body, '')
         assert.equal(notModified.headers.etag, etag)
       }
+      const head = await send('HEAD', path, { 'if-none-match': etag })
+      assert.equal(head.statusCode, 304, `HEAD ${path}`)
+      assert.equal(head.body, '')
+      assert.equal(head.headers.etag, etag)
+      assert.equal((await send('HEAD', path, {})).headers.etag, etag, `HEAD ${path} answers the GET's tag`)
       const other = await send('GET', path, { 'if-none-match': '"something-else"' })
       assert.equal(other.statusCode, 200)
     }

@@ -139,5 +139,6 @@ export async function answerConditionalRead(request: FastifyRequest, reply: Fast
   if (!ifNoneMatchMatches(request.headers['if-none-match'], etag)) return payload
   reply.code(304)
   reply.removeHeader('content-type')
-  return null
+  // HEAD keeps the text: Fastify's HEAD handler measures it for Content-Length and sends no body.
+  return request.method === 'HEAD' ? payload : null
 }
