@@ -24,6 +24,15 @@ const UNAVAILABLE_SYSTEM_CODES = new Set([
 // Class 08 (connection exception), 57P01-57P03 (server shutting down or not yet up), 53300 (too many connections).
 const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300)$/
 
+/**
+ * PostgreSQL cancelled this transaction because it and another waited on each other (a deadlock), or
+ * could not be serialised with it: nothing it did was kept, and trying again will do.
+ */
+export function isConcurrencyFailure(error: unknown): boolean {
+  const code = (error as PgError)?.code
+  return code === '40P01' || code === '40001'
+}
+
 /** True when the error means "the database could not be reached", as opposed to a bad query. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false

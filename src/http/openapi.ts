@@ -19,11 +19,13 @@ const problemResponse = (status: number) => ({
   content: { 'application/problem+json': { schema: { $ref: PROBLEM_REF } } },
 })
 
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
 /**
  * Completes each route's documented responses, so the OpenAPI document lists every answer a
  * route can give: the errors that every route of its kind can return (400 for bad input, 401
- * without a valid token, 413/415 for bodies, 503 without the database), as problem+json, and
- * a description for each status.
+ * without a valid token, 413/415 for bodies, 409 for a change cancelled by a deadlock, 503 without
+ * the database), as problem+json, and a description for each status.
  */
 export function completeRouteDocumentation(route: RouteOptions): void {
   const schema = route.schema as RouteSchema | undefined
@@ -38,6 +40,8 @@ export function completeRouteDocumentation(route: RouteOptions): void {
     statuses.add(413)
     statuses.add(415)
   }
+  // A change that PostgreSQL cancels in a deadlock with a concurrent one is a 409 concurrent_change.
+  if ([route.method].flat().some((method) => WRITE_METHODS.has(method))) statuses.add(409)
   if (schema.operationId !== 'getHealth') statuses.add(503)
 
   const response: Record<string, unknown> = {}

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { isDatabaseTimeout, isDatabaseUnavailable } from '../db/errors.js'
+import { isConcurrencyFailure, isDatabaseTimeout, isDatabaseUnavailable } from '../db/errors.js'
 import { DomainError, TooManyRequestsError } from '../errors/domain.js'
 import { fieldErrors } from './validation.js'
 
@@ -45,6 +45,13 @@ function toProblem(error: FastifyError, request: FastifyRequest): Problem {
   if (isDatabaseTimeout(error)) {
     request.log.warn({ err: { message: error.message, code: error.code } }, 'database timeout')
     return { status: 503, code: 'database_timeout', detail: 'The database took too long to answer; try again shortly' }
+  }
+  if (isConcurrencyFailure(error)) {
+    return {
+      status: 409,
+      code: 'concurrent_change',
+      detail: 'A concurrent change to the same records made the database cancel this one; nothing was written, try again',
+    }
   }
   if (isDatabaseUnavailable(error)) {
     request.log.warn({ err: { message: error.message, code: error.code } }, 'database unavailable')
