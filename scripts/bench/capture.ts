@@ -93,9 +93,6 @@ export async function captureStatements(
         statements[STATEMENT_NAMES.statsGroups(variant)] = pick(stats, 'stats groups', (text) =>
           text.includes('grouping sets'),
         )
-        // Without a creation range the per-day series is a statement of its own.
-        const daysStatement = stats.find((statement) => statement.text.includes('group by day'))
-        if (daysStatement) statements[STATEMENT_NAMES.statsDays(variant)] = daysStatement
         statements[STATEMENT_NAMES.statsClosed(variant)] = pick(stats, 'stats closed per day', (text) =>
           text.includes('closed_day'),
         )
@@ -210,7 +207,6 @@ export function apiStatements(spec: FloorSpec, scenario: string, role: Role, inp
       const variant = scenario === 'stats' ? role : `${role}_month`
       return [
         get(STATEMENT_NAMES.statsGroups(variant)),
-        ...optional(STATEMENT_NAMES.statsDays(variant)),
         get(STATEMENT_NAMES.statsClosed(variant)),
         ...optional(STATEMENT_NAMES.statsUsers(variant)),
       ]

@@ -16,7 +16,7 @@
  *                                           (deep: the page after the 10,000th, by cursor)
  *   GET  /:role/clients/search?q=           items and count (the search setting is sent on each new connection)
  *   GET  /:role/search?q=                   BEGIN; the planner setting; ranked hits; their count; COMMIT
- *   GET  /:role/leads/stats[?month=1]        grouped counters (and the per-day series), closed per day, then assignee names
+ *   GET  /:role/leads/stats[?month=1]        grouped counters and closed per day, then assignee names
  *   POST /:role/leads                       BEGIN; insert lead returning it with its client; insert audit row; COMMIT
  *   PATCH /:role/leads/:id/status           BEGIN; lock; update + audit row + client in one statement; COMMIT
  *   POST /login                             the user's row and an argon2 verification
@@ -68,7 +68,6 @@ export const STATEMENT_NAMES = {
   fullTextItems: (role: Role) => `fulltext.items.${role}`,
   fullTextCount: (role: Role) => `fulltext.count.${role}`,
   statsGroups: (variant: string) => `stats.groups.${variant}`,
-  statsDays: (variant: string) => `stats.days.${variant}`,
   statsUsers: (variant: string) => `stats.users.${variant}`,
   statsClosed: (variant: string) => `stats.closed.${variant}`,
   /** The statements of a write, in the order the API sends them. */
@@ -276,15 +275,13 @@ async function main(): Promise<void> {
     const variant = (request.query as { month?: string }).month ? `${role}_month` : role
     const groupsStatement = statement(STATEMENT_NAMES.statsGroups(variant))
     const closedStatement = statement(STATEMENT_NAMES.statsClosed(variant))
-    const daysStatement = spec.statements[STATEMENT_NAMES.statsDays(variant)]
-    const [groups, closed, days] = await Promise.all([
+    const [groups, closed] = await Promise.all([
       run<{ grouping: number; assigned_to: number | null; total: number }>(
         pool,
         groupsStatement.text,
         groupsStatement.params,
       ),
       run(pool, closedStatement.text, closedStatement.params),
-      daysStatement ? run(pool, daysStatement.text, daysStatement.params) : [],
     ])
     // grouping 0b1101: the rows by assignee.
     const assignees = groups
@@ -294,7 +291,7 @@ async function main(): Promise<void> {
       assignees.length === 0
         ? []
         : await run(pool, inListText(statement(STATEMENT_NAMES.statsUsers(variant)).text, assignees.length), assignees)
-    return answer({ groups, days, users, closed })
+    return answer({ groups, users, closed })
   })
 
   app.post('/:role/leads', async (request, reply) => {

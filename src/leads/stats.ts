@@ -165,18 +165,18 @@ export async function statsFromCounters(
             grouping(status, channel, assigned_to, day) as grouping, ${sums}
           from lead_counts where ${conditions}
           group by grouping sets ((status), (channel), (assigned_to), (day))`.execute(db)
-      : // Without a creation range, the totals (a few rows, whatever the day) give the counts by
-        // status, channel and assignee, and the daily counters only the per-day series.
-        Promise.all([
-          sql<GroupRow>`
-            select status, channel, assigned_to, grouping(status, channel, assigned_to) * 2 + 1 as grouping, ${sums}
-            from lead_totals where ${conditions}
-            group by grouping sets ((status), (channel), (assigned_to))`.execute(db),
-          sql<GroupRow>`
-            select to_char(day, 'YYYY-MM-DD') as date, ${sql.lit(0b1110)} as grouping, ${sums}
-            from lead_counts where ${conditions}
-            group by day`.execute(db),
-        ]).then((results) => ({ rows: results.flatMap((result) => result.rows) }))
+      : // Without a creation range, the totals (a few rows, whatever the day) give the counts by status,
+        // channel and assignee, and the daily counters only the per-day series: one statement, so
+        // both are read at the same moment.
+        sql<GroupRow>`
+          select status, channel, assigned_to, null as date,
+            grouping(status, channel, assigned_to) * 2 + 1 as grouping, ${sums}
+          from lead_totals where ${conditions}
+          group by grouping sets ((status), (channel), (assigned_to))
+          union all
+          select null, null, null, to_char(day, 'YYYY-MM-DD'), ${sql.lit(0b1110)}, ${sums}
+          from lead_counts where ${conditions}
+          group by day`.execute(db)
 
   const closedWanted = !filter.status?.length || filter.status.includes('closed')
   // Closed per day among the leads created in the range: by both days when there is a range.
