@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process'
+import { readdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { resolveBinary } from 'dbmate'
+import pg from 'pg'
 import { StartupError } from '../errors/startup.js'
 import { describeDatabase } from './describe.js'
 
@@ -28,8 +30,31 @@ export async function runDbmate(url: string, args: string[]): Promise<string> {
   }
 }
 
-export function migrate(url: string): Promise<string> {
+/**
+ * Applies the pending migrations, if any. Whether there are is asked first in one plain query: a
+ * second process starting on a migrated database (another instance, `create-admin` beside the server)
+ * then sends nothing more, where dbmate's session would interleave its statements with the running
+ * server's on the embedded database, which serves every connection from one session.
+ */
+export async function migrate(url: string): Promise<string> {
+  if (await allApplied(url)) return ''
   return runDbmate(url, ['migrate'])
+}
+
+async function allApplied(url: string): Promise<boolean> {
+  const files = (await readdir(MIGRATIONS_DIR)).filter((name) => name.endsWith('.sql'))
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
+  try {
+    await client.connect()
+    const { rows } = await client.query<{ version: string }>('select version from schema_migrations')
+    const applied = new Set(rows.map((row) => row.version))
+    return files.every((name) => applied.has(name.split('_')[0] as string))
+  } catch {
+    // No schema_migrations yet, or no answer: dbmate creates it, or says what is wrong.
+    return false
+  } finally {
+    await client.end().catch(() => undefined)
+  }
 }
 
 /** dbmate's own last words, without the URL or its password should they appear in them. */
