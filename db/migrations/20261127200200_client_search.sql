@@ -1,7 +1,7 @@
 -- migrate:up
 -- The text that client search matches (clients.search_text) of each live client, in a table of its
 -- own. Counting up to 10,001 matches reads every match's row to recheck it; a client's row is about
--- 750 bytes (its full-text vector among them) and this one about 90, so the rows a search reads fit
+-- 650 bytes (its full-text vector among them) and this one about 90, so the rows a search reads fit
 -- in a tenth of the pages and stay in the cache. Kept by a trigger, like the lead counters, so that
 -- no path that changes a client (routes, imports, merges, the trash) can forget it.
 create table client_search (
