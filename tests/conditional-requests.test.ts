@@ -8,7 +8,12 @@ describe('conditional requests: ETag, If-Match, If-None-Match', () => {
   let phoneCounter = 0
 
   /** A request as the admin, with extra headers. */
-  const send = (method: 'GET' | 'HEAD' | 'PATCH' | 'DELETE', url: string, headers: Record<string, string>, body?: unknown) =>
+  const send = (
+    method: 'GET' | 'HEAD' | 'PATCH' | 'DELETE',
+    url: string,
+    headers: Record<string, string>,
+    body?: unknown,
+  ) =>
     ctx.inject({
       method,
       url,

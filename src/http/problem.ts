@@ -50,7 +50,8 @@ function toProblem(error: FastifyError, request: FastifyRequest): Problem {
     return {
       status: 409,
       code: 'concurrent_change',
-      detail: 'A concurrent change to the same records made the database cancel this one; nothing was written, try again',
+      detail:
+        'A concurrent change to the same records made the database cancel this one; nothing was written, try again',
     }
   }
   if (isDatabaseUnavailable(error)) {
