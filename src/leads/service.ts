@@ -136,12 +136,10 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
   }
   if (filter.q) {
     // The client as /clients?q= finds it (substring, typo, phone digits); the notes by full text.
+    const clientIds = clientIdsMatching(db, filter.q)
     const notes = fullTextQuery(queryWords(filter.q))
     query = query.where((eb) =>
-      eb.or([
-        eb('leads.client_id', 'in', clientIdsMatching(db, filter.q as string)),
-        sql<SqlBool>`leads.search_vector @@ ${notes.matches}`,
-      ]),
+      eb.or([eb('leads.client_id', 'in', clientIds), sql<SqlBool>`leads.search_vector @@ ${notes.matches}`]),
     )
   }
   return query
