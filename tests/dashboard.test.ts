@@ -382,6 +382,27 @@ describe('the dashboard at /dashboard', () => {
         assert.equal(await page.locator('#status').textContent(), 'Lead no encontrado')
         // Chromium logs the answers of GET /leads/{id} and its activities: 404, as meant.
         assert.equal(problems().length, 2)
+
+        // A list longer than a page: 50 rows, then the rest on demand, the focus on the first new one.
+        for (let index = 0; index < 50; index += 1) {
+          await client.call(adminToken, 'POST', '/leads', {
+            client_id: owner.id,
+            channel: 'manual',
+            assigned_to: other.id,
+          })
+        }
+        await page.goto(`${server.url}/dashboard/leads?assigned_to=${other.id}`)
+        await page.getByRole('button', { name: 'Cerrar sesión' }).click()
+        await signIn(page, ADMIN, '#content')
+        assert.equal((await listedLeads(page, 51)).length, 50)
+        assert.equal(await page.locator('#leads-count').textContent(), '51 leads. Se muestran 50 de 51.')
+        await page.getByRole('button', { name: 'Cargar más' }).click()
+        await page.locator('#leads-count', { hasText: /^51 leads\.$/ }).waitFor()
+        const all = await page.locator('#leads tbody th').allTextContents()
+        assert.equal(new Set(all).size, 51)
+        assert.equal(all.at(-1), `#${theirs.id}`, 'the oldest last')
+        assert.equal(await page.evaluate('document.activeElement.textContent'), all[50])
+        assert.equal(await page.locator('#more').isVisible(), false)
       },
       /^console error: Failed to load resource: the server responded with a status of 404/,
     )
