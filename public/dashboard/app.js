@@ -21,7 +21,7 @@ const CHANNELS = ['web', 'whatsapp', 'instagram', 'manual']
 // The filters the page keeps in its URL, named as /leads/stats names them.
 const FILTERS = ['created_from', 'created_to', 'channel', 'assigned_to']
 
-// The filters the figures were drawn with, which their links carry to the list of leads.
+// `filters`: the ones the figures were drawn with, which their links carry to the list of leads.
 const state = { stats: undefined, sellers: [], filters: {} }
 
 const percent = (value) =>
