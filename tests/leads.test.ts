@@ -138,7 +138,10 @@ describe('leads', () => {
     }
     const stats = (await ctx.as(sales.token, 'GET', '/leads/stats')).json()
     assert.equal(stats.total, 1)
-    assert.deepEqual(stats.by_assignee, [{ user_id: sales.id, username: sales.username, total: 1, closed: 0 }])
+    assert.deepEqual(stats.by_assignee, [
+      // No full_name set: null, and the username stays.
+      { user_id: sales.id, username: sales.username, full_name: null, total: 1, closed: 0 },
+    ])
     const client = (await ctx.as(sales.token, 'GET', `/clients/${clientId}`)).json()
     assert.deepEqual(
       client.leads.map((lead: { id: number }) => lead.id),
@@ -422,7 +425,7 @@ describe('lead stats', () => {
 
   before(async () => {
     ctx = await startTestContext()
-    sales = await ctx.createUser('sales')
+    sales = await ctx.createUser('sales', { full_name: 'Sofía Ventas' })
     const client = (
       await ctx.as(ctx.adminToken, 'POST', '/clients', { contact_name: 'Estadística', phone: '+584121230000' })
     ).json()
@@ -469,8 +472,8 @@ describe('lead stats', () => {
     assert.deepEqual(body.by_channel, { web: 6, whatsapp: 2, instagram: 2, manual: 0 })
     assert.equal(body.conversion_rate, 0.4)
     assert.deepEqual(body.by_assignee, [
-      { user_id: sales.id, username: sales.username, total: 6, closed: 2 },
-      { user_id: null, username: null, total: 4, closed: 2 },
+      { user_id: sales.id, username: sales.username, full_name: 'Sofía Ventas', total: 6, closed: 2 },
+      { user_id: null, username: null, full_name: null, total: 4, closed: 2 },
     ])
   })
 
@@ -495,7 +498,9 @@ describe('lead stats', () => {
     assert.equal(unassigned.total, 4)
     const mine = await stats('', sales.token)
     assert.equal(mine.total, 6)
-    assert.deepEqual(mine.by_assignee, [{ user_id: sales.id, username: sales.username, total: 6, closed: 2 }])
+    assert.deepEqual(mine.by_assignee, [
+      { user_id: sales.id, username: sales.username, full_name: 'Sofía Ventas', total: 6, closed: 2 },
+    ])
     const empty = await stats('?created_from=2020-01-01&created_to=2020-01-02')
     assert.equal(empty.total, 0)
     assert.equal(empty.conversion_rate, 0)

@@ -92,12 +92,14 @@ describe('notification mails', () => {
     assert.deepEqual(mail.from?.value, [{ address: 'crm@example.com', name: 'CRM' }])
     assert.match(mail.subject ?? '', new RegExp(`^Lead #${lead.id} was assigned to you`))
     assert.match(mail.text ?? '', /Hello Ann Lee/)
-    assert.ok(mail.text?.includes(`${PUBLIC_URL}/leads/${lead.id}`), mail.text)
+    // The dashboard's page of the lead, in English like the mail.
+    const page = `${PUBLIC_URL}/dashboard/leads/${lead.id}?lang=en`
+    assert.ok(mail.text?.includes(`Open the lead: ${page}\n`), mail.text)
     assert.ok(mail.text?.includes('Luis <script>alert(1)</script> (Tom & Jerry C.A.)'), 'plain text as typed')
     const html = String(mail.html)
     assert.ok(html.includes('Luis &lt;script&gt;alert(1)&lt;/script&gt; (Tom &amp; Jerry C.A.)'), html)
     assert.ok(!html.includes('<script>'), 'no markup from what users typed')
-    assert.ok(html.includes(`href="${PUBLIC_URL}/leads/${lead.id}"`))
+    assert.ok(html.includes(`<a href="${page}">Open the lead</a>`), html)
     const once = [{ user_id: english.id, kind: 'lead_assigned', state: 'sent' }]
     await waitFor('one mail, marked sent', async () => JSON.stringify(await planned(lead.id)) === JSON.stringify(once))
   })
@@ -110,6 +112,9 @@ describe('notification mails', () => {
     await waitFor('the status mail', () => mailsTo('jose@example.com').length === 2)
     const statusMail = mailsTo('jose@example.com')[1]
     assert.equal(statusMail?.subject, `El lead #${lead.id} pasó a cotizado`)
+    const page = `${PUBLIC_URL}/dashboard/leads/${lead.id}`
+    assert.ok(statusMail?.text?.includes(`Ver el lead: ${page}\n`), statusMail?.text)
+    assert.ok(String(statusMail?.html).includes(`<a href="${page}">Ver el lead</a>`), String(statusMail?.html))
     assert.match(statusMail?.text ?? '', /de nuevo a cotizado/)
     // Moving their own lead themselves mails nobody.
     await ctx.as(spanish.token, 'PATCH', `/leads/${lead.id}/status`, { status: 'closed' })
@@ -203,7 +208,8 @@ describe('notification mails', () => {
       lead: { id: 7, status: 'new', channel: 'web', client: { contact_name: 'Eva', company_name: null, phone: '+1' } },
     })
     assert.match(mail.subject, /^Nuevo lead sin asignar #7: Eva$/)
-    assert.ok(mail.text.includes(`${PUBLIC_URL}/leads/7`))
+    assert.ok(mail.text.includes(`Ver el lead: ${PUBLIC_URL}/dashboard/leads/7\n`), mail.text)
+    assert.ok(mail.html.includes(`<a href="${PUBLIC_URL}/dashboard/leads/7">Ver el lead</a>`), mail.html)
   })
 })
 

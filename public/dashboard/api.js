@@ -44,10 +44,20 @@ export async function signIn(username, password) {
 
 export const currentUser = () => call('/auth/me')
 
-/** GET /leads/stats with the given filters (empty ones left out). */
+/** GET /leads/stats with the given filters, an object or URLSearchParams (empty ones left out). */
 export function leadStats(filters) {
   const query = new URLSearchParams()
-  for (const [name, value] of Object.entries(filters)) if (value) query.append(name, value)
+  for (const [name, value] of filters instanceof URLSearchParams ? filters : Object.entries(filters))
+    if (value) query.append(name, value)
   const text = query.toString()
   return call(text ? `/leads/stats?${text}` : '/leads/stats')
 }
+
+/** GET /leads/{id}: 404 when it does not exist, is in the trash, or (for sales) is someone else's. */
+export const getLead = (id) => call(`/leads/${encodeURIComponent(id)}`)
+
+/** GET /leads/{id}/activities, newest first. */
+export const leadActivities = (id, limit = 100) => call(`/leads/${encodeURIComponent(id)}/activities?limit=${limit}`)
+
+/** GET /leads with `query` (URLSearchParams: repeatable filters, limit, cursor). */
+export const listLeads = (query) => call(`/leads?${query}`)

@@ -1,6 +1,19 @@
-import { ApiError, currentUser, leadStats, session, signIn } from '/dashboard/api.js'
+import { leadStats } from '/dashboard/api.js'
 import { drawPerDay } from '/dashboard/chart.js'
-import { LANGUAGES, MESSAGES, translate } from '/dashboard/i18n.js'
+import {
+  $,
+  announce,
+  failed,
+  integer,
+  localized,
+  personName,
+  readLanguage,
+  shell,
+  startPage,
+  t,
+  translateShell,
+  words,
+} from '/dashboard/shell.js'
 
 const STATUSES = ['new', 'contacted', 'quoted', 'closed', 'discarded']
 const OPEN_STATUSES = ['new', 'contacted', 'quoted']
@@ -8,36 +21,43 @@ const CHANNELS = ['web', 'whatsapp', 'instagram', 'manual']
 // The filters the page keeps in its URL, named as /leads/stats names them.
 const FILTERS = ['created_from', 'created_to', 'channel', 'assigned_to']
 
-const $ = (id) => document.getElementById(id)
-const state = { language: 'es', user: undefined, stats: undefined, sellers: [] }
+// `filters`: the ones the figures were drawn with, which their links carry to the list of leads.
+const state = { stats: undefined, sellers: [], filters: {} }
 
-const t = (key, values) => translate(state.language, key, values)
-const words = () => MESSAGES[state.language]
-const integer = (value) => new Intl.NumberFormat(state.language).format(value)
 const percent = (value) =>
-  new Intl.NumberFormat(state.language, { style: 'percent', maximumFractionDigits: 1 }).format(value)
-
-function announce(message, isError = false) {
-  const status = $('status')
-  status.textContent = message
-  status.classList.toggle('error', isError)
-}
+  new Intl.NumberFormat(shell.language, { style: 'percent', maximumFractionDigits: 1 }).format(value)
 
 /** The filters and language in the URL, e.g. ?channel=web&created_from=2026-11-01&lang=en. */
 function readUrl() {
+  readLanguage()
   const query = new URLSearchParams(location.search)
-  const language = query.get('lang')
-  state.language = LANGUAGES.includes(language) ? language : 'es'
   return Object.fromEntries(FILTERS.map((name) => [name, query.get(name) ?? '']))
 }
 
-function writeUrl(filters) {
+function urlOf(filters) {
   const query = new URLSearchParams()
   for (const name of FILTERS) if (filters[name]) query.set(name, filters[name])
-  if (state.language !== 'es') query.set('lang', state.language)
-  const search = query.toString()
-  const url = `${location.pathname}${search ? `?${search}` : ''}`
+  return localized(location.pathname, query)
+}
+
+function writeUrl(filters) {
+  const url = urlOf(filters)
   if (url !== `${location.pathname}${location.search}`) history.pushState(null, '', url)
+}
+
+/** The list of the leads behind a figure: the page's filters, narrowed (or replaced) by `narrower`. */
+function leadsUrl(narrower = {}) {
+  const query = new URLSearchParams()
+  for (const name of FILTERS) if (state.filters[name] && !(name in narrower)) query.set(name, state.filters[name])
+  for (const [name, values] of Object.entries(narrower)) for (const value of [values].flat()) query.append(name, value)
+  return localized('/dashboard/leads', query)
+}
+
+function link(text, href) {
+  const element = document.createElement('a')
+  element.href = href
+  element.textContent = text
+  return element
 }
 
 function formFilters() {
@@ -78,7 +98,7 @@ function renderOptions() {
   const sellers = state.sellers.filter((row) => row.user_id !== null)
   seller.replaceChildren(
     option('', t('allSellers')),
-    ...sellers.map((row) => option(String(row.user_id), row.username ?? `#${row.user_id}`)),
+    ...sellers.map((row) => option(String(row.user_id), personName(row))),
     option('none', t('unassigned')),
   )
   if (chosenSeller && !seller.querySelector(`option[value="${CSS.escape(chosenSeller)}"]`)) {
@@ -88,28 +108,23 @@ function renderOptions() {
 }
 
 function translatePage() {
-  document.documentElement.lang = state.language
-  document.title = t('pageTitle')
-  for (const element of document.querySelectorAll('[data-i18n]')) element.textContent = t(element.dataset.i18n)
-  const language = $('language')
-  const other = LANGUAGES.find((name) => name !== state.language)
-  language.textContent = t('switchTo')
-  language.lang = other
+  translateShell('pageTitle')
   renderOptions()
-  if (state.user) renderUser()
+  if (shell.user) renderUser()
   if (state.stats) renderStats(state.stats)
 }
 
-function cell(text, header = false) {
+/** A cell of `content`: text, or an element such as a link. */
+function cell(content, header = false) {
   const element = document.createElement(header ? 'th' : 'td')
   if (header) element.scope = 'row'
-  element.textContent = text
+  element.append(content)
   return element
 }
 
-/** Rows of label, count and share, the share also drawn as a bar. */
+/** Rows of label, count (a link to those leads) and share, the share also drawn as a bar. */
 function renderBars(table, entries, total) {
-  const rows = entries.map(([label, count]) => {
+  const rows = entries.map(([label, count, href]) => {
     const share = total === 0 ? 0 : count / total
     const bar = document.createElement('span')
     bar.className = 'bar'
@@ -118,7 +133,7 @@ function renderBars(table, entries, total) {
     const shareCell = cell(percent(share))
     shareCell.prepend(bar)
     const row = document.createElement('tr')
-    row.append(cell(label, true), cell(integer(count)), shareCell)
+    row.append(cell(label, true), cell(link(integer(count), href)), shareCell)
     return row
   })
   table.tBodies[0].replaceChildren(...rows)
@@ -126,22 +141,22 @@ function renderBars(table, entries, total) {
 
 function renderStats(stats) {
   const open = OPEN_STATUSES.reduce((sum, status) => sum + stats.by_status[status], 0)
-  $('kpi-total').textContent = integer(stats.total)
-  $('kpi-open').textContent = integer(open)
+  $('kpi-total').replaceChildren(link(integer(stats.total), leadsUrl()))
+  $('kpi-open').replaceChildren(link(integer(open), leadsUrl({ status: OPEN_STATUSES })))
   $('kpi-conversion').textContent = percent(stats.conversion_rate)
 
   renderBars(
     $('funnel'),
-    STATUSES.map((status) => [words().statuses[status], stats.by_status[status]]),
+    STATUSES.map((status) => [words().statuses[status], stats.by_status[status], leadsUrl({ status })]),
     stats.total,
   )
   renderBars(
     $('channels'),
-    CHANNELS.map((name) => [words().channelNames[name], stats.by_channel[name]]),
+    CHANNELS.map((name) => [words().channelNames[name], stats.by_channel[name], leadsUrl({ channel: name })]),
     stats.total,
   )
 
-  const dayFormat = new Intl.DateTimeFormat(state.language, { dateStyle: 'medium', timeZone: 'UTC' })
+  const dayFormat = new Intl.DateTimeFormat(shell.language, { dateStyle: 'medium', timeZone: 'UTC' })
   $('per-day').tBodies[0].replaceChildren(
     ...stats.per_day.map((day) => {
       const row = document.createElement('tr')
@@ -158,21 +173,25 @@ function renderStats(stats) {
   $('per-day-summary').textContent =
     stats.per_day.length === 0
       ? t('noDays')
-      : t('perDaySummary', { days: integer(stats.per_day.length), created: integer(created), closed: integer(closed) })
+      : t(stats.per_day.length === 1 ? 'perDaySummaryOne' : 'perDaySummary', {
+          days: integer(stats.per_day.length),
+          created: integer(created),
+          closed: integer(closed),
+        })
   drawPerDay(
     $('per-day-chart'),
     stats.per_day,
     { date: t('date'), created: t('created'), closed: t('closed') },
-    state.language,
+    shell.language,
   )
 
   $('sellers').tBodies[0].replaceChildren(
     ...stats.by_assignee.map((row) => {
       const tr = document.createElement('tr')
-      const name = row.user_id === null ? t('unassigned') : (row.username ?? `#${row.user_id}`)
+      const name = row.user_id === null ? t('unassigned') : personName(row)
       tr.append(
         cell(name, true),
-        cell(integer(row.total)),
+        cell(link(integer(row.total), leadsUrl({ assigned_to: row.user_id === null ? 'none' : String(row.user_id) }))),
         cell(integer(row.closed)),
         cell(percent(row.total ? row.closed / row.total : 0)),
       )
@@ -182,32 +201,11 @@ function renderStats(stats) {
 }
 
 function renderUser() {
-  const { username, role } = state.user
+  const { username, role } = shell.user
   const note = role === 'sales' ? ` ${t('ownNumbers')}` : ''
   $('who').textContent = `${t('signedInAs', { username, role: words().roles[role] ?? role })}${note}`
   // Sales users only ever see their own leads: a seller filter would have nothing to choose.
   $('seller-field').hidden = role === 'sales'
-}
-
-function showSignIn(message) {
-  state.user = undefined
-  state.stats = undefined
-  $('dashboard').hidden = true
-  $('sign-out').hidden = true
-  $('sign-in').hidden = false
-  announce(message ?? '', Boolean(message))
-  $('username').focus()
-}
-
-function failed(error) {
-  if (error instanceof ApiError && error.status === 401) {
-    session.token = null
-    showSignIn(t('sessionEnded'))
-  } else if (error instanceof ApiError) {
-    announce(error.message, true)
-  } else {
-    announce(t('unreachable'), true)
-  }
 }
 
 async function load() {
@@ -219,9 +217,10 @@ async function load() {
     // The seller list comes from the same numbers without the seller filter.
     const [stats, unfiltered] = await Promise.all([
       leadStats(filters),
-      filters.assigned_to && state.user.role !== 'sales' ? leadStats(withoutSeller) : undefined,
+      filters.assigned_to && shell.user.role !== 'sales' ? leadStats(withoutSeller) : undefined,
     ])
     state.stats = stats
+    state.filters = filters
     state.sellers = (unfiltered ?? stats).by_assignee
     renderOptions()
     renderStats(stats)
@@ -230,38 +229,6 @@ async function load() {
     failed(error)
   }
 }
-
-async function start() {
-  readUrl()
-  translatePage()
-  if (!session.token) return showSignIn()
-  try {
-    state.user = await currentUser()
-  } catch (error) {
-    return failed(error)
-  }
-  renderUser()
-  $('sign-in').hidden = true
-  $('dashboard').hidden = false
-  $('sign-out').hidden = false
-  await load()
-}
-
-$('sign-in-form').addEventListener('submit', async (event) => {
-  event.preventDefault()
-  announce(t('signingIn'))
-  try {
-    await signIn($('username').value, $('password').value)
-    $('password').value = ''
-    await start()
-    $('created_from').focus()
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) announce(t('badCredentials'), true)
-    else if (error instanceof ApiError && error.status === 429)
-      announce(t('throttled', { seconds: error.retryAfter ?? '?' }), true)
-    else failed(error)
-  }
-})
 
 $('filters').addEventListener('submit', (event) => {
   event.preventDefault()
@@ -277,22 +244,17 @@ $('filters').addEventListener('reset', () => {
   })
 })
 
-$('language').addEventListener('click', () => {
-  const filters = state.user ? formFilters() : readUrl()
-  state.language = LANGUAGES.find((name) => name !== state.language)
-  writeUrl(filters)
-  translatePage()
+startPage({
+  content: $('dashboard'),
+  translate: translatePage,
+  show() {
+    renderUser()
+    return load()
+  },
+  signedIn: () => $('created_from').focus(),
+  signedOut() {
+    state.stats = undefined
+  },
+  // The filters as chosen in the form go into the URL with the language.
+  languageUrl: () => (shell.user ? urlOf(formFilters()) : location.href),
 })
-
-$('sign-out').addEventListener('click', () => {
-  session.token = null
-  showSignIn()
-})
-
-window.addEventListener('popstate', () => {
-  readUrl()
-  translatePage()
-  if (state.user) load()
-})
-
-start()

@@ -27,8 +27,10 @@ export function drawPerDay(container, perDay, labels, locale) {
     // The dates are UTC days: show them as such whatever the browser's zone.
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
     scales: {
-      // Half a day either side, so that the first and last bars are drawn whole.
-      x: { time: true, range: (_u, min, max) => [min - DAY / 2, max + DAY / 2] },
+      // From the first day to the last, and half a day either side so that their bars are drawn whole.
+      // Read from the data: for a single point uPlot proposes a max 86,400 *thousand* seconds on
+      // (years of axis); one day must stay one day.
+      x: { time: true, range: (u) => [u.data[0][0] - DAY / 2, u.data[0][u.data[0].length - 1] + DAY / 2] },
       y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
     },
     axes: [

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import fastifyStatic from '@fastify/static'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import { IdParams } from '../http/schemas.js'
 
 const PAGE_DIR = fileURLToPath(new URL('../../public/dashboard/', import.meta.url))
 const UPLOT_DIR = fileURLToPath(new URL('../../node_modules/uplot/dist/', import.meta.url))
@@ -20,7 +21,12 @@ export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
     schemaHide: true,
   })
   const hidden = { schema: { hide: true } }
-  app.get('/dashboard', hidden, (_request, reply) => reply.header('cache-control', 'no-cache').sendFile('index.html'))
+  const page = (file: string) => (_request: unknown, reply: FastifyReply) =>
+    reply.header('cache-control', 'no-cache').sendFile(file)
+  app.get('/dashboard', hidden, page('index.html'))
+  // The leads behind a figure (the filters are the page's query string), and one lead, the page mails link to.
+  app.get('/dashboard/leads', hidden, page('leads.html'))
+  app.get('/dashboard/leads/:id', { schema: { hide: true, params: IdParams } }, page('lead.html'))
   for (const file of UPLOT_FILES) {
     app.get(`/dashboard/vendor/uplot/${file}`, hidden, (_request, reply) => reply.sendFile(file, UPLOT_DIR))
   }

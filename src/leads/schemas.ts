@@ -126,6 +126,7 @@ export const LeadStatsSchema = Type.Object(
         {
           user_id: Nullable(Type.Integer()),
           username: Nullable(Type.String()),
+          full_name: Nullable(Type.String({ description: 'The seller’s name as people read it, when set' })),
           total: Type.Integer({ minimum: 0 }),
           closed: Type.Integer({ minimum: 0 }),
         },

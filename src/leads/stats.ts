@@ -12,7 +12,13 @@ export interface LeadStats {
   total: number
   by_status: Record<LeadStatus, number>
   by_channel: Record<LeadChannel, number>
-  by_assignee: Array<{ user_id: number | null; username: string | null; total: number; closed: number }>
+  by_assignee: Array<{
+    user_id: number | null
+    username: string | null
+    full_name: string | null
+    total: number
+    closed: number
+  }>
   conversion_rate: number
   per_day: Array<{ date: string; created: number; closed: number }>
 }
@@ -73,19 +79,18 @@ async function assemble(db: Database, groups: Groups): Promise<LeadStats> {
   const total = [...groups.byStatus.values()].reduce((sum, count) => sum + count, 0)
 
   const assigneeIds = [...groups.byAssignee.keys()].filter((id): id is number => id !== null)
-  const usernames = new Map(
+  const users = new Map(
     assigneeIds.length === 0
       ? []
-      : (await db.selectFrom('users').select(['id', 'username']).where('id', 'in', assigneeIds).execute()).map(
-          (user) => [user.id, user.username] as const,
-        ),
+      : (
+          await db.selectFrom('users').select(['id', 'username', 'full_name']).where('id', 'in', assigneeIds).execute()
+        ).map((user) => [user.id, user] as const),
   )
   const by_assignee = [...groups.byAssignee]
-    .map(([userId, counts]) => ({
-      user_id: userId,
-      username: userId === null ? null : (usernames.get(userId) ?? null),
-      ...counts,
-    }))
+    .map(([userId, counts]) => {
+      const user = userId === null ? undefined : users.get(userId)
+      return { user_id: userId, username: user?.username ?? null, full_name: user?.full_name ?? null, ...counts }
+    })
     .sort((a, b) => b.total - a.total || (a.user_id ?? 0) - (b.user_id ?? 0))
 
   const per_day: LeadStats['per_day'] = []

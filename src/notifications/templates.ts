@@ -43,7 +43,9 @@ function clientName(context: MailContext): string {
   return client.company_name ? `${client.contact_name} (${client.company_name})` : client.contact_name
 }
 
-const leadUrl = (context: MailContext) => `${context.publicUrl}/leads/${context.lead?.id}`
+/** The dashboard's page of the lead (the JSON at /leads/{id} needs a token a browser does not send), in the mail's language. */
+const leadUrl = (context: MailContext, locale: UserLocale) =>
+  `${context.publicUrl}/dashboard/leads/${context.lead?.id}${locale === 'en' ? '?lang=en' : ''}`
 const webhookUrl = (context: MailContext) => `${context.publicUrl}/webhooks/${context.webhook?.id}`
 
 const PHRASES: Record<UserLocale, Phrasebook> = {
@@ -56,7 +58,7 @@ const PHRASES: Record<UserLocale, Phrasebook> = {
         `Estado: ${STATUS_NAMES.es[c.lead?.status ?? 'new']}.`,
       ],
       link: 'Ver el lead',
-      url: leadUrl(c),
+      url: leadUrl(c, 'es'),
     }),
     lead_status_changed: (c) => ({
       subject: `El lead #${c.lead?.id} pasó a ${STATUS_NAMES.es[c.lead?.status ?? 'new']}`,
@@ -65,7 +67,7 @@ const PHRASES: Record<UserLocale, Phrasebook> = {
         `${c.actorName} cambió el estado de tu lead #${c.lead?.id} de ${clientName(c)} de ${STATUS_NAMES.es[c.oldStatus ?? 'new']} a ${STATUS_NAMES.es[c.lead?.status ?? 'new']}.`,
       ],
       link: 'Ver el lead',
-      url: leadUrl(c),
+      url: leadUrl(c, 'es'),
     }),
     inbound_lead: (c) => ({
       subject: `Nuevo lead sin asignar #${c.lead?.id}: ${clientName(c)}`,
@@ -74,7 +76,7 @@ const PHRASES: Record<UserLocale, Phrasebook> = {
         `Llegó el lead #${c.lead?.id} de ${clientName(c)} (${c.lead?.client.phone}) por ${c.actorName}, sin asignar.`,
       ],
       link: 'Ver el lead',
-      url: leadUrl(c),
+      url: leadUrl(c, 'es'),
     }),
     webhook_disabled: (c) => ({
       subject: `Webhook #${c.webhook?.id} desactivado`,
@@ -96,7 +98,7 @@ const PHRASES: Record<UserLocale, Phrasebook> = {
         `Status: ${STATUS_NAMES.en[c.lead?.status ?? 'new']}.`,
       ],
       link: 'Open the lead',
-      url: leadUrl(c),
+      url: leadUrl(c, 'en'),
     }),
     lead_status_changed: (c) => ({
       subject: `Lead #${c.lead?.id} moved to ${STATUS_NAMES.en[c.lead?.status ?? 'new']}`,
@@ -105,7 +107,7 @@ const PHRASES: Record<UserLocale, Phrasebook> = {
         `${c.actorName} moved your lead #${c.lead?.id} of ${clientName(c)} from ${STATUS_NAMES.en[c.oldStatus ?? 'new']} to ${STATUS_NAMES.en[c.lead?.status ?? 'new']}.`,
       ],
       link: 'Open the lead',
-      url: leadUrl(c),
+      url: leadUrl(c, 'en'),
     }),
     inbound_lead: (c) => ({
       subject: `New unassigned lead #${c.lead?.id}: ${clientName(c)}`,
@@ -114,7 +116,7 @@ const PHRASES: Record<UserLocale, Phrasebook> = {
         `Lead #${c.lead?.id} of ${clientName(c)} (${c.lead?.client.phone}) arrived through ${c.actorName}, unassigned.`,
       ],
       link: 'Open the lead',
-      url: leadUrl(c),
+      url: leadUrl(c, 'en'),
     }),
     webhook_disabled: (c) => ({
       subject: `Webhook #${c.webhook?.id} was disabled`,
