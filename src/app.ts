@@ -15,6 +15,7 @@ import { assignmentRoutes } from './assignment/routes.js'
 import { assignmentSchemas } from './assignment/schemas.js'
 import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
+import { documentApiKeyLimits } from './auth/api-key-limits.js'
 import { authenticationPlugin } from './auth/authenticate.js'
 import { authRoutes } from './auth/routes.js'
 import { authSchemas } from './auth/schemas.js'
@@ -179,6 +180,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   })
   app.addHook('onRoute', documentConditionalRequests)
   app.addHook('onRoute', documentIdempotency)
+  app.addHook('onRoute', documentApiKeyLimits)
   app.addHook('onRoute', completeRouteDocumentation)
   app.addHook('onSend', answerConditionalRead)
 

@@ -107,6 +107,120 @@ describe('API keys', () => {
     // A key cannot make keys.
     const minted = await ctx.as(key, 'POST', '/auth/api-keys', { name: 'child', scopes: ['read'] })
     assert.equal(minted.statusCode, 403)
+    assert.equal(problemOf(minted).code, 'not_allowed_for_api_keys')
+  })
+
+  it('an admin’s write key may not make users, passwords, roles, keys, secrets or integration settings; a token may', async () => {
+    const admin = await ctx.createUser('admin')
+    const { id: keyId, key } = await createKey(admin.token, { name: 'admin sync', scopes: ['read', 'write'] })
+    const other = await createKey(admin.token, { name: 'other', scopes: ['read'] })
+    const target = await ctx.createUser('sales')
+    const hook = await ctx.as(admin.token, 'POST', '/webhooks', {
+      url: 'https://93.184.216.34/hook',
+      events: ['*'],
+      is_active: false,
+    })
+    assert.equal(hook.statusCode, 201, hook.body)
+    const form = await ctx.as(admin.token, 'POST', '/forms', { name: 'Contact' })
+    assert.equal(form.statusCode, 201, form.body)
+    const hookId = hook.json().id
+    const formId = form.json().id
+    const auditCount = async () =>
+      Number((await ctx.db.selectFrom('audit_logs').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow()).n)
+
+    const refused: Array<[string, string, unknown?]> = [
+      ['POST', '/users', { username: 'backdoor', password: 'a-long-secret', role: 'admin' }],
+      ['PATCH', `/users/${admin.id}`, { password: 'another-secret' }],
+      ['PATCH', `/users/${target.id}`, { role: 'admin' }],
+      ['PATCH', `/users/${target.id}`, { full_name: 'x', role: 'sales' }],
+      ['POST', '/auth/me/password', { current_password: admin.password, new_password: 'another-secret' }],
+      ['POST', '/auth/api-keys', { name: 'child', scopes: ['read', 'write'] }],
+      ['DELETE', `/auth/api-keys/${other.id}`],
+      ['POST', '/webhooks', { url: 'https://93.184.216.35/hook', events: ['*'] }],
+      ['PATCH', `/webhooks/${hookId}`, { url: 'https://93.184.216.35/hook' }],
+      ['POST', `/webhooks/${hookId}/rotate-secret`],
+      ['POST', '/forms', { name: 'Spam entrance' }],
+      ['PATCH', `/forms/${formId}`, { assign_to: admin.id }],
+      ['POST', `/forms/${formId}/rotate-key`],
+      ['PUT', '/assignment-rules', { mode: 'round_robin', users: [admin.id] }],
+    ]
+    const before = await auditCount()
+    for (const [method, url, body] of refused) {
+      const answer = await ctx.as(key, method, url, body)
+      assert.equal(answer.statusCode, 403, `${method} ${url}: ${answer.body}`)
+      assert.equal(problemOf(answer).code, 'not_allowed_for_api_keys', `${method} ${url}`)
+    }
+    assert.equal(await auditCount(), before, 'nothing refused was written')
+    assert.equal(
+      await ctx.db.selectFrom('users').select('id').where('username', '=', 'backdoor').executeTakeFirst(),
+      undefined,
+    )
+    assert.equal((await ctx.as(other.key, 'GET', '/leads')).statusCode, 200, 'the other key still works')
+
+    // What does not outlast the key stays open to it.
+    for (const [method, url, body, status] of [
+      ['PATCH', `/users/${target.id}`, { full_name: 'Renamed by a key' }, 200],
+      ['PATCH', `/webhooks/${hookId}`, { description: 'by a key' }, 200],
+      ['GET', '/assignment-rules', undefined, 200],
+      ['GET', '/auth/api-keys', undefined, 200],
+    ] as const) {
+      const answer = await ctx.as(key, method, url, body)
+      assert.equal(answer.statusCode, status, `${method} ${url}: ${answer.body}`)
+    }
+    const [, renamed] = await ctx.auditRows('users', target.id)
+    assert.equal((renamed as unknown as Record<string, unknown>).api_key_id, keyId)
+
+    // A signed-in token may do all of it.
+    const allowed: Array<[string, string, unknown, number]> = [
+      ['POST', '/users', { username: `made${Date.now()}`, password: 'a-long-secret', role: 'admin' }, 201],
+      ['PATCH', `/users/${target.id}`, { role: 'management', password: 'a-new-secret' }, 200],
+      ['POST', '/auth/api-keys', { name: 'child', scopes: ['read', 'write'] }, 201],
+      ['DELETE', `/auth/api-keys/${other.id}`, undefined, 204],
+      ['POST', '/webhooks', { url: 'https://93.184.216.35/hook', events: ['*'], is_active: false }, 201],
+      ['PATCH', `/webhooks/${hookId}`, { url: 'https://93.184.216.35/hook' }, 200],
+      ['POST', `/webhooks/${hookId}/rotate-secret`, undefined, 200],
+      ['POST', '/forms', { name: 'Second' }, 201],
+      ['PATCH', `/forms/${formId}`, { assign_to: admin.id }, 200],
+      ['POST', `/forms/${formId}/rotate-key`, undefined, 200],
+      ['PUT', '/assignment-rules', { mode: 'none', users: [] }, 200],
+      ['POST', '/auth/me/password', { current_password: admin.password, new_password: 'another-secret' }, 204],
+    ]
+    for (const [method, url, body, status] of allowed) {
+      const answer = await ctx.as(admin.token, method, url, body)
+      assert.equal(answer.statusCode, status, `${method} ${url}: ${answer.body}`)
+    }
+  })
+
+  it('a read key gets insufficient_scope, not the API key refusal, on a refused route', async () => {
+    const { key } = await createKey(ctx.adminToken, { name: 'admin reader', scopes: ['read'] })
+    const answer = await ctx.as(key, 'POST', '/users', { username: 'x', password: 'y', role: 'admin' })
+    assert.equal(answer.statusCode, 403)
+    assert.equal(problemOf(answer).code, 'insufficient_scope')
+  })
+
+  it('the OpenAPI document names the refusal on each route that refuses API keys', async () => {
+    const document = (await ctx.inject({ method: 'GET', url: '/openapi.json' })).json()
+    const refusing = [
+      ['/users', 'post'],
+      ['/users/{id}', 'patch'],
+      ['/auth/me/password', 'post'],
+      ['/auth/api-keys', 'post'],
+      ['/auth/api-keys/{id}', 'delete'],
+      ['/webhooks', 'post'],
+      ['/webhooks/{id}', 'patch'],
+      ['/webhooks/{id}/rotate-secret', 'post'],
+      ['/forms', 'post'],
+      ['/forms/{id}', 'patch'],
+      ['/forms/{id}/rotate-key', 'post'],
+      ['/assignment-rules', 'put'],
+    ]
+    for (const [path, method] of refusing) {
+      const operation = document.paths[path as string][method as string]
+      assert.match(operation.description, /403 not_allowed_for_api_keys/, `${method} ${path}`)
+      assert.ok(operation.responses['403'], `${method} ${path}`)
+    }
+    assert.doesNotMatch(document.paths['/users/{id}'].get.description ?? '', /not_allowed_for_api_keys/)
+    assert.doesNotMatch(document.paths['/webhooks/{id}'].delete.description ?? '', /not_allowed_for_api_keys/)
   })
 
   it('an expired key is 401; an expiry in the past is refused when the key is made', async () => {

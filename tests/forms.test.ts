@@ -244,6 +244,53 @@ describe('web forms', () => {
     assert.equal((await post(form.key, address, 300)).statusCode, 201)
   })
 
+  it('counts only taken posts against the form: junk from many addresses does not shut it', async () => {
+    const form = await newForm()
+    const junk = [{ name: 'Spam', phone: 'nope' }, { name: '', phone: '04141234567' }, { phone: '04141234567' }]
+    for (let index = 0; index < PER_FORM * 3; index++) {
+      const refused = await postForm(form.key, junk[index % junk.length] as Record<string, string>)
+      assert.equal(refused.statusCode, 400, refused.body)
+    }
+    // Robots (a filled honeypot) are not counted either.
+    for (let index = 0; index < PER_FORM; index++) {
+      const robot = await postForm(form.key, { name: 'Bot', phone: '04141234567', website: 'http://spam.example' })
+      assert.equal(robot.statusCode, 201)
+    }
+    const taken = await postForm(form.key, { name: 'Real', phone: '04147000001' })
+    assert.equal(taken.statusCode, 201, taken.body)
+
+    // Junk is still throttled where it comes from: one address, past its limit, gets 429.
+    const address = newAddress()
+    for (let index = 0; index < PER_ADDRESS; index++) {
+      assert.equal((await postForm(form.key, { name: 'Spam', phone: 'nope' }, { address })).statusCode, 400)
+    }
+    const throttled = await postForm(form.key, { name: 'Real', phone: '04147000002' }, { address })
+    assert.equal(throttled.statusCode, 429)
+    assert.equal(problemOf(throttled).code, 'too_many_attempts')
+    assert.equal((await postForm(form.key, { name: 'Real', phone: '04147000003' })).statusCode, 201)
+  })
+
+  it('refuses a wildcard among allowed_origins, on create and change, naming it', async () => {
+    const form = await newForm()
+    for (const origins of [['https://*.tienda.example'], [SITE, 'https://*'], [SITE, 'http://tienda*.example:8080']]) {
+      const field = `allowed_origins.${origins.length - 1}`
+      const created = await ctx.as(ctx.adminToken, 'POST', '/forms', { name: 'Comodín', allowed_origins: origins })
+      assert.equal(created.statusCode, 400, created.body)
+      assert.deepEqual(
+        problemOf(created).errors?.map((error) => error.field),
+        [field],
+      )
+      assert.match(problemOf(created).detail, /wildcard/)
+      const patched = await ctx.as(ctx.adminToken, 'PATCH', `/forms/${form.id}`, { allowed_origins: origins })
+      assert.equal(patched.statusCode, 400, patched.body)
+      assert.deepEqual(
+        problemOf(patched).errors?.map((error) => error.field),
+        [field],
+      )
+    }
+    assert.deepEqual((await ctx.as(ctx.adminToken, 'GET', `/forms/${form.id}`)).json().allowed_origins, [SITE])
+  })
+
   it('shows form, notes, status changes and assignments on the timeline in order', async () => {
     const form = await newForm()
     await postForm(form.key, { name: 'Rosa', phone: '04241239876', message: 'Quiero precios' })

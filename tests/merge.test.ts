@@ -153,4 +153,59 @@ describe('merging duplicate clients', () => {
     assert.equal(unknownField.statusCode, 400)
     assert.equal(await countRows(ctx.db, 'audit_logs'), auditBefore)
   })
+
+  it('shows a sales user only the ids of their own leads in a merge’s audit row; admins see all', async () => {
+    const otherSeller = await ctx.createUser('sales')
+    const kept = await newClient({ contact_name: 'Luis Mora', phone: '+584148880021' })
+    const duplicate = await newClient({ contact_name: 'Luis Mora B.', phone: '+584148880022' })
+    const own = await newLead(duplicate.id)
+    const foreign: number[] = []
+    for (const assignee of [otherSeller.id, otherSeller.id, null]) {
+      const response = await ctx.as(management.token, 'POST', '/leads', {
+        client_id: duplicate.id,
+        channel: 'web',
+        assigned_to: assignee,
+      })
+      assert.equal(response.statusCode, 201, response.body)
+      foreign.push(response.json().id)
+    }
+    const merged = await ctx.as(management.token, 'POST', `/clients/${kept.id}/merge`, { from_id: duplicate.id })
+    assert.equal(merged.statusCode, 200, merged.body)
+    const all = [own, ...foreign].sort((a, b) => a - b)
+    assert.deepEqual(
+      [...merged.json().lead_ids].sort((a: number, b: number) => a - b),
+      all,
+    )
+
+    type Row = {
+      action: string
+      old_values: { lead_ids?: number[] } | null
+      new_values: { lead_ids?: number[] } | null
+    }
+    const history = async (token: string) => {
+      const answer = await ctx.as(token, 'GET', `/clients/${kept.id}/history`)
+      assert.equal(answer.statusCode, 200, answer.body)
+      const rows = answer.json().items as Row[]
+      const row = rows.find((item) => item.action === 'merge')
+      assert.ok(row, answer.body)
+      const listed = rows.flatMap((item) => [
+        ...(item.old_values?.lead_ids ?? []),
+        ...(item.new_values?.lead_ids ?? []),
+      ])
+      return { row, listed }
+    }
+    const seen = await history(seller.token)
+    assert.deepEqual(seen.row.new_values?.lead_ids, [own])
+    assert.deepEqual(seen.listed, [own], 'no other seller’s lead id anywhere in the history')
+    assert.equal((seen.row.new_values as Record<string, unknown>).merged_from, duplicate.id)
+    const theirs = await history(otherSeller.token)
+    assert.deepEqual(theirs.row.new_values?.lead_ids, foreign.slice(0, 2))
+    for (const token of [ctx.adminToken, management.token]) {
+      const { row } = await history(token)
+      assert.deepEqual(
+        [...(row.new_values?.lead_ids ?? [])].sort((a, b) => a - b),
+        all,
+      )
+    }
+  })
 })

@@ -167,4 +167,33 @@ describe('saved views', () => {
     assert.equal(problemOf(badPatch).errors?.[0]?.field, 'filters.channel')
     assert.equal((await ctx.auditRows('saved_views')).length, before + 1)
   })
+
+  it('refuses filters nested deeper than a list of values, naming the field, however deep', async () => {
+    let deep: unknown = 'new'
+    for (let level = 0; level < 2000; level++) deep = [deep]
+    let deepObject: unknown = 'new'
+    for (let level = 0; level < 2000; level++) deepObject = { a: deepObject }
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ status: deep }, 'filters.status'],
+      [{ status: deepObject }, 'filters.status'],
+      [{ channel: [['web']] }, 'filters.channel'],
+      [{ q: { text: 'x' } }, 'filters.q'],
+      [{ status: null }, 'filters.status'],
+    ]
+    const view = await save(owner.token, { name: 'Plana', resource: 'leads' })
+    for (const [filters, field] of cases) {
+      for (const [method, url, body] of [
+        ['POST', '/views', { name: 'Honda', resource: 'leads', filters }],
+        ['PATCH', `/views/${view.id}`, { filters }],
+      ] as const) {
+        const response = await ctx.as(owner.token, method, url, body)
+        const label = `${method} ${JSON.stringify(filters).slice(0, 40)}`
+        assert.equal(response.statusCode, 400, `${label}: ${response.body.slice(0, 300)}`)
+        assert.ok(
+          problemOf(response).errors?.some((error) => error.field === field),
+          `${label}: ${response.body.slice(0, 300)}`,
+        )
+      }
+    }
+  })
 })

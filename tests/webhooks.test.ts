@@ -462,6 +462,63 @@ describe('webhooks', () => {
       }
     })
 
+    it('refuses IPv6 addresses that embed an IPv4 one, when saved and when delivering', async () => {
+      const strict = await buildApp({
+        config: { ...ctx.config, webhookAllowPrivateNetworks: false },
+        db: ctx.db,
+        jwtSecret: ctx.config.jwtSecret as string,
+      })
+      const embedding = [
+        'https://[::127.0.0.1]/hook', // IPv4-compatible, ::/96
+        'https://[::a9fe:a9fe]/hook',
+        'https://[::8.8.8.8]/hook',
+        'https://[::ffff:127.0.0.1]/hook', // IPv4-mapped
+        'https://[::ffff:a9fe:a9fe]/hook',
+        'https://[::ffff:0:a9fe:a9fe]/hook', // SIIT
+        'https://[64:ff9b::7f00:1]/hook', // NAT64
+        'https://[64:ff9b::10.0.0.1]/hook',
+        'https://[2002:7f00:1::1]/hook', // 6to4
+        'https://[2002:a9fe:a9fe::1]/hook',
+      ]
+      try {
+        for (const url of embedding) {
+          const response = await strict.inject({
+            method: 'POST',
+            url: '/webhooks',
+            headers: { authorization: `Bearer ${ctx.adminToken}` },
+            payload: { url, events: ['*'] },
+          })
+          assert.equal(response.statusCode, 400, url)
+          assert.equal(problemOf(response).code, 'webhook_url_not_allowed', url)
+        }
+        // A public IPv4-mapped address is that IPv4 address, and passes.
+        const mapped = await strict.inject({
+          method: 'POST',
+          url: '/webhooks',
+          headers: { authorization: `Bearer ${ctx.adminToken}` },
+          payload: { url: 'https://[::ffff:8.8.8.8]/hook', events: ['*'], is_active: false },
+        })
+        assert.equal(mapped.statusCode, 201, mapped.body)
+        await strict.inject({
+          method: 'DELETE',
+          url: `/webhooks/${mapped.json().id}`,
+          headers: { authorization: `Bearer ${ctx.adminToken}` },
+        })
+      } finally {
+        await strict.close()
+      }
+      for (const url of ['https://[::a9fe:a9fe]/late', 'https://[::127.0.0.1]/late']) {
+        const outcome = await deliver(
+          { url, secret: `whsec_${'A'.repeat(43)}=` },
+          { id: 'evt_late', body: '{}' },
+          { allowPrivateNetworks: false, timeoutMs: 1000 },
+        )
+        assert.equal(outcome.ok, false, url)
+        assert.equal(outcome.status, null, url)
+        assert.match(outcome.error ?? '', /IPv4-compatible/, url)
+      }
+    })
+
     it('checks the address again when delivering, and sends nothing to a private one', async () => {
       const before = at('late').length
       const outcome = await deliver(

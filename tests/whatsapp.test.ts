@@ -648,6 +648,24 @@ describe('WhatsApp Business (Cloud API)', () => {
       assert.equal(await count('audit_logs'), before.audit)
     })
 
+    it('cuts an over-long Graph API error to 300 characters in the 502 answer', async () => {
+      const { leadId } = await leadInWindow()
+      graph.refuse = { status: 400, code: 100, message: `(#100) ${'x'.repeat(100_000)}`, details: 'd'.repeat(100_000) }
+      try {
+        const response = await ctx.as(owner.token, 'POST', `/leads/${leadId}/whatsapp`, { text: 'hola' })
+        assert.equal(response.statusCode, 502)
+        const problem = problemOf(response)
+        assert.equal(problem.code, 'whatsapp_send_failed')
+        assert.equal(problem.meta_code, 100)
+        assert.equal(String(problem.meta_message).length, 300)
+        assert.ok(String(problem.meta_message).startsWith('(#100) xxx'))
+        assert.equal(String(problem.meta_details).length, 300)
+        assert.ok(response.body.length < 2_000, `a body of ${response.body.length} characters`)
+      } finally {
+        graph.refuse = undefined
+      }
+    })
+
     it('answers 502 without Meta’s code when the Graph API gives no usable answer, and records nothing', async () => {
       const { leadId } = await leadInWindow()
       const before = (await activitiesOf(leadId)).length
@@ -746,6 +764,20 @@ describe('WhatsApp Business (Cloud API)', () => {
       await report(statusOf(failed.messageId, 'delivered'), statusOf(failed.messageId, 'read'))
       assert.equal((await stateOf(failed.activityId)).state, 'failed')
       assert.equal(await count('audit_logs'), audit + 1)
+
+      // An over-long error of Meta's is kept cut to 300 characters, in the activity and its audit row.
+      const long = await send()
+      const longError = { code: 131000, message: 'm'.repeat(100_000), error_data: { details: 'd'.repeat(100_000) } }
+      await report(statusOf(long.messageId, 'failed', { errors: [longError] }))
+      const longMeta = await stateOf(long.activityId)
+      assert.deepEqual(longMeta.error, {
+        code: 131000,
+        title: null,
+        message: `${'m'.repeat(299)}…`,
+        details: `${'d'.repeat(299)}…`,
+      })
+      const [, stored] = await ctx.auditRows('lead_activities', long.activityId)
+      assert.ok(JSON.stringify(stored).length < 3_000, 'the audit row holds the cut texts')
 
       // A status of a message this CRM never sent changes nothing.
       assert.deepEqual(await report(statusOf('wamid.unknown', 'read')), {

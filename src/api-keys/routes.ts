@@ -10,12 +10,12 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (
   app.post(
     '/auth/api-keys',
     {
+      config: { apiKeys: 'refused' },
       schema: {
         operationId: 'createApiKey',
         tags: ['auth'],
         summary: 'Make an API key for yourself; the answer holds the key, shown only here',
-        description:
-          'The key acts with your role; a ["read"] key may only GET. Made with a signed-in token: an API key cannot make keys (403).',
+        description: 'The key acts with your role; a ["read"] key may only GET.',
         body: ref(ApiKeyCreateSchema),
         response: { 201: ref(ApiKeyWithKeySchema), ...problems(403) },
       },
@@ -44,6 +44,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (
   app.delete(
     '/auth/api-keys/:id',
     {
+      config: { apiKeys: 'refused' },
       schema: {
         operationId: 'deleteApiKey',
         tags: ['auth'],

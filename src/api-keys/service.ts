@@ -31,15 +31,14 @@ export interface NewApiKey {
 }
 
 /**
- * A key for the actor, acting with their role. Only a person's sign-in makes keys: a key that could
- * make keys would let a leaked one outlive its revocation.
+ * A key for the actor, acting with their role. Only a person's sign-in makes keys (the route refuses
+ * API keys): a key that could make keys would let a leaked one outlive its revocation.
  */
 export async function createApiKey(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   input: NewApiKey,
 ): Promise<ApiKey & { key: string }> {
-  if (actor.via) throw new ForbiddenError('API keys are made by a signed-in person, not with another API key')
   if (!input.scopes.includes('read')) throw ValidationError.field('scopes', 'must be ["read"] or ["read", "write"]')
   const expiresAt = input.expires_at == null ? null : new Date(input.expires_at)
   if (expiresAt !== null && expiresAt.getTime() <= Date.now()) {

@@ -25,6 +25,7 @@ export const assignmentRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = asy
   app.put(
     '/assignment-rules',
     {
+      config: { apiKeys: 'refused' },
       schema: {
         operationId: 'replaceAssignmentRules',
         tags: ['assignment'],

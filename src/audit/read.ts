@@ -52,3 +52,30 @@ function timestamp(field: string, value: string): Date {
   if (Number.isNaN(date.getTime())) throw ValidationError.field(field, 'is not a real timestamp')
   return date
 }
+
+/** The lead ids an audit value lists (a merge's `lead_ids`), or none. */
+function listedLeadIds(values: AuditValues | null): number[] {
+  const ids = values?.lead_ids
+  return Array.isArray(ids) ? (ids as number[]) : []
+}
+
+/**
+ * The rows with their lists of lead ids cut to the leads the caller may see: a client's history is
+ * open to every user, but a sales user is not to learn which leads of other sellers a merge moved.
+ */
+export async function withVisibleLeadIds(
+  page: Page<AuditLogRow>,
+  visible: (ids: number[]) => Promise<Set<number>>,
+): Promise<Page<AuditLogRow>> {
+  const listed = page.items.flatMap((row) => [...listedLeadIds(row.old_values), ...listedLeadIds(row.new_values)])
+  if (listed.length === 0) return page
+  const seen = await visible([...new Set(listed)])
+  const cut = (values: AuditValues | null) =>
+    values && Array.isArray(values.lead_ids)
+      ? { ...values, lead_ids: listedLeadIds(values).filter((id) => seen.has(id)) }
+      : values
+  return {
+    ...page,
+    items: page.items.map((row) => ({ ...row, old_values: cut(row.old_values), new_values: cut(row.new_values) })),
+  }
+}

@@ -5,6 +5,7 @@ import type { Database } from '../db/database.js'
 import type { UserRole } from '../db/types.js'
 import { ForbiddenError, UnauthorizedError } from '../errors/domain.js'
 import type { Actor } from './actor.js'
+import { refuseApiKeysWhereNotAllowed } from './api-key-limits.js'
 import { hashApiKey, isApiKey } from './api-keys.js'
 
 export interface TokenClaims {
@@ -162,6 +163,8 @@ export const authenticationPlugin = fp<{ db: Database; cacheMs: number }>(
     app.decorate('requireRole', (...roles: UserRole[]) => async (request: FastifyRequest) => {
       if (!roles.includes(request.actor.role)) throw new ForbiddenError()
     })
+
+    app.addHook('preValidation', refuseApiKeysWhereNotAllowed)
 
     app.decorate('forgetUserState', (userId: number) => {
       cache.delete(userId)

@@ -66,6 +66,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
     '/auth/me/password',
     {
       onRequest: app.authenticate,
+      config: { apiKeys: 'refused' },
       schema: {
         operationId: 'changeOwnPassword',
         tags: ['auth'],

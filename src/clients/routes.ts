@@ -1,11 +1,12 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
-import { listAuditLogs } from '../audit/read.js'
+import { listAuditLogs, withVisibleLeadIds } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
 import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { ClientDetailSchema } from '../leads/schemas.js'
+import { visibleLeadIds } from '../leads/scope.js'
 import {
   countLeadsOfClient,
   leadIdsOfClient,
@@ -244,7 +245,8 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
     },
     async (request) => {
       await getClient(db, request.params.id)
-      return listAuditLogs(db, { table_name: 'clients', record_id: request.params.id, ...request.query })
+      const page = await listAuditLogs(db, { table_name: 'clients', record_id: request.params.id, ...request.query })
+      return withVisibleLeadIds(page, (ids) => visibleLeadIds(db, request.actor, ids))
     },
   )
 }

@@ -11,7 +11,7 @@ import { receiveInbound } from '../inbound/service.js'
 import { FormKeyParams, FormReceiptSchema, FormSubmissionSchema } from './schemas.js'
 import type { WebForm } from './service.js'
 import { webFormByKey } from './service.js'
-import { countSubmission, type FormLimits } from './throttle.js'
+import { countAcceptedPost, countPostFromAddress, type FormLimits } from './throttle.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -83,7 +83,7 @@ export const publicFormRoutes: FastifyPluginAsyncTypebox<{
         if (origin !== undefined && !form.allowed_origins.includes(origin)) {
           throw new ForbiddenError(`This form does not take posts from ${origin}`, 'origin_not_allowed')
         }
-        await countSubmission(db, form.id, request.ip, limits)
+        await countPostFromAddress(db, request.ip, limits)
         const body = request.body as Record<string, unknown> | undefined
         if (typeof body !== 'object' || body === null) return
         for (const field of OPTIONAL_FIELDS) if (body[field] === '') delete body[field]
@@ -98,7 +98,7 @@ export const publicFormRoutes: FastifyPluginAsyncTypebox<{
         tags: ['forms'],
         summary: 'Post a web form (no token): files the contact as a client, a lead and a form activity',
         description:
-          'application/x-www-form-urlencoded (an HTML form) or JSON. Reuses the client with that phone and its open lead; else creates a lead (channel web) assigned by the form’s assign_to or the assignment rules. A browser form post is answered 303 to the form’s redirect_url when it has one. A post whose Origin is not among the form’s allowed_origins is a 403 origin_not_allowed. Throttled per form and per client address (429 with Retry-After).',
+          'application/x-www-form-urlencoded (an HTML form) or JSON. Reuses the client with that phone and its open lead; else creates a lead (channel web) assigned by the form’s assign_to or the assignment rules. A browser form post is answered 303 to the form’s redirect_url when it has one. A post whose Origin is not among the form’s allowed_origins is a 403 origin_not_allowed. Throttled per client address (every post) and per form (the posts it takes), 429 with Retry-After.',
         security: [],
         params: FormKeyParams,
         body: ref(FormSubmissionSchema),
@@ -113,6 +113,7 @@ export const publicFormRoutes: FastifyPluginAsyncTypebox<{
       const form = request.webForm as WebForm
       const { name, phone, email, company, message } = request.body
       const contact = normalize({ contact_name: name, phone, email, company_name: company }, rules)
+      await countAcceptedPost(db, form.id, limits)
       await db.transaction().execute((trx) =>
         receiveInbound(
           trx,

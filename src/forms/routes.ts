@@ -21,7 +21,7 @@ export const webFormRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async 
   app.post(
     '/forms',
     {
-      config: { idempotent: true },
+      config: { idempotent: true, apiKeys: 'refused' },
       schema: {
         operationId: 'createWebForm',
         tags: ['forms'],
@@ -70,6 +70,7 @@ export const webFormRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async 
   app.patch(
     '/forms/:id',
     {
+      config: { apiKeys: 'refused' },
       schema: {
         operationId: 'updateWebForm',
         tags: ['forms'],
@@ -87,6 +88,7 @@ export const webFormRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async 
   app.post(
     '/forms/:id/rotate-key',
     {
+      config: { apiKeys: 'refused' },
       schema: {
         operationId: 'rotateWebFormKey',
         tags: ['forms'],

@@ -46,6 +46,10 @@ function normalizeOrigins(origins: string[]): string[] {
     } catch {
       throw ValidationError.field(`allowed_origins.${index}`, 'is not a valid origin')
     }
+    // Browsers send one origin and it is compared as it is: a pattern would never match.
+    if (parsed.host.includes('*')) {
+      throw ValidationError.field(`allowed_origins.${index}`, 'wildcards are not supported: list each origin')
+    }
     return parsed.origin
   })
 }

@@ -9,22 +9,15 @@ export interface FormLimits {
 }
 
 /**
- * Counts a submission per form and per client address, in PostgreSQL so that every instance shares
- * the counts, in one statement so that concurrent posts cannot all slip under the limit. A key past
- * its limit is refused until its window (started by its first submission) ends.
+ * Counts a post under `key`, in PostgreSQL so that every instance shares the counts, in one
+ * statement so that concurrent posts cannot all slip under the limit. A key past its limit is
+ * refused until its window (started by its first post) ends.
  */
-export async function countSubmission(
-  db: Database,
-  formId: number,
-  address: string,
-  limits: FormLimits,
-): Promise<void> {
-  const formKey = `form:${formId}`
-  const addressKey = `address:${address}`
-  const restart = sql<boolean>`form_submission_counts.window_started_at <= now() - make_interval(secs => ${limits.windowSeconds})`
-  const rows = await db
+async function countPost(db: Database, key: string, limit: number, windowSeconds: number): Promise<void> {
+  const restart = sql<boolean>`form_submission_counts.window_started_at <= now() - make_interval(secs => ${windowSeconds})`
+  const row = await db
     .insertInto('form_submission_counts')
-    .values([formKey, addressKey].map((key) => ({ key, submissions: 1, window_started_at: sql`now()` })))
+    .values({ key, submissions: 1, window_started_at: sql`now()` })
     .onConflict((conflict) =>
       conflict.column('key').doUpdateSet({
         submissions: sql`case when ${restart} then 1 else form_submission_counts.submissions + 1 end`,
@@ -32,19 +25,28 @@ export async function countSubmission(
       }),
     )
     .returning([
-      'key',
       'submissions',
-      sql<number>`ceil(extract(epoch from window_started_at + make_interval(secs => ${limits.windowSeconds}) - now()))`.as(
+      sql<number>`ceil(extract(epoch from window_started_at + make_interval(secs => ${windowSeconds}) - now()))`.as(
         'seconds_left',
       ),
     ])
-    .execute()
-  let retryAfter = 0
-  for (const row of rows) {
-    const limit = row.key === formKey ? limits.maxPerForm : limits.maxPerAddress
-    if (row.submissions > limit) retryAfter = Math.max(retryAfter, Math.max(1, Number(row.seconds_left)))
+    .executeTakeFirstOrThrow()
+  if (row.submissions > limit) {
+    throw new TooManyRequestsError(Math.max(1, Number(row.seconds_left)), 'Too many submissions; try again later')
   }
-  if (retryAfter > 0) throw new TooManyRequestsError(retryAfter, 'Too many submissions; try again later')
+}
+
+/** Every post from a client address, across forms, valid or not: junk is throttled where it comes from. */
+export function countPostFromAddress(db: Database, address: string, limits: FormLimits): Promise<void> {
+  return countPost(db, `address:${address}`, limits.maxPerAddress, limits.windowSeconds)
+}
+
+/**
+ * The posts a form takes (valid, not a robot's): only those, so that junk from many addresses
+ * cannot shut the form for everyone.
+ */
+export function countAcceptedPost(db: Database, formId: number, limits: FormLimits): Promise<void> {
+  return countPost(db, `form:${formId}`, limits.maxPerForm, limits.windowSeconds)
 }
 
 /** Deletes the counts whose window has ended: they throttle nothing any more. */

@@ -10,3 +10,17 @@ export function visibleLeads(db: Database, actor: Pick<AuthenticatedActor, 'role
   const leads = db.selectFrom('leads').where('leads.deleted_at', 'is', null)
   return actor.role === 'sales' ? leads.where('leads.assigned_to', '=', actor.userId) : leads
 }
+
+/**
+ * Of these lead ids, the ones the actor may see. Admin and management see every lead, also those
+ * since trashed or purged, as audit rows name them; sales users only the live ones assigned to them.
+ */
+export async function visibleLeadIds(
+  db: Database,
+  actor: Pick<AuthenticatedActor, 'role' | 'userId'>,
+  ids: number[],
+): Promise<Set<number>> {
+  if (actor.role !== 'sales') return new Set(ids)
+  const rows = await visibleLeads(db, actor).select('leads.id').where('leads.id', 'in', ids).execute()
+  return new Set(rows.map((row) => row.id))
+}

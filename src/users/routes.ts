@@ -35,7 +35,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
   app.post(
     '/users',
     {
-      config: { idempotent: true },
+      config: { idempotent: true, apiKeys: 'refused' },
       schema: {
         operationId: 'createUser',
         tags: ['users'],
@@ -72,7 +72,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
   app.patch(
     '/users/:id',
     {
-      config: { etag: 'write' },
+      config: { etag: 'write', apiKeys: ['password', 'role'] },
       schema: {
         operationId: 'updateUser',
         tags: ['users'],

@@ -7,7 +7,9 @@ const ViewResourceSchema = StringEnum(VIEW_RESOURCES, {
   description: 'The list a view applies to: GET /leads or GET /clients (and their exports; leads also their stats)',
 })
 
-const Filters = Type.Record(Type.String(), Type.Unknown(), {
+// A query parameter's value, or a repeatable one's values: no deeper, so a nested body is a 400 here.
+const FilterValue = Type.Union([Type.String(), Type.Number(), Type.Boolean()])
+const Filters = Type.Record(Type.String(), Type.Union([FilterValue, Type.Array(FilterValue, { maxItems: 100 })]), {
   description:
     'The list’s query parameters as an object, arrays for repeatable ones ({"status": ["new"], "channel": ["web"]}); checked against the list when saved',
   examples: [{ status: ['new', 'contacted'], channel: ['web'] }],

@@ -9,6 +9,25 @@ export class WebhookUrlNotAllowedError extends DomainError {
   }
 }
 
+// IPv4-compatible IPv6 (deprecated): an IPv4 address in IPv6 clothes, which ipaddr.js calls unicast.
+const IPV4_COMPATIBLE = ipaddr.parseCIDR('::/96')
+
+/**
+ * The ipaddr.js range of an address, an IPv4-mapped one (::ffff:a.b.c.d) read as its IPv4 address.
+ * The text is first written in hex by the WHATWG parser: ipaddr.js reads `::a.b.c.d` as IPv4-mapped.
+ * Every other IPv6 form that embeds an IPv4 address (NAT64 64:ff9b::/96, 6to4 2002::/16, Teredo,
+ * SIIT ::ffff:0:0:0/96) has a range of its own, so it is refused whatever it embeds.
+ */
+function rangeOf(address: string): string {
+  // A zone (%eth0) is dropped: it says where a link-local address is, and its range refuses it anyway.
+  const text = isIP(address) === 6 ? new URL(`http://[${address.replace(/%.*$/, '')}]`).hostname.slice(1, -1) : address
+  const parsed = ipaddr.process(text)
+  if (parsed.kind() === 'ipv6' && parsed.range() === 'unicast' && parsed.match(IPV4_COMPATIBLE)) {
+    return 'IPv4-compatible'
+  }
+  return parsed.range()
+}
+
 export interface CheckedTarget {
   url: URL
   /** The address that was checked: the connection goes to it, never to a second lookup's answer. */
@@ -19,7 +38,7 @@ export interface CheckedTarget {
 /**
  * Refuses a webhook URL that is not https (http too when private networks are allowed) or whose
  * host is, or resolves to, anything but a public unicast address: loopback, private, link-local,
- * unique-local, CGNAT, multicast, reserved. Every address a name resolves to must pass, so that a
+ * unique-local, CGNAT, multicast, reserved, and the IPv6 forms that embed an IPv4 address. Every address a name resolves to must pass, so that a
  * name with one public and one private answer cannot pick the private one later.
  */
 export async function checkWebhookTarget(rawUrl: string, allowPrivateNetworks: boolean): Promise<CheckedTarget> {
@@ -51,10 +70,10 @@ export async function checkWebhookTarget(rawUrl: string, allowPrivateNetworks: b
   if (!first) throw new WebhookUrlNotAllowedError(`The host ${host} does not resolve`)
   if (!allowPrivateNetworks) {
     for (const answer of answers) {
-      const range = ipaddr.process(answer.address).range()
+      const range = rangeOf(answer.address)
       if (range !== 'unicast') {
         throw new WebhookUrlNotAllowedError(
-          `The host ${host} is or resolves to a ${range} address (${answer.address}); only public addresses are allowed`,
+          `The host ${host} is or resolves to ${answer.address} (range: ${range}); only public addresses are allowed`,
         )
       }
     }

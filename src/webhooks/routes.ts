@@ -45,6 +45,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
     '/webhooks',
     {
       // No Idempotency-Key: a replay would keep the signing secret at rest and show it again.
+      config: { apiKeys: 'refused' },
       schema: {
         operationId: 'createWebhook',
         tags: ['webhooks'],
@@ -95,6 +96,8 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
   app.patch(
     '/webhooks/:id',
     {
+      // A key could send the events to a URL of its own, for as long as the webhook lives.
+      config: { apiKeys: ['url'] },
       schema: {
         operationId: 'updateWebhook',
         tags: ['webhooks'],
@@ -132,6 +135,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Database; jobs: Webh
   app.post(
     '/webhooks/:id/rotate-secret',
     {
+      config: { apiKeys: 'refused' },
       schema: {
         operationId: 'rotateWebhookSecret',
         tags: ['webhooks'],

@@ -7,6 +7,13 @@ export type OutboundMessage =
   | { text: string }
   | { template: { name: string; language: string; components?: Array<Record<string, unknown>> } }
 
+/** Meta's error texts are a sentence or two; the rest of a longer one is cut before it is answered or stored. */
+export const MAX_META_TEXT = 300
+
+export function cutMetaText(text: string): string {
+  return text.length <= MAX_META_TEXT ? text : `${text.slice(0, MAX_META_TEXT - 1)}…`
+}
+
 /** The Graph API refused the message, or could not be reached: nothing was sent. */
 export class WhatsAppSendError extends DomainError {
   constructor(metaCode: number | null, metaMessage: string, metaDetails?: string) {
@@ -73,8 +80,8 @@ export async function sendWhatsAppMessage(
   if (response.ok && typeof messageId === 'string' && messageId !== '') return messageId
   const error = answer?.error
   if (error && typeof error.code === 'number') {
-    const details = typeof error.error_data?.details === 'string' ? error.error_data.details : undefined
-    throw new WhatsAppSendError(error.code, String(error.message ?? ''), details)
+    const details = typeof error.error_data?.details === 'string' ? cutMetaText(error.error_data.details) : undefined
+    throw new WhatsAppSendError(error.code, cutMetaText(String(error.message ?? '')), details)
   }
   throw new WhatsAppSendError(null, `the Graph API answered ${response.status} without a message id`)
 }

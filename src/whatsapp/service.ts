@@ -6,7 +6,7 @@ import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { ConflictError } from '../errors/domain.js'
 import type { InboundContact, InboundMessage } from '../inbound/service.js'
-import type { OutboundMessage } from './graph.js'
+import { cutMetaText, type OutboundMessage } from './graph.js'
 import { senderPhoneCandidates } from './numbers.js'
 import type { Contact, MessageStatus, WhatsAppMessage, WhatsAppNotification } from './schemas.js'
 
@@ -159,6 +159,9 @@ export async function recordOutbound(
   return activity
 }
 
+/** A text of Meta's error as kept: cut to a sane length, null when Meta gave none. */
+const metaTextOrNull = (text: string | undefined) => (text === undefined ? null : cutMetaText(text))
+
 /**
  * Moves an outbound message's delivery state forward (sent → delivered → read; failed keeps Meta's
  * error), with its audit row. A status of an unknown message, an unknown state, or one that would
@@ -187,9 +190,9 @@ export async function updateDeliveryState(trx: Transaction<DB>, actor: Actor, st
       error && {
         error: {
           code: error.code,
-          title: error.title ?? null,
-          message: error.message ?? null,
-          details: error.error_data?.details ?? null,
+          title: metaTextOrNull(error.title),
+          message: metaTextOrNull(error.message),
+          details: metaTextOrNull(error.error_data?.details),
         },
       }),
   }
