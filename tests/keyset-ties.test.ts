@@ -79,7 +79,8 @@ describe('keyset pages over rows that share their sort value', () => {
     await sql`
       insert into leads (client_id, channel, created_at, updated_at, status_changed_at)
         select (i % 1000) + 1, 'web', t, t, t
-        from generate_series(1, 2000) as i, lateral (select ${TIE}::timestamptz + (i - 1000) * interval '1 minute' as t) as at`.execute(ctx.db)
+        from generate_series(1, 2000) as i,
+          lateral (select ${TIE}::timestamptz + (i - 1000) * interval '1 minute' as t) as at`.execute(ctx.db)
     const tied = await sql<{ first: number; last: number }>`
       with inserted as (
         insert into leads (client_id, channel, created_at, updated_at, status_changed_at)
