@@ -113,11 +113,10 @@ export async function paginate<DB, TB extends keyof DB, O, TS extends keyof DB, 
   const keyValues = sql.join(keys.map((key) => cursorValue(key)))
   const withKeys = select(matching).select(sql<unknown[]>`json_build_array(${keyValues})`.as('page_key'))
   const expressions = keys.map((key) => key.expression)
-  const pageRows = after
-    ? keysetPage(withKeys, expressions, order.direction, request.limit + 1, {
-        after: keys.map((key, index) => fromCursorValue(key, after[index])),
-      }).execute(db)
-    : keysetPage(withKeys, expressions, order.direction, request.limit + 1, { offset: request.offset }).execute(db)
+  const start = after
+    ? { after: keys.map((key, index) => fromCursorValue(key, after[index])) }
+    : { offset: request.offset }
+  const pageRows = keysetPage(withKeys, expressions, order.direction, request.limit + 1, start).execute(db)
 
   const [rows, total] = await Promise.all([pageRows, countUpTo(db, counted ?? matching, MAX_COUNTED + 1)])
   const more = rows.length > request.limit
@@ -190,7 +189,7 @@ export function keysetPage<DB, TB extends keyof DB, O>(
  * "After the bound in the order of `keys`" as disjoint conditions, nearest rows first: for each key
  * from the last, the keys before it equal to their bounds and this one past its bound.
  */
-export function keysetBranches(
+function keysetBranches(
   keys: Expression<unknown>[],
   bounds: Expression<unknown>[],
   direction: 'asc' | 'desc',
