@@ -219,6 +219,62 @@ describe('spreadsheets', () => {
       }
       await sql`delete from leads where created_at < '2026-01-02'`.execute(ctx.db)
     })
+
+    it('quotes cells with line breaks or separators and guards every line of a cell against formulas', async () => {
+      // A lone LF or CR inside a cell must not start a row, and a formula after it must not run.
+      const names = { ana: "Ana\n=cmd|' /C calc'!A0", semicolon: 'a;b', carriage: 'x\r=1+1' }
+      const guarded = { ana: "Ana\n'=cmd|' /C calc'!A0", semicolon: 'a;b', carriage: "x\r'=1+1" }
+      for (const [index, name] of Object.values(names).entries()) {
+        const client = await ctx.as(ctx.adminToken, 'POST', '/clients', {
+          contact_name: name,
+          phone: `+58426000000${index}`,
+        })
+        assert.equal(client.statusCode, 201, client.body)
+        const lead = await ctx.as(ctx.adminToken, 'POST', '/leads', {
+          client_id: client.json().id,
+          channel: 'web',
+          sales_notes: `nota\n@SUM(1)\r\n-${index}`,
+        })
+        assert.equal(lead.statusCode, 201, lead.body)
+      }
+      /** No line a spreadsheet could see, in a cell or in the file, starts a formula. */
+      const assertNoFormulaLine = (text: string, where: string) => {
+        for (const line of text.split(/\r\n|\r|\n/)) assert.doesNotMatch(line, /^[=+\-@\t]/, `${where}: ${line}`)
+      }
+      for (const [table, nameColumn] of [
+        ['clients', 'contact_name'],
+        ['leads', 'client_name'],
+      ] as const) {
+        const response = await get(ctx.adminToken, `/${table}/export?format=csv`)
+        assert.equal(response.statusCode, 200, response.body)
+        const text = response.rawPayload.toString('utf8')
+        assertNoFormulaLine(text, `${table} file`)
+        assert.match(text, /,"a;b",/, 'a cell with ; is quoted')
+        const records = parse(response.rawPayload, { bom: true, columns: true }) as Array<Record<string, string>>
+        assert.equal(records.length, await count(table), `${table}: one record per row`)
+        const byName = new Map(records.map((record) => [record[nameColumn], record]))
+        for (const name of Object.values(guarded)) assert.ok(byName.has(name), `${table}: ${JSON.stringify(name)}`)
+        for (const record of records) {
+          for (const [column, value] of Object.entries(record)) assertNoFormulaLine(value, `${table}.${column}`)
+        }
+        if (table === 'leads') {
+          assert.equal(byName.get(guarded.carriage)?.sales_notes, "nota\n'@SUM(1)\r\n'-2")
+        }
+      }
+      // An XLSX cell holds its line breaks itself; the text is still a string, never a formula.
+      const response = await get(ctx.adminToken, '/clients/export?format=xlsx')
+      const workbook = new ExcelJS.Workbook()
+      await workbook.xlsx.load(response.rawPayload as unknown as ArrayBuffer)
+      const cells = new Map<unknown, ExcelJS.Cell>()
+      workbook.worksheets[0]?.eachRow((row) => cells.set(row.getCell(3).value, row.getCell(3)))
+      for (const name of Object.values(guarded)) {
+        // An XML reader takes a CR in the text for a LF (XML's end-of-line handling).
+        const cell = cells.get(name.replace(/\r/g, '\n'))
+        assert.ok(cell, JSON.stringify(name))
+        assert.equal(cell.type, ExcelJS.ValueType.String, 'a string cell, never a formula')
+        assert.equal(cell.formula, undefined)
+      }
+    })
   })
 
   describe('client imports', () => {

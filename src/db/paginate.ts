@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto'
-import { type Expression, type QueryExecutorProvider, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
+import {
+  type Expression,
+  type QueryExecutorProvider,
+  type RawBuilder,
+  type SelectQueryBuilder,
+  type SqlBool,
+  sql,
+} from 'kysely'
 import { ValidationError } from '../errors/domain.js'
 
 /**
@@ -104,23 +111,14 @@ export async function paginate<DB, TB extends keyof DB, O, TS extends keyof DB, 
 
   const keys = [...order.keys, columnKey(order.id, 'integer')]
   const keyValues = sql.join(keys.map((key) => cursorValue(key)))
-  let page = select(matching)
-  if (after) {
-    const compared = sql.join(keys.map((key) => key.expression))
-    const bounds = sql.join(keys.map((key, index) => fromCursorValue(key, after[index])))
-    page = page.where(
-      order.direction === 'desc'
-        ? sql<boolean>`(${compared}) < (${bounds})`
-        : sql<boolean>`(${compared}) > (${bounds})`,
-    )
-  }
-  for (const key of keys) page = page.orderBy(key.expression, order.direction)
-  const withKeys = page
-    .select(sql<unknown[]>`json_build_array(${keyValues})`.as('page_key'))
-    .limit(request.limit + 1)
-    .offset(request.offset)
+  const withKeys = select(matching).select(sql<unknown[]>`json_build_array(${keyValues})`.as('page_key'))
+  const expressions = keys.map((key) => key.expression)
+  const start = after
+    ? { after: keys.map((key, index) => fromCursorValue(key, after[index])) }
+    : { offset: request.offset }
+  const pageRows = keysetPage(withKeys, expressions, order.direction, request.limit + 1, start).execute(db)
 
-  const [rows, total] = await Promise.all([withKeys.execute(), countUpTo(db, counted ?? matching, MAX_COUNTED + 1)])
+  const [rows, total] = await Promise.all([pageRows, countUpTo(db, counted ?? matching, MAX_COUNTED + 1)])
   const more = rows.length > request.limit
   const items = rows.slice(0, request.limit) as Array<Row & { page_key?: unknown[] }>
   const last = items.at(-1)
@@ -134,6 +132,75 @@ export async function paginate<DB, TB extends keyof DB, O, TS extends keyof DB, 
     offset: request.offset,
     next_cursor: nextCursor,
   }
+}
+
+/** Where a page starts: after the row with these key values (in the order's key types), or at an offset. */
+export type PageStart = { after: Expression<unknown>[] } | { offset: number }
+
+/**
+ * `query`'s rows in the order of `keys` (the last one unique, the row's id), `limit` of them from
+ * `start`, as one statement.
+ *
+ * "After the row (a, id)" is not written as the row comparison `(a, id) < ($1, $2)`: PostgreSQL
+ * estimates that from its first column alone, so when many rows share the bound's `a` (one
+ * import's creation time) it expected one row and read, joined and sorted every remaining tied
+ * row for each page. Nor as `a <= $1 and (a < $1 or id < $2)`: its index scan starts at the top of
+ * the tie and filters out the rows already passed. It is one branch per key, each an equality on
+ * the keys before and a range on its own (`a = $1 and id < $2`, then `a < $1`): on an index of
+ * (a, id) each scan starts exactly at the bound, the estimates come from each column's statistics,
+ * and each branch reads at most `limit` rows. The branches are joined by UNION ALL and the union
+ * ordered again by the keys, which every branch selects as extra columns, left out of the rows.
+ */
+export function keysetPage<DB, TB extends keyof DB, O>(
+  query: SelectQueryBuilder<DB, TB, O>,
+  keys: Expression<unknown>[],
+  direction: 'asc' | 'desc',
+  limit: number,
+  start: PageStart,
+): { execute(db: QueryExecutorProvider): Promise<O[]> } {
+  const ordered = (rows: SelectQueryBuilder<DB, TB, O>) =>
+    keys.reduce<SelectQueryBuilder<DB, TB, O>>((sorted, key) => sorted.orderBy(key, direction), rows).limit(limit)
+  if ('offset' in start) return ordered(start.offset > 0 ? query.offset(start.offset) : query)
+  const branches = keysetBranches(keys, start.after, direction).map((condition) => ordered(query.where(condition)))
+  if (branches.length === 1) return branches[0] as SelectQueryBuilder<DB, TB, O>
+  const columns = keys.map((_, index) => `keyset_${index}`)
+  const union = sql.join(
+    branches.map((branch) => {
+      const withKeys = keys.reduce<SelectQueryBuilder<DB, TB, O>>(
+        (selected, key, index) => selected.select(sql`${key}`.as(columns[index] as string)) as never,
+        branch,
+      )
+      return sql`(${withKeys})`
+    }),
+    sql` union all `,
+  )
+  const order = sql.join(columns.map((column) => sql`${sql.ref(column)} ${sql.raw(direction)}`))
+  const statement = sql<O>`select * from (${union}) as keyset_page order by ${order} limit ${limit}`
+  return {
+    async execute(db) {
+      const { rows } = await statement.execute(db)
+      for (const row of rows) for (const column of columns) delete (row as Record<string, unknown>)[column]
+      return rows
+    },
+  }
+}
+
+/**
+ * "After the bound in the order of `keys`" as disjoint conditions, nearest rows first: for each key
+ * from the last, the keys before it equal to their bounds and this one past its bound.
+ */
+function keysetBranches(
+  keys: Expression<unknown>[],
+  bounds: Expression<unknown>[],
+  direction: 'asc' | 'desc',
+): Expression<SqlBool>[] {
+  const past = sql.raw(direction === 'desc' ? '<' : '>')
+  return keys
+    .map((key, index) => {
+      const equal = keys.slice(0, index).map((earlier, position) => sql<SqlBool>`${earlier} = ${bounds[position]}`)
+      return sql.join([...equal, sql<SqlBool>`${key} ${past} ${bounds[index]}`], sql` and `) as Expression<SqlBool>
+    })
+    .reverse()
 }
 
 /** Counts the matching rows, stopping at `limit`: the rows past it are never read. */

@@ -5,7 +5,7 @@ import type { Database } from '../db/database.js'
 import { parseSort } from '../http/schemas.js'
 import type { LEAD_SORTS } from '../leads/schemas.js'
 import { filteredLeads, LEAD_COLUMNS, type LeadFilter } from '../leads/service.js'
-import { afterPosition, type KeysetPosition, keysetBatches, sortKey } from './keyset.js'
+import { batchAfter, type KeysetPosition, keysetBatches, sortKey } from './keyset.js'
 import type { ExportColumn } from './writer.js'
 
 type Sort<F extends readonly string[]> = F[number] | `-${F[number]}`
@@ -33,16 +33,10 @@ export function clientExportBatches(
 ): AsyncGenerator<ClientExportRow[]> {
   const { column, direction } = parseSort(filter.sort)
   const sortColumn = `clients.${column}`
+  const order = { column: sortColumn, id: 'clients.id', direction }
   return keysetBatches((after, limit) => {
-    let query = filteredClients(db, actor, filter)
-    if (after) query = query.where(afterPosition(sortColumn, 'clients.id', direction, after))
-    return query
-      .select(CLIENT_COLUMNS)
-      .select(sortKey(sortColumn).as('sort_key'))
-      .orderBy(sortColumn as 'clients.created_at', direction)
-      .orderBy('clients.id', direction)
-      .limit(limit)
-      .execute()
+    const rows = filteredClients(db, actor, filter).select(CLIENT_COLUMNS).select(sortKey(sortColumn).as('sort_key'))
+    return batchAfter(db, rows, order, after, limit)
   })
 }
 
@@ -90,10 +84,9 @@ export function leadExportBatches(
 ): AsyncGenerator<LeadExportRow[]> {
   const { column, direction } = parseSort(filter.sort)
   const sortColumn = `leads.${column}`
+  const order = { column: sortColumn, id: 'leads.id', direction }
   return keysetBatches((after, limit) => {
-    let query = filteredLeads(db, actor, filter)
-    if (after) query = query.where(afterPosition(sortColumn, 'leads.id', direction, after))
-    return query
+    const rows = filteredLeads(db, actor, filter)
       .innerJoin('clients', 'clients.id', 'leads.client_id')
       .leftJoin('users', 'users.id', 'leads.assigned_to')
       .select(LEAD_COLUMNS)
@@ -104,9 +97,6 @@ export function leadExportBatches(
         'users.username as assignee_username',
         sortKey(sortColumn).as('sort_key'),
       ])
-      .orderBy(sortColumn as 'leads.created_at', direction)
-      .orderBy('leads.id', direction)
-      .limit(limit)
-      .execute()
+    return batchAfter(db, rows, order, after, limit)
   })
 }

@@ -1,4 +1,5 @@
-import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely'
+import { type QueryExecutorProvider, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
+import { keysetPage } from '../db/paginate.js'
 
 /** Where the previous batch ended: the sort column's value as PostgreSQL wrote it, and the id. */
 export interface KeysetPosition {
@@ -19,15 +20,21 @@ export function sortKey(column: string): RawBuilder<string> {
   return sql<string>`${sql.ref(column)}::text`
 }
 
-/** Rows after `position` in the order (column, id) ascending or descending. */
-export function afterPosition(
-  column: string,
-  idColumn: string,
-  direction: 'asc' | 'desc',
-  position: KeysetPosition,
-): Expression<SqlBool> {
-  const comparison = direction === 'asc' ? sql.raw('>') : sql.raw('<')
-  return sql<SqlBool>`(${sql.ref(column)}, ${sql.ref(idColumn)}) ${comparison} (${position.sort_key}, ${position.id})`
+/**
+ * One batch of `query` (its columns selected) in the order (column, id): the first rows, or those
+ * after `position`, through the lists' keyset (see keysetPage: exact index bounds over ties too).
+ */
+export function batchAfter<DB, TB extends keyof DB, O>(
+  db: QueryExecutorProvider,
+  query: SelectQueryBuilder<DB, TB, O>,
+  order: { column: string; id: string; direction: 'asc' | 'desc' },
+  position: KeysetPosition | null,
+  limit: number,
+): Promise<O[]> {
+  const keys = [sql.ref(order.column), sql.ref(order.id)]
+  // The sort key is the column's text: PostgreSQL reads it back as the column's type.
+  const start = position ? { after: [sql`${position.sort_key}`, sql`${position.id}`] } : { offset: 0 }
+  return keysetPage(query, keys, order.direction, limit, start).execute(db)
 }
 
 /** Reads batch after batch, each starting where the previous one ended, until one comes back short. */

@@ -66,7 +66,10 @@ function textCell(value: CellValue): string {
 }
 
 function csvStream<Row>(columns: ExportColumn<Row>[], batches: AsyncGenerator<Row[]>, finish: ExportFinish): Readable {
-  const options = { record_delimiter: 'windows' } as const
+  // With a record delimiter of its own, csv-stringify quotes a cell holding CRLF but not one holding
+  // a lone CR or LF, which a reader then takes for a new row; `;` is the separator of Excel in
+  // Spanish and other locales. Every cell holding one of these, `,` or `"` is quoted.
+  const options = { record_delimiter: 'windows', quoted_match: /[\r\n,;"]/ } as const
   async function* lines(): AsyncGenerator<string> {
     let rows = 0
     let finished = false
