@@ -75,9 +75,11 @@ async function* csvRows(input: Readable): AsyncGenerator<SheetRow> {
   } catch (error) {
     if (!(error instanceof CsvError)) throw error
     // csv-parse's message quotes the cell: the answer and the log say what is wrong, not what was written.
+    // The records before it as the parser counts them: the rows this loop has taken may lag behind.
+    const failedRow = (typeof error.records === 'number' ? error.records : row) + 1
     throw ValidationError.field(
       'file',
-      `is not a readable CSV file: row ${row + 1} ${CSV_PROBLEMS[error.code] ?? 'is malformed'}`,
+      `is not a readable CSV file: row ${failedRow} ${CSV_PROBLEMS[error.code] ?? 'is malformed'}`,
     )
   }
 }
