@@ -10,6 +10,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -50,13 +51,24 @@ async function main(): Promise<void> {
     const file = clientsCsv(rows)
     const started = performance.now()
     let done = false
-    const importing = fetch(`${server.url}/clients/import`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
-      body: file,
-    }).then(async (response) => {
-      done = true
-      return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+    // node:http rather than fetch, whose answer must start within 300 s.
+    const importing = new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const outgoing = request(`${server.url}/clients/import`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
+      })
+      outgoing.on('response', (response) => {
+        let text = ''
+        response.on('data', (chunk: Buffer) => {
+          text += chunk.toString()
+        })
+        response.on('end', () => {
+          done = true
+          resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) })
+        })
+      })
+      outgoing.on('error', reject)
+      outgoing.end(file)
     })
     const samples: Record<string, number[]> = { '/ready': [], '/clients?limit=20': [] }
     let failures = 0

@@ -28,8 +28,8 @@ export interface ImportResult {
 
 // Enough to fix a file by; a file where every row fails would otherwise answer with megabytes.
 export const MAX_REPORTED_ERRORS = 1000
-/** Rows checked against the database at once while planning. */
-export const ROWS_PER_LOOKUP = 1000
+/** Rows checked against the database at once while planning; the lookup lets other requests run. */
+export const ROWS_PER_LOOKUP = 250
 /** Rows written by one transaction: short enough that other requests run between two of them. */
 export const ROWS_PER_WRITE = 250
 
