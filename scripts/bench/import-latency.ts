@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'crm-bench-import-latency-'))
   const server = await startServer(
     { DATA_DIR: dataDir, LOG_LEVEL: 'warn', ADMIN_PASSWORD: 'admin123' },
-    { readyPath: '/ready', timeoutMs: 120_000 },
+    { readyPath: '/ready', timeoutMs: 300_000 },
   )
   try {
     const login = await fetch(`${server.url}/auth/login`, {
