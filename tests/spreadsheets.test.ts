@@ -392,6 +392,18 @@ describe('spreadsheets', () => {
       assert.equal(problemOf(missing).errors?.[0]?.field, 'file')
     })
 
+    it('answers 400 naming the file to an XLSX that is no zip archive', async () => {
+      const broken = await upload(
+        ctx.adminToken,
+        '/clients/import',
+        XLSX,
+        Buffer.from('PK\u0003\u0004 not really a zip'),
+      )
+      assert.equal(broken.statusCode, 400, broken.body)
+      assert.equal(problemOf(broken).errors?.[0]?.field, 'file')
+      assert.match(problemOf(broken).errors?.[0]?.message ?? '', /not a readable XLSX file/)
+    })
+
     it('answers 413 naming the limit past 100,000 rows or 50 MB, writing nothing', async () => {
       const before = await count('clients')
       const rows = Readable.from(
