@@ -283,7 +283,11 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     jobs: webhookJobOptions(config),
   })
   await app.register(dashboardRoutes)
-  await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
+  await app.register(spreadsheetRoutes, {
+    db,
+    rules: { defaultPhoneRegion: config.defaultPhoneRegion },
+    uploads: { idleTimeoutMs: config.uploadIdleTimeoutMs, maxInflatedBytes: config.uploadMaxInflatedBytes },
+  })
   await app.register(searchRoutes, { db, defaultPhoneRegion: config.defaultPhoneRegion })
   await app.register(viewRoutes, { db })
   await app.register(trashRoutes, { db })

@@ -51,6 +51,8 @@ const EnvSchema = Type.Object({
   TRUST_PROXY: Type.String({ default: 'false' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
+  UPLOAD_IDLE_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100 }),
+  UPLOAD_MAX_INFLATED_BYTES: Type.Integer({ default: 200 * 1024 * 1024, minimum: 1024 }),
   DEFAULT_PHONE_REGION: Type.String({ default: 'VE', pattern: '^[A-Z]{2}$' }),
   DEFAULT_LOCALE: OneOf(USER_LOCALES, 'es'),
   SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://' })),
@@ -101,6 +103,10 @@ export interface Config {
   trustProxy: false | number | string[]
   corsOrigins: string[]
   bodyLimitBytes: number
+  /** An upload (an import's file) from which nothing arrives for this long is answered 408. */
+  uploadIdleTimeoutMs: number
+  /** What an uploaded zip file (an XLSX) may unpack to, in all, before it is refused with a 413. */
+  uploadMaxInflatedBytes: number
   defaultPhoneRegion: CountryCode
   defaultLocale: 'es' | 'en'
   /** Unset: mails are written to the log. */
@@ -187,6 +193,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
       .map((origin) => origin.trim())
       .filter(Boolean),
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    uploadIdleTimeoutMs: env.UPLOAD_IDLE_TIMEOUT_MS,
+    uploadMaxInflatedBytes: env.UPLOAD_MAX_INFLATED_BYTES,
     defaultPhoneRegion: env.DEFAULT_PHONE_REGION as CountryCode,
     defaultLocale: env.DEFAULT_LOCALE,
     smtpUrl: env.SMTP_URL || undefined,

@@ -4,6 +4,11 @@ import { after, before, describe, it } from 'node:test'
 import { parse } from 'csv-parse/sync'
 import ExcelJS from 'exceljs'
 import { sql } from 'kysely'
+import type { AuthenticatedActor } from '../src/auth/authenticate.js'
+import { importClients } from '../src/spreadsheets/client-import.js'
+import { ROWS_PER_LOOKUP, ROWS_PER_WRITE } from '../src/spreadsheets/imports.js'
+import { importLeads } from '../src/spreadsheets/lead-import.js'
+import type { SheetRow } from '../src/spreadsheets/reader.js'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
@@ -443,6 +448,18 @@ describe('spreadsheets', () => {
       assert.equal(problemOf(missing).errors?.[0]?.field, 'file')
     })
 
+    it('answers 400 naming the file to an XLSX that is no zip archive', async () => {
+      const broken = await upload(
+        ctx.adminToken,
+        '/clients/import',
+        XLSX,
+        Buffer.from('PK\u0003\u0004 not really a zip'),
+      )
+      assert.equal(broken.statusCode, 400, broken.body)
+      assert.equal(problemOf(broken).errors?.[0]?.field, 'file')
+      assert.match(problemOf(broken).errors?.[0]?.message ?? '', /not a readable XLSX file/)
+    })
+
     it('answers 413 naming the limit past 100,000 rows or 50 MB, writing nothing', async () => {
       const before = await count('clients')
       const rows = Readable.from(
@@ -568,6 +585,110 @@ describe('spreadsheets', () => {
         new: unknown
       }
       assert.deepEqual(assigned.new, { assigned_to: otherSales.id })
+    })
+  })
+
+  describe('imports written in batches', () => {
+    const rules = { defaultPhoneRegion: 'VE' as const }
+    const admin = (): AuthenticatedActor => ({ userId: 1, username: 'admin', role: 'admin', requestId: null })
+    /**
+     * The rows of a file, then a lookup's worth of rows without a phone (failed rows), so that the
+     * import has planned the first ones when `meanwhile` (a concurrent change) runs, before it writes.
+     */
+    async function* sheet(lines: string[][], meanwhile: () => Promise<unknown>): AsyncGenerator<SheetRow> {
+      for (const [index, cells] of lines.entries()) yield { row: index + 1, cells }
+      // One more than the first lookup takes; few enough that the row errors are all reported.
+      const padding = ROWS_PER_LOOKUP - (lines.length - 1) + 1
+      for (let index = 0; index < padding; index++) yield { row: lines.length + index + 1, cells: [] }
+      await meanwhile()
+    }
+    const ownErrors = (result: { errors: Array<{ row: number; field: string; message: string }> }, rows: number) =>
+      result.errors.filter((error) => error.row <= rows)
+
+    it('writes nothing of a file longer than one batch when its last row fails, and all good rows with partial', async () => {
+      const rows = Array.from(
+        { length: ROWS_PER_WRITE * 2 + 10 },
+        (_, index) => `Lote ${index},0416${String(7000000 + index)}`,
+      )
+      const file = ['nombre,telefono', ...rows, 'Mala,123'].join('\n')
+      const before = { clients: await count('clients'), audit: await count('audit_logs') }
+      const refused = await upload(ctx.adminToken, '/clients/import', 'text/csv', file)
+      assert.equal(refused.statusCode, 422, refused.body)
+      assert.deepEqual({ clients: await count('clients'), audit: await count('audit_logs') }, before)
+      const kept = await upload(ctx.adminToken, '/clients/import?partial=true', 'text/csv', file)
+      assert.equal(kept.statusCode, 200, kept.body)
+      assert.deepEqual([kept.json().created, kept.json().failed], [rows.length, 1])
+      assert.equal(await count('clients'), before.clients + rows.length)
+      const audits = await ctx.db
+        .selectFrom('audit_logs')
+        .select(sql<number>`count(*)`.as('n'))
+        .where('table_name', '=', 'clients')
+        .where('action', '=', 'create')
+        .where('id', '>', 0)
+        .executeTakeFirstOrThrow()
+      assert.ok(Number(audits.n) >= rows.length)
+    })
+
+    it('reports a row as failed when a concurrent change meets it, keeping the rest of its batch', async () => {
+      const phones = ['04167100001', '04167100002', '04167100003']
+      const result = await importClients(
+        ctx.db,
+        admin(),
+        sheet(
+          [['nombre', 'telefono'], ...phones.map((phone, index) => [`Carrera ${index}`, phone])],
+          // Another request takes the second phone after the plan saw it free.
+          () => ctx.as(ctx.adminToken, 'POST', '/clients', { contact_name: 'Otro', phone: phones[1] }),
+        ),
+        { dryRun: false, mode: 'create', partial: true },
+        rules,
+      )
+      const errors = ownErrors(result, 4)
+      assert.deepEqual([result.created, errors.length], [2, 1])
+      assert.deepEqual(errors[0] && [errors[0].row, errors[0].field], [3, 'telefono'])
+      assert.match(errors[0]?.message ?? '', /created meanwhile/)
+      const other = (await ctx.as(ctx.adminToken, 'GET', '/clients/by-phone/04167100002')).json()
+      assert.equal(other.contact_name, 'Otro')
+    })
+
+    it('fails a lead row whose lead was trashed or moved on meanwhile, and writes the others', async () => {
+      const client = (
+        await ctx.as(ctx.adminToken, 'POST', '/clients', { contact_name: 'Lía', phone: '04167200001' })
+      ).json()
+      const lead = async (channel: string) =>
+        (await ctx.as(ctx.adminToken, 'POST', '/leads', { client_id: client.id, channel })).json()
+      const [trashed, quoted, kept] = [await lead('web'), await lead('whatsapp'), await lead('manual')]
+      const result = await importLeads(
+        ctx.db,
+        admin(),
+        sheet(
+          [
+            ['id', 'phone', 'nombre', 'status', 'sales_notes'],
+            [String(trashed.id), '04167200001', '', '', 'nota'],
+            [String(quoted.id), '04167200001', '', 'quoted', ''],
+            [String(kept.id), '04167200001', '', '', 'sigue'],
+            ['', '04167200002', 'Nueva', '', 'nuevo cliente'],
+          ],
+          async () => {
+            await ctx.as(ctx.adminToken, 'DELETE', `/leads/${trashed.id}`)
+            await ctx.as(ctx.adminToken, 'PATCH', `/leads/${quoted.id}/status`, { status: 'closed' })
+          },
+        ),
+        { dryRun: false, mode: 'upsert', partial: true },
+        rules,
+      )
+      const errors = ownErrors(result, 5)
+      assert.deepEqual(
+        errors.map((error) => [error.row, error.field]),
+        [
+          [2, 'id'],
+          [3, 'id'],
+        ],
+      )
+      assert.deepEqual([result.updated, result.created, result.clients_created], [1, 1, 1])
+      assert.match(errors[0]?.message ?? '', /not found/)
+      assert.match(errors[1]?.message ?? '', /A closed lead cannot become quoted/)
+      assert.equal((await ctx.as(ctx.adminToken, 'GET', `/leads/${kept.id}`)).json().sales_notes, 'sigue')
+      assert.equal((await ctx.as(ctx.adminToken, 'GET', `/leads/${quoted.id}`)).json().status, 'closed')
     })
   })
 })

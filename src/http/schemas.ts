@@ -107,7 +107,7 @@ export const httpSchemas = [FieldErrorSchema, ProblemSchema]
  * as problem+json. Those every route of its kind gives (400, 401, 413, 415, 503) are added by
  * completeRouteDocumentation (http/openapi.ts).
  */
-export function problems(...statuses: Array<401 | 403 | 404 | 406 | 409 | 412 | 413 | 415 | 422 | 429 | 502>) {
+export function problems(...statuses: Array<401 | 403 | 404 | 406 | 408 | 409 | 412 | 413 | 415 | 422 | 429 | 502>) {
   return Object.fromEntries(statuses.map((status) => [status, ref(ProblemSchema)])) as Record<
     (typeof statuses)[number],
     ReturnType<typeof ref<typeof ProblemSchema>>

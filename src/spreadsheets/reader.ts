@@ -1,5 +1,5 @@
 import { pipeline, Readable } from 'node:stream'
-import { parse } from 'csv-parse'
+import { CsvError, parse } from 'csv-parse'
 import ExcelJS from 'exceljs'
 import { DomainError, ValidationError } from '../errors/domain.js'
 import { restoreNeutralised } from './cells.js'
@@ -73,13 +73,24 @@ async function* csvRows(input: Readable): AsyncGenerator<SheetRow> {
       yield { row, cells: record.map((cell) => restoreNeutralised(cell.trim())) }
     }
   } catch (error) {
-    if (error instanceof DomainError) throw error
-    const code = (error as { code?: string }).code
-    if (typeof code === 'string' && code.startsWith('CSV_')) {
-      throw ValidationError.field('file', `is not a readable CSV file (row ${row + 1}: ${(error as Error).message})`)
-    }
-    throw error
+    if (!(error instanceof CsvError)) throw error
+    // csv-parse's message quotes the cell: the answer and the log say what is wrong, not what was written.
+    // The records before it as the parser counts them: the rows this loop has taken may lag behind.
+    const failedRow = (typeof error.records === 'number' ? error.records : row) + 1
+    throw ValidationError.field(
+      'file',
+      `is not a readable CSV file: row ${failedRow} ${CSV_PROBLEMS[error.code] ?? 'is malformed'}`,
+    )
   }
+}
+
+const CSV_PROBLEMS: Record<string, string> = {
+  INVALID_OPENING_QUOTE:
+    'has a double quote inside a field that does not start with one (enclose the field in double quotes and double each quote inside it)',
+  CSV_INVALID_CLOSING_QUOTE: 'has text right after the closing quote of a field',
+  CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: 'has text right after the closing quote of a field',
+  CSV_QUOTE_NOT_CLOSED: 'opens a quoted field that is never closed',
+  CSV_MAX_RECORD_SIZE: 'is too long',
 }
 
 type XlsxValue = ExcelJS.CellValue

@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs'
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify'
@@ -7,9 +8,10 @@ import type { Database } from '../db/database.js'
 import type { AuditedTable } from '../db/types.js'
 import { problems, ref } from '../http/schemas.js'
 import { applyView } from '../views/apply.js'
+import { importClients } from './client-import.js'
 import { CLIENT_EXPORT_COLUMNS, clientExportBatches, LEAD_EXPORT_COLUMNS, leadExportBatches } from './exports.js'
-import { importClients, importLeads } from './imports.js'
-import { readSheet } from './reader.js'
+import { importLeads } from './lead-import.js'
+import { readSheet, type SheetRow } from './reader.js'
 import {
   ClientExportQuery,
   exportResponse,
@@ -18,7 +20,7 @@ import {
   importBody,
   LeadExportQuery,
 } from './schemas.js'
-import { IMPORT_MEDIA_TYPES, MAX_IMPORT_BYTES, spreadsheetUpload } from './upload.js'
+import { IMPORT_MEDIA_TYPES, MAX_IMPORT_BYTES, receiveUpload, type UploadLimits } from './upload.js'
 import {
   chooseFormat,
   type ExportColumn,
@@ -28,13 +30,14 @@ import {
   spreadsheetStream,
 } from './writer.js'
 
-export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (
-  app,
-  { db, rules },
-) => {
+export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
+  db: Database
+  rules: ClientRules
+  uploads: UploadLimits
+}> = async (app, { db, rules, uploads }) => {
   app.addHook('onRequest', app.authenticate)
 
-  // An upload is handed to the import as a stream, never buffered whole: the import reads it row by row.
+  // An upload is received into a temporary file (never into memory), which the import then reads row by row.
   app.addContentTypeParser(IMPORT_MEDIA_TYPES, (_request, payload, done) => done(null, payload))
   await app.register(multipart, { limits: { fileSize: MAX_IMPORT_BYTES + 1, files: 1 } })
 
@@ -142,7 +145,21 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
     },
   )
 
-  const importErrors = problems(403, 413, 415, 422)
+  const importErrors = problems(403, 408, 413, 415, 422)
+
+  /** Receives the file whole, then runs the import on its rows; the file is deleted afterwards. */
+  async function withUpload<T>(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    run: (rows: AsyncGenerator<SheetRow>) => Promise<T>,
+  ): Promise<T> {
+    const upload = await receiveUpload(request, reply, uploads)
+    try {
+      return await run(readSheet(createReadStream(upload.path), upload.format))
+    } finally {
+      await upload.remove()
+    }
+  }
 
   app.post(
     '/clients/import',
@@ -154,16 +171,17 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
         tags: ['clients'],
         summary: 'Create or update clients from a CSV or XLSX file',
         description:
-          'Headers in English or Spanish (contact_name|nombre, phone|telefono|teléfono, email|correo, company_name|empresa, address|direccion, client_type|tipo). A row is matched to a client by its phone, however written. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413).',
+          'Headers in English or Spanish (contact_name|nombre, phone|telefono|teléfono, email|correo, company_name|empresa, address|direccion, client_type|tipo). A row is matched to a client by its phone, however written. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.',
         querystring: ImportQuery,
         body: importBody,
         response: { 200: ref(ImportResultSchema), ...importErrors },
       },
     },
-    async (request) => {
-      const upload = await spreadsheetUpload(request)
+    async (request, reply) => {
       const { dry_run: dryRun, mode, partial } = request.query
-      return importClients(db, request.actor, readSheet(upload.stream, upload.format), { dryRun, mode, partial }, rules)
+      return withUpload(request, reply, (rows) =>
+        importClients(db, request.actor, rows, { dryRun, mode, partial }, rules),
+      )
     },
   )
 
@@ -177,16 +195,17 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules:
         tags: ['leads'],
         summary: 'Create or update leads from a CSV or XLSX file, creating their clients by phone',
         description:
-          "Each row names its client by phone (phone|telefono), created from the row's client cells when absent; channel|canal (default manual), status|estado, assignee_username|asignado (an active user's username), admin_notes, sales_notes|notas. A row is the same lead as the one with its id column, else as its client's most recent lead on that channel. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413).",
+          "Each row names its client by phone (phone|telefono), created from the row's client cells when absent; channel|canal (default manual), status|estado, assignee_username|asignado (an active user's username), admin_notes, sales_notes|notas. A row is the same lead as the one with its id column, else as its client's most recent lead on that channel. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.",
         querystring: ImportQuery,
         body: importBody,
         response: { 200: ref(ImportResultSchema), ...importErrors },
       },
     },
-    async (request) => {
-      const upload = await spreadsheetUpload(request)
+    async (request, reply) => {
       const { dry_run: dryRun, mode, partial } = request.query
-      return importLeads(db, request.actor, readSheet(upload.stream, upload.format), { dryRun, mode, partial }, rules)
+      return withUpload(request, reply, (rows) =>
+        importLeads(db, request.actor, rows, { dryRun, mode, partial }, rules),
+      )
     },
   )
 }

@@ -1,0 +1,331 @@
+import type { Transaction } from 'kysely'
+import { diff } from '../audit/write.js'
+import type { AuthenticatedActor } from '../auth/authenticate.js'
+import { type ClientPatch as ClientInput, type ClientRules, createClient } from '../clients/service.js'
+import type { Database } from '../db/database.js'
+import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
+import type { DB, LeadChannel, LeadStatus } from '../db/types.js'
+import { ConflictError, NotFoundError } from '../errors/domain.js'
+import { writeEvent } from '../events/outbox.js'
+import { applyChange, createLead, LEAD_COLUMNS } from '../leads/service.js'
+import { assertTransition } from '../leads/transitions.js'
+import { type ClientField, clientInputOf, clientsByPhone } from './client-import.js'
+import { type ColumnMap, cellsOf, headerKey, LEAD_FIELD_ALIASES } from './columns.js'
+import {
+  type Applied,
+  batchesOf,
+  headerOf,
+  type ImportOptions,
+  type ImportResult,
+  type PlannedRow,
+  type Report,
+  runImport,
+} from './imports.js'
+import type { SheetRow } from './reader.js'
+
+const STATUS_WORDS: Record<string, LeadStatus> = {
+  nuevo: 'new',
+  contactado: 'contacted',
+  cotizado: 'quoted',
+  cerrado: 'closed',
+  ganado: 'closed',
+  descartado: 'discarded',
+  perdido: 'discarded',
+}
+
+type LeadField = keyof typeof LEAD_FIELD_ALIASES
+
+const leadColumns = (db: Database) => db.selectFrom('leads').select(LEAD_COLUMNS).where('deleted_at', 'is', null)
+
+type ExistingLead = Awaited<ReturnType<ReturnType<typeof leadColumns>['execute']>>[number]
+
+/** Leads by id, and each client's most recent lead on each channel: what a lead row may update. */
+async function leadsMatching(db: Database, ids: number[], clientIds: number[]): Promise<ExistingLead[]> {
+  const byId = ids.length === 0 ? [] : await leadColumns(db).where('id', 'in', ids).execute()
+  const byClient =
+    clientIds.length === 0
+      ? []
+      : await leadColumns(db)
+          .distinctOn(['leads.client_id', 'leads.channel'])
+          .where('client_id', 'in', clientIds)
+          .orderBy('leads.client_id')
+          .orderBy('leads.channel')
+          .orderBy('leads.created_at', 'desc')
+          .orderBy('leads.id', 'desc')
+          .execute()
+  return [...byId, ...byClient]
+}
+
+interface LeadRowInput {
+  row: SheetRow
+  id?: number
+  phone: string
+  client: ClientInput
+  channel: LeadChannel
+  status?: LeadStatus
+  assignee?: string
+  admin_notes?: string
+  sales_notes?: string
+}
+
+function leadInputOf(
+  row: SheetRow,
+  columns: ColumnMap<LeadField>,
+  rules: ClientRules,
+  report: Report,
+): LeadRowInput | null {
+  const cells = cellsOf(row.cells, columns)
+  const failedBefore = report.result.failed
+  if (!cells.phone) report.fail(row.row, columns.header.phone, "is required: the client's phone")
+  const client = cells.phone ? clientInputOf(row, cells, columns as ColumnMap<ClientField>, rules, report) : null
+  let id: number | undefined
+  if (cells.id !== undefined) {
+    id = Number(cells.id)
+    if (!Number.isSafeInteger(id) || id < 1) report.fail(row.row, columns.header.id, 'must be a lead id')
+  }
+  const channel = (cells.channel?.toLowerCase() ?? 'manual') as LeadChannel
+  if (!LEAD_CHANNELS.includes(channel)) {
+    report.fail(row.row, columns.header.channel, `must be one of: ${LEAD_CHANNELS.join(', ')}`)
+  }
+  const statusWord = cells.status ? headerKey(cells.status) : undefined
+  const status = statusWord ? (STATUS_WORDS[statusWord] ?? (statusWord as LeadStatus)) : undefined
+  if (status && !LEAD_STATUSES.includes(status)) {
+    report.fail(row.row, columns.header.status, `must be one of: ${LEAD_STATUSES.join(', ')}`)
+  }
+  for (const field of ['admin_notes', 'sales_notes'] as const) {
+    if ((cells[field]?.length ?? 0) > 5000)
+      report.fail(row.row, columns.header[field], 'must be at most 5000 characters')
+  }
+  if (report.result.failed > failedBefore || !client) return null
+  return {
+    row,
+    id,
+    phone: client.phone as string,
+    client,
+    channel,
+    status,
+    assignee: cells.assignee?.toLowerCase(),
+    admin_notes: cells.admin_notes,
+    sales_notes: cells.sales_notes,
+  }
+}
+
+type LeadChanges = Partial<Pick<ExistingLead, 'client_id' | 'status' | 'assigned_to' | 'admin_notes' | 'sales_notes'>>
+
+/** A lead to update (`id`, with the cells that change it) or to create (with its client when absent). */
+interface PlannedLead extends PlannedRow {
+  id?: number
+  patch: LeadChanges
+  channel: LeadChannel
+  /** The client, by phone; created from `client` when no live client has that phone. */
+  phone: string
+  client: ClientInput
+}
+
+/**
+ * POST /leads/import: a lead a row, its client named by phone (created from the row's client
+ * cells when absent), its assignee by username. A row is the same lead as an existing one with the
+ * row's `id`, or else as its client's most recent lead on the same channel: create mode refuses
+ * such a row, upsert mode updates that lead with the row's non-empty cells.
+ */
+export async function importLeads(
+  db: Database,
+  actor: AuthenticatedActor,
+  rows: AsyncGenerator<SheetRow>,
+  options: ImportOptions,
+  rules: ClientRules,
+): Promise<ImportResult & { clients_created: number }> {
+  const columns = await headerOf(rows, LEAD_FIELD_ALIASES, ['phone'])
+  // Phones of the clients the plan creates.
+  const newClients = new Set<string>()
+  const { result, clientsCreated } = await runImport<PlannedLead>(db, options, {
+    plan: (report) => planLeads(db, actor, rows, columns, options, rules, report, newClients),
+    apply: (trx, items) => applyLeads(trx, actor, items, rules),
+    plannedClients: () => newClients.size,
+  })
+  return { ...result, clients_created: clientsCreated }
+}
+
+async function planLeads(
+  db: Database,
+  actor: AuthenticatedActor,
+  rows: AsyncGenerator<SheetRow>,
+  columns: ColumnMap<LeadField>,
+  options: ImportOptions,
+  rules: ClientRules,
+  report: Report,
+  newClients: Set<string>,
+): Promise<PlannedLead[]> {
+  const firstRowOfLead = new Map<string, number>()
+  const users = new Map<string, number | null>()
+  const planned: PlannedLead[] = []
+  for await (const batch of batchesOf(rows)) {
+    const inputs: LeadRowInput[] = []
+    for (const row of batch) {
+      const input = leadInputOf(row, columns, rules, report)
+      if (!input) continue
+      const key = input.id !== undefined ? `id ${input.id}` : `${input.phone} ${input.channel}`
+      const earlier = firstRowOfLead.get(key)
+      if (earlier !== undefined) {
+        const field = input.id !== undefined ? columns.header.id : columns.header.phone
+        report.fail(row.row, field, `is the same lead as row ${earlier} of this file (${key})`)
+        continue
+      }
+      firstRowOfLead.set(key, row.row)
+      inputs.push(input)
+    }
+
+    const unknownUsers = [...new Set(inputs.map((input) => input.assignee))].filter(
+      (name): name is string => name !== undefined && !users.has(name),
+    )
+    if (unknownUsers.length > 0) {
+      const found = await db
+        .selectFrom('users')
+        .select(['id', 'username'])
+        .where('username', 'in', unknownUsers)
+        .where('is_active', '=', true)
+        .execute()
+      for (const name of unknownUsers) users.set(name, found.find((user) => user.username === name)?.id ?? null)
+    }
+    const clients = await clientsByPhone(db, [...new Set(inputs.map((input) => input.phone))])
+    const leads = await leadsMatching(
+      db,
+      inputs.flatMap((input) => (input.id === undefined ? [] : [input.id])),
+      [...clients.values()].map((client) => client.id),
+    )
+    const leadById = new Map(leads.map((lead) => [lead.id, lead]))
+    const latestLead = new Map(leads.map((lead) => [`${lead.client_id} ${lead.channel}`, lead]))
+
+    for (const input of inputs) {
+      const { row } = input
+      const assignedTo = input.assignee === undefined ? undefined : users.get(input.assignee)
+      if (assignedTo === null) {
+        report.fail(row.row, columns.header.assignee, `no active user is named ${input.assignee}`)
+        continue
+      }
+      const clientId = clients.get(input.phone)?.id
+      let current: ExistingLead | undefined
+      if (input.id !== undefined) {
+        current = leadById.get(input.id)
+        if (!current) {
+          report.fail(row.row, columns.header.id, `no lead has id ${input.id}`)
+          continue
+        }
+      } else if (clientId !== undefined) {
+        current = latestLead.get(`${clientId} ${input.channel}`)
+      }
+      const leadField = input.id !== undefined ? columns.header.id : columns.header.phone
+      if (current && options.mode === 'create') {
+        report.fail(
+          row.row,
+          leadField,
+          `lead ${current.id} of this client on ${current.channel} exists; mode=upsert updates it`,
+        )
+        continue
+      }
+      if (clientId === undefined && !newClients.has(input.phone) && !input.client.contact_name) {
+        report.fail(row.row, columns.header.contact_name, `is required to create the client with phone ${input.phone}`)
+        continue
+      }
+      const patch: LeadChanges = {
+        ...(input.status && { status: input.status }),
+        ...(assignedTo !== undefined && { assigned_to: assignedTo }),
+        ...(input.admin_notes && { admin_notes: input.admin_notes }),
+        ...(input.sales_notes && { sales_notes: input.sales_notes }),
+      }
+      const entry = { row: row.row, patch, channel: input.channel, phone: input.phone, client: input.client }
+      if (current) {
+        const changes = diff(current, { ...(clientId !== undefined && { client_id: clientId }), ...patch })
+        if (!changes) {
+          report.result.unchanged += 1
+          continue
+        }
+        if (changes.set.status) {
+          try {
+            assertTransition(current.status, changes.set.status, actor.role)
+          } catch (error) {
+            if (!(error instanceof ConflictError)) throw error
+            report.fail(row.row, columns.header.status, error.message)
+            continue
+          }
+        }
+        report.result.updated += 1
+        planned.push({ ...entry, field: leadField, kind: 'updated', id: current.id, patch: changes.set })
+        continue
+      }
+      if (clientId === undefined) newClients.add(input.phone)
+      report.result.created += 1
+      planned.push({ ...entry, field: columns.header.phone, kind: 'created' })
+    }
+  }
+  return planned
+}
+
+/**
+ * Writes planned lead rows against the leads as they are now (read again and locked): a lead
+ * trashed meanwhile, or moved to a status the row may no longer follow, fails its row.
+ */
+async function applyLeads(
+  trx: Transaction<DB>,
+  actor: AuthenticatedActor,
+  items: PlannedLead[],
+  rules: ClientRules,
+): Promise<Applied<PlannedLead>> {
+  const ids = items.flatMap((item) => (item.id === undefined ? [] : [item.id]))
+  const locked = ids.length === 0 ? [] : await leadColumns(trx).where('id', 'in', ids).forUpdate().execute()
+  const current = new Map(locked.map((lead) => [lead.id, lead]))
+  let clientsCreated = 0
+  const clients = await clientsByPhone(
+    trx,
+    items.filter((item) => item.id === undefined).map((item) => item.phone),
+  )
+  for (const item of items) {
+    if (item.id !== undefined) {
+      await updateLead(trx, actor, current.get(item.id), item)
+      continue
+    }
+    let client = clients.get(item.phone)
+    if (!client) {
+      const fields = { ...item.client, contact_name: item.client.contact_name as string, phone: item.phone }
+      client = await createClient(trx, actor, fields, rules)
+      clients.set(item.phone, client)
+      clientsCreated += 1
+    }
+    await createLead(trx, actor, {
+      client_id: client.id,
+      channel: item.channel,
+      status: item.patch.status,
+      admin_notes: item.patch.admin_notes ?? null,
+      sales_notes: item.patch.sales_notes ?? null,
+      assigned_to: item.patch.assigned_to ?? null,
+    })
+  }
+  return { lost: [], clientsCreated }
+}
+
+async function updateLead(
+  trx: Transaction<DB>,
+  actor: AuthenticatedActor,
+  current: ExistingLead | undefined,
+  item: PlannedLead,
+): Promise<void> {
+  if (!current) throw new NotFoundError(`Lead ${item.id}`)
+  const changes = diff(current, item.patch)
+  if (!changes) return
+  if (changes.set.status) assertTransition(current.status, changes.set.status, actor.role)
+  // One audit row per row; one event per kind of change, as the JSON routes publish them.
+  const statusChanged = changes.set.status !== undefined
+  const assigneeChanged = changes.set.assigned_to !== undefined
+  const eventType = statusChanged ? 'lead.status_changed' : assigneeChanged ? 'lead.assigned' : 'lead.updated'
+  const lead = await applyChange(trx, actor, eventType, current, changes, { statusChanged })
+  if (statusChanged && assigneeChanged) {
+    await writeEvent(trx, actor, {
+      type: 'lead.assigned',
+      resource: 'lead',
+      id: lead.id,
+      old: { assigned_to: current.assigned_to },
+      new: { assigned_to: lead.assigned_to },
+      object: lead,
+    })
+  }
+}
