@@ -30,6 +30,7 @@ import { webFormSchemas } from './forms/schemas.js'
 import { healthRoutes } from './health/routes.js'
 import { answerConditionalRead, documentConditionalRequests } from './http/etag.js'
 import { documentIdempotency, idempotencyPlugin } from './http/idempotency.js'
+import { indexRoutes } from './http/index-route.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
@@ -255,6 +256,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null, persistAuthorization: false } })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
+  await app.register(indexRoutes, { version: packageJson.version })
   await app.register(healthRoutes, { db })
   await app.register(authRoutes, {
     db,
