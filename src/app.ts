@@ -203,6 +203,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(helmet, {
     contentSecurityPolicy: {
       directives: {
+        'connect-src': ["'self'"],
         'img-src': ["'self'", 'data:'],
         'script-src': ["'self'"],
         'style-src': ["'self'", "'unsafe-inline'"],
@@ -230,7 +231,9 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
         version: packageJson.version,
         description: "A small sales team's clients and leads.",
       },
-      servers: [{ url: config.publicUrl }],
+      // Relative: Swagger UI calls the host it was opened on (127.0.0.1, a LAN name, behind a proxy), which
+      // the CSP's connect-src allows; an absolute PUBLIC_URL breaks "Try it out" from any other host.
+      servers: [{ url: '/', description: 'The host this document was read from' }],
       components: {
         securitySchemes: {
           bearerAuth: {
