@@ -37,6 +37,7 @@ import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
 import { leadRoutes } from './leads/routes.js'
 import { leadSchemas } from './leads/schemas.js'
+import { logDestination } from './logging.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
 import { searchRoutes } from './search/routes.js'
@@ -118,6 +119,7 @@ function serverOptions(config: Config): FastifyServerOptions {
   return {
     logger: {
       level: config.logLevel,
+      stream: logDestination(config.logFormat),
       redact: {
         paths: [
           'req.headers.authorization',
