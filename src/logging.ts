@@ -9,15 +9,14 @@ export function defaultLogFormat(stdoutIsTerminal = Boolean(process.stdout.isTTY
 }
 
 /**
- * Where pino writes: its own JSON stream on stdout (undefined), or readable lines. Synchronous, so
- * that the last lines before an exit are not lost.
+ * Where pino writes: its own JSON stream on stdout (undefined), or readable lines.
  */
 export function logDestination(format: LogFormat): DestinationStream | undefined {
   if (format === 'json') return undefined
   return pinoPretty({
     colorize: Boolean(process.stdout.isTTY),
     translateTime: 'SYS:HH:MM:ss',
-    ignore: 'pid,hostname',
-    sync: true,
+    // The ready line's URLs are in its message already.
+    ignore: 'pid,hostname,api,docs,dashboard',
   })
 }
