@@ -31,12 +31,14 @@ import { webFormSchemas } from './forms/schemas.js'
 import { healthRoutes } from './health/routes.js'
 import { answerConditionalRead, documentConditionalRequests } from './http/etag.js'
 import { documentIdempotency, idempotencyPlugin } from './http/idempotency.js'
+import { indexRoutes } from './http/index-route.js'
 import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
 import { leadRoutes } from './leads/routes.js'
 import { leadSchemas } from './leads/schemas.js'
+import { logDestination } from './logging.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
 import { searchRoutes } from './search/routes.js'
@@ -118,6 +120,7 @@ function serverOptions(config: Config): FastifyServerOptions {
   return {
     logger: {
       level: config.logLevel,
+      stream: logDestination(config.logFormat),
       redact: {
         paths: [
           'req.headers.authorization',
@@ -204,6 +207,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(helmet, {
     contentSecurityPolicy: {
       directives: {
+        'connect-src': ["'self'"],
         'img-src': ["'self'", 'data:'],
         'script-src': ["'self'"],
         'style-src': ["'self'", "'unsafe-inline'"],
@@ -231,7 +235,9 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
         version: packageJson.version,
         description: "A small sales team's clients and leads.",
       },
-      servers: [{ url: config.publicUrl }],
+      // Relative: Swagger UI calls the host it was opened on (127.0.0.1, a LAN name, behind a proxy), which
+      // the CSP's connect-src allows; an absolute PUBLIC_URL breaks "Try it out" from any other host.
+      servers: [{ url: '/', description: 'The host this document was read from' }],
       components: {
         securitySchemes: {
           bearerAuth: {
@@ -257,6 +263,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null, persistAuthorization: false } })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
+  await app.register(indexRoutes, { version: packageJson.version })
   await app.register(healthRoutes, { db })
   await app.register(authRoutes, {
     db,

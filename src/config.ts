@@ -11,6 +11,7 @@ import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './auth/passwords.js'
 import { preparePrivateFolder } from './db/data-dir.js'
 import { USER_LOCALES } from './db/enums.js'
 import { StartupError } from './errors/startup.js'
+import { defaultLogFormat, type LogFormat } from './logging.js'
 import { isCountryCode } from './phone.js'
 
 const DEFAULT_ADMIN_PASSWORD = 'admin123'
@@ -27,6 +28,8 @@ const EnvSchema = Type.Object({
   PORT: Type.Integer({ default: 8000, minimum: 0, maximum: 65535 }),
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   LOG_LEVEL: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+  // Unset: pretty on a terminal, JSON otherwise.
+  LOG_FORMAT: Type.Optional(Type.Unsafe<LogFormat>({ type: 'string', enum: ['pretty', 'json'] })),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   DATA_DIR: Type.String({ default: './data', minLength: 1 }),
   DB_POOL_SIZE: Type.Integer({ default: 10, minimum: 1, maximum: 200 }),
@@ -82,6 +85,7 @@ export interface Config {
   port: number
   publicUrl: string
   logLevel: string
+  logFormat: LogFormat
   /** Unset means: run the embedded PostgreSQL under dataDir. */
   databaseUrl: string | undefined
   dataDir: string
@@ -166,6 +170,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     port: env.PORT,
     publicUrl: (env.PUBLIC_URL ?? listeningUrl(env.HOST, env.PORT)).replace(/\/+$/, ''),
     logLevel: env.LOG_LEVEL,
+    logFormat: env.LOG_FORMAT ?? defaultLogFormat(),
     databaseUrl: env.DATABASE_URL,
     dataDir: resolve(env.DATA_DIR),
     dbPoolSize: env.DB_POOL_SIZE,
@@ -280,7 +285,7 @@ function describeEnvErrors(error: EnvSchemaError): string {
 }
 
 /** The address the API answers on, when PUBLIC_URL does not say otherwise. */
-function listeningUrl(host: string, port: number): string {
+export function listeningUrl(host: string, port: number): string {
   const reachable = host === '0.0.0.0' || host === '::' ? 'localhost' : host
   return `http://${isIP(reachable) === 6 ? `[${reachable}]` : reachable}:${port}`
 }

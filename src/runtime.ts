@@ -93,6 +93,7 @@ export async function startRuntime(
   const log = options.log ?? ((message: string) => console.error(message))
   const jwtSecret = await resolveJwtSecret(config)
   let app: FastifyInstance | undefined
+  if (!config.databaseUrl && !options.embedded) log(`Starting the embedded PostgreSQL in ${config.dataDir}…`)
   const database = await openConfiguredDatabase(config, {
     embedded: options.embedded,
     log,
@@ -101,11 +102,13 @@ export async function startRuntime(
   let housekeeping: Periodic[] = []
   try {
     await waitForDatabase(database.handle, { url: database.url, seconds: config.dbWaitSeconds, log })
-    if (config.migrateOnStart) await migrate(database.url)
+    if (config.migrateOnStart) await migrate(database.url, { log })
     app = await buildApp({ config, db: database.handle.db, jwtSecret })
     if (await ensureFirstAdmin(database.handle.db, config.adminPassword, config.defaultLocale)) {
       if (config.adminPasswordIsDefault) {
-        app.log.warn('Created the user "admin" with the default password admin123: change it now')
+        app.log.warn(
+          'Created the user "admin" with the default password admin123: change it now (POST /auth/me/password, or ADMIN_PASSWORD=… npm run create-admin)',
+        )
       } else {
         app.log.info('Created the user "admin" with ADMIN_PASSWORD')
       }

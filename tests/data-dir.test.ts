@@ -80,7 +80,7 @@ describe('the data folder of a running server', () => {
 
   it('resets a password with create-admin while the server runs; the server and a restart both see it', async () => {
     assert.ok(environment && server)
-    const reset = await runTs('scripts/create-admin.ts', { ...environment.env, ADMIN_PASSWORD: 'a-new-admin-pass' })
+    const reset = await runTs('src/cli/create-admin.ts', { ...environment.env, ADMIN_PASSWORD: 'a-new-admin-pass' })
     assert.equal(reset.code, 0, reset.output)
     assert.match(reset.output, /Reset the password of admin/)
     assert.equal(await login(server.url, 'a-new-admin-pass'), 200, 'the running server sees the new password')

@@ -185,6 +185,45 @@ describe('HTTP conventions', () => {
     assert.deepEqual((await ctx.inject({ method: 'GET', url: '/health' })).json(), { status: 'ok' })
     assert.deepEqual((await ctx.inject({ method: 'GET', url: '/ready' })).json(), { status: 'ok' })
   })
+
+  it('answers GET / without a token with links to the docs, the OpenAPI document and the dashboard', async () => {
+    const response = await ctx.inject({ method: 'GET', url: '/' })
+    assert.equal(response.statusCode, 200)
+    const index = response.json()
+    assert.equal(index.name, 'Mini CRM API')
+    assert.match(index.version, /^\d+\.\d+\.\d+/)
+    assert.deepEqual(
+      { docs: index.docs, openapi: index.openapi, dashboard: index.dashboard, health: index.health },
+      { docs: '/docs', openapi: '/openapi.json', dashboard: '/dashboard', health: '/health' },
+    )
+    for (const path of [index.docs, index.openapi, index.health]) {
+      assert.ok((await ctx.inject({ method: 'GET', url: path })).statusCode < 400, path)
+    }
+  })
+
+  it('challenges a request without a valid bearer token with WWW-Authenticate', async () => {
+    const missing = await ctx.inject({ method: 'GET', url: '/auth/me' })
+    assert.equal(missing.statusCode, 401)
+    assert.equal(missing.headers['www-authenticate'], 'Bearer realm="Mini CRM API"')
+    const refused = await ctx.inject({ method: 'GET', url: '/clients', headers: { authorization: 'Bearer nonsense' } })
+    assert.equal(refused.statusCode, 401)
+    assert.equal(refused.headers['www-authenticate'], 'Bearer realm="Mini CRM API", error="invalid_token"')
+    const key = await ctx.inject({
+      method: 'GET',
+      url: '/clients',
+      headers: { authorization: `Bearer crm_${'x'.repeat(43)}` },
+    })
+    assert.equal(key.statusCode, 401)
+    assert.equal(key.headers['www-authenticate'], 'Bearer realm="Mini CRM API", error="invalid_token"')
+    // A wrong password is not a token to challenge.
+    const login = await ctx.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { username: 'admin', password: 'wrong-password' },
+    })
+    assert.equal(login.statusCode, 401)
+    assert.equal(login.headers['www-authenticate'], undefined)
+  })
 })
 
 describe('CORS off by default', () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import pg from 'pg'
 import { loadConfig } from '../src/config.js'
+import { defaultLogFormat } from '../src/logging.js'
 import { createTestDatabase, SERVER_URL, type ServerEnvironment, serverEnvironment } from './helpers/context.js'
 import { freePort, root, runTs, type ServerProcess, startServer } from './helpers/server.js'
 
@@ -44,6 +45,71 @@ describe('a fresh clone', () => {
     assert.match(output, /q=visible/, 'the request was logged')
     for (const secret of Object.values(secrets)) assert.ok(!output.includes(secret), `${secret} is in the log`)
     assert.match(output, /access_token=\[redacted\]/)
+  })
+})
+
+describe('what a start says', () => {
+  const cleanups: Array<() => Promise<unknown>> = []
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup()
+  })
+
+  async function start(env: Record<string, string>): Promise<{ url: string; output: string }> {
+    const environment = await serverEnvironment()
+    cleanups.push(() => environment.cleanup())
+    const server = await startServer({ ...environment.env, ...env })
+    cleanups.push(() => server.stop())
+    const deadline = Date.now() + 10_000
+    while (!server.output().includes('Mini CRM API ready') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    return { url: server.url, output: server.output() }
+  }
+
+  it('logs JSON lines with LOG_FORMAT=json: what it is doing, then one line with the URLs', async () => {
+    const { url, output } = await start({ LOG_FORMAT: 'json' })
+    const entries = output
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { msg: string; api?: string; docs?: string; dashboard?: string })
+    const messages = entries.map((entry) => entry.msg)
+    if (SERVER_URL)
+      assert.ok(
+        messages.some((message) => /^Applying \d+ migrations…$/.test(message)),
+        output,
+      )
+    else
+      assert.ok(
+        messages.some((message) => message.startsWith('Starting the embedded PostgreSQL in ')),
+        output,
+      )
+    const ready = entries.filter((entry) => entry.msg.startsWith('Mini CRM API ready'))
+    assert.equal(ready.length, 1, output)
+    assert.equal(ready[0]?.msg, `Mini CRM API ready on ${url} · documentation ${url}/docs · dashboard ${url}/dashboard`)
+    assert.deepEqual(
+      { api: ready[0]?.api, docs: ready[0]?.docs, dashboard: ready[0]?.dashboard },
+      { api: url, docs: `${url}/docs`, dashboard: `${url}/dashboard` },
+    )
+  })
+
+  it('logs readable lines with LOG_FORMAT=pretty', async () => {
+    const { url, output } = await start({ LOG_FORMAT: 'pretty' })
+    const lines = output.trim().split('\n')
+    assert.ok(
+      lines.every((line) => !line.startsWith('{')),
+      `a JSON line:\n${output}`,
+    )
+    assert.match(output, /^\[\d\d:\d\d:\d\d\] INFO: Mini CRM API ready on /m)
+    assert.ok(output.includes(`ready on ${url} · documentation ${url}/docs · dashboard ${url}/dashboard`), output)
+  })
+
+  it('chooses pretty on a terminal and JSON otherwise, unless LOG_FORMAT says', () => {
+    assert.equal(defaultLogFormat(true), 'pretty')
+    assert.equal(defaultLogFormat(false), 'json')
+    // The tests' stdout is a pipe.
+    assert.equal(loadConfig({}, { dotenv: false }).logFormat, 'json')
+    assert.equal(loadConfig({ LOG_FORMAT: 'pretty' }, { dotenv: false }).logFormat, 'pretty')
+    assert.throws(() => loadConfig({ LOG_FORMAT: 'text' }, { dotenv: false }), /LOG_FORMAT must be one of pretty, json/)
   })
 })
 

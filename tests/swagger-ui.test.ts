@@ -28,8 +28,8 @@ describe('Swagger UI at /docs', () => {
     const lap = (what: string) => t.diagnostic(`${what} after ${Math.round(performance.now() - started)} ms`)
     environment = await serverEnvironment()
     const port = await freePort()
-    // No PUBLIC_URL: the document's server address follows HOST and PORT.
-    server = await startServer({ ...environment.env, PORT: String(port) })
+    // PUBLIC_URL names another host than the one the page is opened on: "Try it out" must still reach the API.
+    server = await startServer({ ...environment.env, PORT: String(port), PUBLIC_URL: `http://localhost:${port}` })
     assert.equal(server.url, `http://127.0.0.1:${port}`)
     lap('server listening')
 
@@ -72,7 +72,8 @@ async function scenario(page: Page, url: string, explain: (what: string) => stri
   await page.locator('.swagger-ui .info .title').filter({ hasText: 'Mini CRM API' }).waitFor()
   const operation = page.locator('#operations-auth-getCurrentUser')
   await operation.waitFor()
-  assert.equal(await page.locator('.servers select option').first().getAttribute('value'), url, 'the server URL')
+  const csp = docs?.headers()['content-security-policy'] ?? ''
+  assert.match(csp, /connect-src 'self'/, csp)
 
   // Authorize with the OAuth2 password flow.
   await page.locator('.auth-wrapper .btn.authorize').click()
@@ -110,6 +111,8 @@ async function scenario(page: Page, url: string, explain: (what: string) => stri
   ])
   assert.equal(me.status(), 200, explain(`GET /auth/me: ${me.status()} ${await me.text()}`))
   assert.equal(me.request().headers().authorization?.startsWith('Bearer '), true, 'sent with the bearer token')
+  // Relative, so that the call goes to the host the page came from.
+  assert.equal(await page.locator('.servers select option').first().getAttribute('value'), '/', 'the server URL')
 
   const live = operation.locator('.live-responses-table .response').first()
   await live.waitFor()

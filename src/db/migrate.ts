@@ -36,22 +36,25 @@ export async function runDbmate(url: string, args: string[]): Promise<string> {
  * then sends nothing more, where dbmate's session would interleave its statements with the running
  * server's on the embedded database, which serves every connection from one session.
  */
-export async function migrate(url: string): Promise<string> {
-  if (await allApplied(url)) return ''
+export async function migrate(url: string, options: { log?: (message: string) => void } = {}): Promise<string> {
+  const pending = await pendingMigrations(url)
+  if (pending === 0) return ''
+  // The first start applies every migration, which takes a while on the embedded database: say so.
+  options.log?.(`Applying ${pending} migration${pending === 1 ? '' : 's'}…`)
   return runDbmate(url, ['migrate'])
 }
 
-async function allApplied(url: string): Promise<boolean> {
+async function pendingMigrations(url: string): Promise<number> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((name) => name.endsWith('.sql'))
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 })
   try {
     await client.connect()
     const { rows } = await client.query<{ version: string }>('select version from schema_migrations')
     const applied = new Set(rows.map((row) => row.version))
-    return files.every((name) => applied.has(name.split('_')[0] as string))
+    return files.filter((name) => !applied.has(name.split('_')[0] as string)).length
   } catch {
     // No schema_migrations yet, or no answer: dbmate creates it, or says what is wrong.
-    return false
+    return files.length
   } finally {
     await client.end().catch(() => undefined)
   }

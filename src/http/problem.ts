@@ -79,6 +79,15 @@ export function sendProblem(reply: FastifyReply, problem: Problem): FastifyReply
   // Sent as a string so that no route's response schema can reshape it.
   // Set here too: the router's own errors are answered before the onSend hook that adds it.
   reply.header('x-request-id', reply.request.id)
+  // RFC 9110 wants a challenge on every 401; RFC 6750 says which one when a token was sent and refused.
+  if (problem.code === 'unauthorized') {
+    reply.header(
+      'www-authenticate',
+      reply.request.headers.authorization
+        ? 'Bearer realm="Mini CRM API", error="invalid_token"'
+        : 'Bearer realm="Mini CRM API"',
+    )
+  }
   return reply.code(problem.status).type('application/problem+json').send(JSON.stringify(body))
 }
 

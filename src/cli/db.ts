@@ -1,17 +1,17 @@
 /**
  * dbmate against the configured database: DATABASE_URL, or the embedded one under DATA_DIR
  * (through the running server when there is one).
- * Usage: tsx scripts/db.ts migrate | rollback | status
+ * Usage: npm run db:migrate | db:rollback | db:status, or `node dist/cli/db.js migrate | rollback | status`.
  */
-import { loadConfig } from '../src/config.js'
-import { runDbmate } from '../src/db/migrate.js'
-import { StartupError } from '../src/errors/startup.js'
-import { openConfiguredDatabase } from '../src/runtime.js'
+import { loadConfig } from '../config.js'
+import { runDbmate } from '../db/migrate.js'
+import { StartupError } from '../errors/startup.js'
+import { openConfiguredDatabase } from '../runtime.js'
 
 const commands: Record<string, string[]> = { migrate: ['migrate'], rollback: ['rollback'], status: ['status'] }
 const args = commands[process.argv[2] ?? '']
 if (!args) {
-  console.error(`usage: tsx scripts/db.ts ${Object.keys(commands).join(' | ')}`)
+  console.error(`usage: db ${Object.keys(commands).join(' | ')}`)
   process.exit(2)
 }
 

@@ -1,19 +1,27 @@
 /**
  * Creates an admin user, or resets the password of an existing one (and makes it an active admin).
- * Usage: npm run create-admin -- [username]   (password from ADMIN_PASSWORD or asked for)
+ * Usage: npm run create-admin -- [username], or `node dist/cli/create-admin.js [username]` where only the
+ * compiled JavaScript is (the Docker image). The password comes from ADMIN_PASSWORD or is asked for.
  * With the embedded database it goes through the running server's socket when the server runs, and
  * opens DATA_DIR itself (locking it) when it does not: the data folder never has two owners.
  */
 import { stdin, stdout } from 'node:process'
 import { createInterface } from 'node:readline/promises'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/auth/passwords.js'
-import { loadConfig } from '../src/config.js'
-import { migrate } from '../src/db/migrate.js'
-import { StartupError } from '../src/errors/startup.js'
-import { openConfiguredDatabase } from '../src/runtime.js'
-import { createOrResetAdmin } from '../src/users/bootstrap.js'
-import { USERNAME_PATTERN } from '../src/users/schemas.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js'
+import { loadConfig } from '../config.js'
+import { migrate } from '../db/migrate.js'
+import { StartupError } from '../errors/startup.js'
+import { openConfiguredDatabase } from '../runtime.js'
+import { createOrResetAdmin } from '../users/bootstrap.js'
+import { USERNAME_PATTERN } from '../users/schemas.js'
 
+if (process.argv[2] === '--help' || process.argv[2] === '-h') {
+  console.log(
+    'usage: create-admin [username]   creates that admin (default: admin) or resets its password, role and activity;\n' +
+      '       the password comes from ADMIN_PASSWORD, or is asked for',
+  )
+  process.exit(0)
+}
 const username = process.argv[2] ?? 'admin'
 const config = loadConfig()
 const password = process.env.ADMIN_PASSWORD ?? (await ask(`New password for ${username}: `))
