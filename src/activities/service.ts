@@ -6,7 +6,7 @@ import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate
 import type { DB } from '../db/types.js'
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors/domain.js'
 import { visibleLeads } from '../leads/scope.js'
-import { ACTIVITY_COLUMNS, type Activity, recordActivities } from './record.js'
+import { ACTIVITY_COLUMNS, type Activity, recordActivities } from '../timeline/record.js'
 import { PEOPLE_ACTIVITY_TYPES } from './schemas.js'
 
 /** 404 unless the caller may see the lead (sales: only their own). */

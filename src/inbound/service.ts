@@ -1,11 +1,11 @@
 import { sql, type Transaction } from 'kysely'
-import type { Activity, NewActivity } from '../activities/record.js'
-import { recordActivity } from '../activities/record.js'
 import { nextAssignee } from '../assignment/service.js'
 import type { Actor } from '../auth/actor.js'
 import { CLIENT_COLUMNS, type Client, type ClientRules, createClient, liveClients } from '../clients/service.js'
 import type { DB, LeadChannel } from '../db/types.js'
 import { createLead, type Lead, latestOpenLead } from '../leads/service.js'
+import type { Activity, NewActivity } from '../timeline/record.js'
+import { recordActivity } from '../timeline/record.js'
 
 export interface InboundContact {
   /** The sender's number in E.164, first the one to store, then other forms of the same line (variants). */

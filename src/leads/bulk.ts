@@ -3,7 +3,6 @@ import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
 import type { DB, LeadStatus } from '../db/types.js'
 import { DomainError, ForbiddenError, ValidationError } from '../errors/domain.js'
-import { assertIfMatch } from '../http/etag.js'
 import { assertActiveUser, assignLead, changeLeadStatus, type Lead, lockLead, trashLead } from './service.js'
 
 export interface BulkRequest {
@@ -57,8 +56,8 @@ export async function runBulk(
   db: Database,
   actor: AuthenticatedActor,
   request: BulkRequest,
-  /** The lead's ETag, as GET /leads/{id} answers it. */
-  etagOf: (lead: Lead) => string,
+  /** Throws 412 unless `ifMatch` matches the lead's ETag as GET /leads/{id} answers it. */
+  assertMatches: (ifMatch: string, lead: Lead) => void,
 ): Promise<BulkResult[]> {
   if ((request.items === undefined) === (request.ids === undefined)) {
     throw ValidationError.field('items', 'send either items or ids')
@@ -85,7 +84,7 @@ export async function runBulk(
   for (const item of items) {
     try {
       await db.transaction().execute(async (trx) => {
-        if (item.if_match !== undefined) assertIfMatch(item.if_match, etagOf(await lockLead(trx, actor, item.id)))
+        if (item.if_match !== undefined) assertMatches(item.if_match, await lockLead(trx, actor, item.id))
         await change(trx, item.id)
       })
       results.push({ id: item.id, status: 200 })

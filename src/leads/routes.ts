@@ -6,7 +6,7 @@ import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
-import { checkIfMatch, etagFor, setETag } from '../http/etag.js'
+import { assertIfMatch, checkIfMatch, etagFor, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { applyView } from '../views/apply.js'
 import { runBulk } from './bulk.js'
@@ -234,7 +234,9 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       },
     },
     async (request, reply) => ({
-      results: await runBulk(db, request.actor, request.body, (lead) => etagFor(reply, LeadSchema, lead)),
+      results: await runBulk(db, request.actor, request.body, (ifMatch, lead) =>
+        assertIfMatch(ifMatch, etagFor(reply, LeadSchema, lead)),
+      ),
     }),
   )
 

@@ -1,10 +1,10 @@
 import { type Expression, type SqlBool, sql } from 'kysely'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
+import { dateRange } from '../db/dates.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import type { LeadChannel, LeadStatus } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
-import { dateRange } from '../http/dates.js'
 import { MAX_STATS_DAYS } from './schemas.js'
 import { filteredLeads, type LeadFilter, parseAssignees } from './service.js'
 
