@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { login } from '../../src/account/service.js'
 import type { AuthenticatedActor } from '../../src/auth/authenticate.js'
-import { login } from '../../src/auth/service.js'
 import { getClient, searchClients } from '../../src/clients/service.js'
 import type { Database } from '../../src/db/database.js'
 import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
