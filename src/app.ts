@@ -34,6 +34,7 @@ import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
+import { clientLeads } from './leads/of-client.js'
 import { leadRoutes } from './leads/routes.js'
 import { leadSchemas } from './leads/schemas.js'
 import { notificationRoutes } from './notifications/routes.js'
@@ -265,7 +266,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(userRoutes, { db, defaultLocale: config.defaultLocale })
   await app.register(notificationRoutes, { db })
   await app.register(auditRoutes, { db })
-  await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
+  await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion }, leads: clientLeads })
   await app.register(leadRoutes, { db })
   await app.register(activityRoutes, { db })
   await app.register(assignmentRoutes, { db })

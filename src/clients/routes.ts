@@ -1,19 +1,10 @@
-import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { type FastifyPluginAsyncTypebox, type TSchema, Type } from '@fastify/type-provider-typebox'
 import { listAuditLogs } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
 import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
-import { ClientDetailSchema } from '../leads/schemas.js'
-import {
-  countLeadsOfClient,
-  leadIdsOfClient,
-  leadsOfClient,
-  moveLeadsOfClient,
-  restoreLeadsOfClient,
-  trashLeadsOfClient,
-} from '../leads/service.js'
 import { applyView } from '../views/apply.js'
 import {
   ClientCreateSchema,
@@ -43,20 +34,29 @@ import {
   updateClient,
 } from './service.js'
 
-/** The client as GET /clients/{id} shows it to the actor: with the newest leads they may see. */
-async function clientDetail(db: Database, actor: AuthenticatedActor, client: Client) {
-  return { ...client, ...(await leadsOfClient(db, actor, client.id)) }
+/**
+ * What the client routes need of a client's leads. Leads sit above clients (a lead names its client),
+ * so leads/ provides this and app.ts passes it in: clients/ imports nothing of leads/.
+ */
+export interface ClientLeads {
+  /** GET /clients/{id}'s response schema: the client with its newest leads. */
+  detailSchema: TSchema
+  /** The newest leads of the client that the actor may see, and how many they may see. */
+  newest(db: Database, actor: AuthenticatedActor, clientId: number): Promise<{ leads: unknown[]; leads_total: number }>
+  dependents: ClientDependents
 }
 
-export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (app, options) => {
+export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules; leads: ClientLeads }> = async (
+  app,
+  options,
+) => {
   const { db, rules } = options
-  const dependents: ClientDependents = {
-    count: countLeadsOfClient,
-    ids: leadIdsOfClient,
-    trashAll: trashLeadsOfClient,
-    restoreTrashedWith: restoreLeadsOfClient,
-    moveAll: moveLeadsOfClient,
-  }
+  const { detailSchema: ClientDetailSchema, dependents } = options.leads
+  /** The client as GET /clients/{id} shows it to the actor: with the newest leads they may see. */
+  const clientDetail = async (db: Database, actor: AuthenticatedActor, client: Client) => ({
+    ...client,
+    ...(await options.leads.newest(db, actor, client.id)),
+  })
   app.addHook('onRequest', app.authenticate)
 
   app.get(

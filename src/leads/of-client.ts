@@ -1,0 +1,23 @@
+import type { ClientLeads } from '../clients/routes.js'
+import { ClientDetailSchema } from './schemas.js'
+import {
+  countLeadsOfClient,
+  leadIdsOfClient,
+  leadsOfClient,
+  moveLeadsOfClient,
+  restoreLeadsOfClient,
+  trashLeadsOfClient,
+} from './service.js'
+
+/** A client's leads as the client routes read and move them (app.ts passes this in). */
+export const clientLeads: ClientLeads = {
+  detailSchema: ClientDetailSchema,
+  newest: leadsOfClient,
+  dependents: {
+    count: countLeadsOfClient,
+    ids: leadIdsOfClient,
+    trashAll: trashLeadsOfClient,
+    restoreTrashedWith: restoreLeadsOfClient,
+    moveAll: moveLeadsOfClient,
+  },
+}
