@@ -19,12 +19,12 @@ import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
 import { authenticationPlugin } from './auth/authenticate.js'
 import { clientRoutes } from './clients/routes.js'
-import { clientSchemas } from './clients/schemas.js'
+import { ClientListQuery, clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
 import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
-import { corsOptionsOf, FORM_PREFIX, publicFormRoutes } from './forms/public.js'
+import { corsOptionsOf, FORM_PREFIX, publicFormRoutes } from './forms/public-routes.js'
 import { webFormRoutes } from './forms/routes.js'
 import { webFormSchemas } from './forms/schemas.js'
 import { healthRoutes } from './health/routes.js'
@@ -36,7 +36,7 @@ import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
 import { clientLeads } from './leads/of-client.js'
 import { leadRoutes } from './leads/routes.js'
-import { leadSchemas } from './leads/schemas.js'
+import { LeadListQuery, leadSchemas } from './leads/schemas.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
 import { searchRoutes } from './search/routes.js'
@@ -284,7 +284,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(dashboardRoutes)
   await app.register(spreadsheetRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
   await app.register(searchRoutes, { db, defaultPhoneRegion: config.defaultPhoneRegion })
-  await app.register(viewRoutes, { db })
+  await app.register(viewRoutes, { db, listQueries: { leads: LeadListQuery, clients: ClientListQuery } })
   await app.register(trashRoutes, { db })
   const whatsapp = { db, whatsapp: config.whatsapp, rules: { defaultPhoneRegion: config.defaultPhoneRegion } }
   await app.register(whatsappWebhookRoutes, whatsapp)
