@@ -3,7 +3,8 @@ import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
 import type { DB, LeadStatus } from '../db/types.js'
 import { DomainError, ForbiddenError, ValidationError } from '../errors/domain.js'
-import { assertActiveUser, assignLead, changeLeadStatus, type Lead, lockLead, trashLead } from './service.js'
+import { assertActiveUser, assignLead, changeLeadStatus, lockLead, trashLead } from './commands.js'
+import type { Lead } from './queries.js'
 
 export interface BulkRequest {
   action: 'assign' | 'status' | 'delete'

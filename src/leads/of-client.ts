@@ -1,13 +1,7 @@
 import type { ClientLeads } from '../clients/routes.js'
+import { moveLeadsOfClient, restoreLeadsOfClient, trashLeadsOfClient } from './cascades.js'
+import { countLeadsOfClient, leadIdsOfClient, leadsOfClient } from './queries.js'
 import { ClientDetailSchema } from './schemas.js'
-import {
-  countLeadsOfClient,
-  leadIdsOfClient,
-  leadsOfClient,
-  moveLeadsOfClient,
-  restoreLeadsOfClient,
-  trashLeadsOfClient,
-} from './service.js'
 
 /** A client's leads as the client routes read and move them (app.ts passes this in). */
 export const clientLeads: ClientLeads = {

@@ -10,6 +10,8 @@ import { assertIfMatch, checkIfMatch, etagFor, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { applyView } from '../views/apply.js'
 import { runBulk } from './bulk.js'
+import { assignLead, changeLeadStatus, createLead, lockLead, restoreLead, trashLead, updateLead } from './commands.js'
+import { getLead, type Lead, listLeads } from './queries.js'
 import {
   LeadAssignmentSchema,
   LeadBulkResultSchema,
@@ -24,18 +26,6 @@ import {
   LeadUpdateSchema,
   MAX_STATS_DAYS,
 } from './schemas.js'
-import {
-  assignLead,
-  changeLeadStatus,
-  createLead,
-  getLead,
-  type Lead,
-  listLeads,
-  lockLead,
-  restoreLead,
-  trashLead,
-  updateLead,
-} from './service.js'
 import { leadStats } from './stats.js'
 
 /** status and assigned_to have routes of their own: say which, rather than "not an accepted field". */

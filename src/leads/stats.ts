@@ -5,8 +5,8 @@ import { dateRange } from '../db/dates.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import type { LeadChannel, LeadStatus } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
+import { filteredLeads, type LeadFilter, parseAssignees } from './queries.js'
 import { MAX_STATS_DAYS } from './schemas.js'
-import { filteredLeads, type LeadFilter, parseAssignees } from './service.js'
 
 export interface LeadStats {
   total: number

@@ -8,7 +8,7 @@ import { UnauthorizedError, ValidationError } from '../errors/domain.js'
 import { sendProblem } from '../http/problem.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { receiveInbound } from '../inbound/service.js'
-import { getLead } from '../leads/service.js'
+import { getLead } from '../leads/queries.js'
 import { type OutboundMessage, sendWhatsAppMessage } from './graph.js'
 import {
   VerificationQuery,
