@@ -7,6 +7,16 @@ import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { applyView } from '../views/apply.js'
 import {
+  type ClientDependents,
+  createClient,
+  lockClient,
+  restoreClient,
+  trashClient,
+  updateClient,
+} from './commands.js'
+import { mergeClients } from './merge.js'
+import { type Client, type ClientRules, getClient, getClientByPhone, listClients, searchClients } from './queries.js'
+import {
   ClientCreateSchema,
   ClientDeleteQuery,
   ClientListQuery,
@@ -18,21 +28,6 @@ import {
   ClientUpdateSchema,
   PhoneParams,
 } from './schemas.js'
-import {
-  type Client,
-  type ClientDependents,
-  type ClientRules,
-  createClient,
-  getClient,
-  getClientByPhone,
-  listClients,
-  lockClient,
-  mergeClients,
-  restoreClient,
-  searchClients,
-  trashClient,
-  updateClient,
-} from './service.js'
 
 /**
  * What the client routes need of a client's leads. Leads sit above clients (a lead names its client),

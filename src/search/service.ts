@@ -1,7 +1,7 @@
 import { type RawBuilder, type SqlBool, sql } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { liveClients } from '../clients/service.js'
+import { liveClients } from '../clients/queries.js'
 import type { Database } from '../db/database.js'
 import { MAX_COUNTED, type Page, type PageRequest, paginate } from '../db/paginate.js'
 import { type FullTextQuery, fullTextQuery, queryWords, snippet } from '../db/search.js'

@@ -3,18 +3,15 @@ import type { ValidateFunction } from 'ajv'
 import type { Transaction } from 'kysely'
 import { diff, writeAudit } from '../audit/write.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { ClientTypeSchema, ClientUpdateSchema } from '../clients/schemas.js'
 import {
   assertCompanyWhenJuridical,
-  CLIENT_COLUMNS,
-  type Client,
   type ClientPatch as ClientInput,
-  type ClientRules,
   createClient,
-  liveClients,
   normalize as normalizeClient,
   updateClient,
-} from '../clients/service.js'
+} from '../clients/commands.js'
+import { CLIENT_COLUMNS, type Client, type ClientRules, liveClients } from '../clients/queries.js'
+import { ClientTypeSchema, ClientUpdateSchema } from '../clients/schemas.js'
 import type { Database } from '../db/database.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import type { DB, LeadChannel, LeadStatus } from '../db/types.js'

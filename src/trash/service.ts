@@ -1,7 +1,7 @@
 import { type NotNull, sql, type Transaction } from 'kysely'
 import { writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
-import { CLIENT_COLUMNS, type Client } from '../clients/service.js'
+import { CLIENT_COLUMNS, type Client } from '../clients/queries.js'
 import type { Database } from '../db/database.js'
 import { columnKey, type Page, type PageOrder, type PageRequest, paginate } from '../db/paginate.js'
 import type { DB } from '../db/types.js'

@@ -1,7 +1,7 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ActivitySchema } from '../activities/schemas.js'
-import type { ClientRules } from '../clients/service.js'
+import type { ClientRules } from '../clients/queries.js'
 import type { WhatsAppConfig } from '../config.js'
 import type { Database } from '../db/database.js'
 import { UnauthorizedError, ValidationError } from '../errors/domain.js'
