@@ -2,6 +2,7 @@
 import { type ExpressionBuilder, type Selectable, sql } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
+import { scopedAssignee } from '../auth/scope.js'
 import type { Database } from '../db/database.js'
 import { rangeConditions } from '../db/dates.js'
 import { OPEN_LEAD_STATUSES } from '../db/enums.js'
@@ -100,7 +101,8 @@ export function filteredClients(db: Database, actor: AuthenticatedActor, filter:
         .whereRef('leads.client_id', '=', 'clients.id')
         .where('leads.status', 'in', OPEN_LEAD_STATUSES)
         .where('leads.deleted_at', 'is', null)
-      if (actor.role === 'sales') leads = leads.where('leads.assigned_to', '=', actor.userId)
+      const assignee = scopedAssignee(actor)
+      if (assignee !== undefined) leads = leads.where('leads.assigned_to', '=', assignee)
       return eb.exists(leads)
     }
     query = query.where((eb) => (filter.has_open_leads ? openLeads(eb) : eb.not(openLeads(eb))))

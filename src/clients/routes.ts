@@ -124,7 +124,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
       schema: {
         operationId: 'getClient',
         tags: ['clients'],
-        summary: 'Read a client with the 20 most recent leads you may see',
+        summary: 'Read a client with the most recent leads you may see',
         params: IdParams,
         response: { 200: ref(ClientDetailSchema), ...problems(404) },
       },

@@ -1,15 +1,16 @@
 // Changing one lead: create, update, status, assignee, trash and restore, each with its audit row and event.
 import { sql, type Transaction } from 'kysely'
 import { auditRows, type Changes, diff, writeAudit } from '../audit/write.js'
+import { assertActiveUser } from '../auth/active-user.js'
 import type { Actor } from '../auth/actor.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
+import { visibleLeads } from '../auth/scope.js'
 import { isForeignKeyViolation } from '../db/errors.js'
 import type { DB, LeadChannel, LeadStatus } from '../db/types.js'
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { type EventType, writeEvent } from '../events/outbox.js'
 import { type NewActivity, recordActivities } from '../timeline/record.js'
 import { getLead, LEAD_COLUMNS, type Lead, type LeadRow, withClient } from './queries.js'
-import { visibleLeads } from './scope.js'
 import { assertTransition } from './transitions.js'
 
 async function lockVisibleLead(trx: Transaction<DB>, actor: AuthenticatedActor, id: number): Promise<LeadRow> {
@@ -26,18 +27,6 @@ async function lockVisibleLead(trx: Transaction<DB>, actor: AuthenticatedActor, 
 export async function lockLead(trx: Transaction<DB>, actor: AuthenticatedActor, id: number): Promise<Lead> {
   await lockVisibleLead(trx, actor, id)
   return getLead(trx, actor, id)
-}
-
-export async function assertActiveUser(trx: Transaction<DB>, userId: number): Promise<void> {
-  const user = await trx
-    .selectFrom('users')
-    .select('id')
-    .where('id', '=', userId)
-    .where('is_active', '=', true)
-    // Waits for a concurrent deactivation to commit, then sees it: no lead goes to an inactive user.
-    .forShare()
-    .executeTakeFirst()
-  if (!user) throw ValidationError.field('assigned_to', `no active user has id ${userId}`)
 }
 
 /**
@@ -88,7 +77,7 @@ export async function createLead(trx: Transaction<DB>, actor: Actor, input: NewL
     assignedTo = actor.userId
   }
   // The caller is an active user (authentication checked it): only someone else needs the check.
-  if (assignedTo != null && assignedTo !== actor.userId) await assertActiveUser(trx, assignedTo)
+  if (assignedTo != null && assignedTo !== actor.userId) await assertActiveUser(trx, assignedTo, 'assigned_to')
   await assertLiveClient(trx, input.client_id)
   // The new row comes back joined to its client from the insert itself, without a second read.
   const created = await translateForeignKeys(() =>
@@ -242,7 +231,7 @@ export async function assignLead(
   const current = await lockVisibleLead(trx, actor, id)
   const changes = diff(current, { assigned_to: assignedTo })
   if (!changes) return getLead(trx, actor, id)
-  if (assignedTo !== null) await assertActiveUser(trx, assignedTo)
+  if (assignedTo !== null) await assertActiveUser(trx, assignedTo, 'assigned_to')
   return applyChange(trx, actor, 'lead.assigned', current, changes)
 }
 

@@ -2,6 +2,7 @@
 import { type Selectable, type SelectQueryBuilder, type SqlBool, sql, type Transaction } from 'kysely'
 import { jsonBuildObject } from 'kysely/helpers/postgres'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
+import { visibleLeads } from '../auth/scope.js'
 import type { Database } from '../db/database.js'
 import { dateRange, rangeConditions } from '../db/dates.js'
 import { OPEN_LEAD_STATUSES } from '../db/enums.js'
@@ -9,8 +10,7 @@ import { columnKey, type Page, type PageRequest, paginate, parseSort } from '../
 import { clientIdsMatching, fullTextQuery, queryWords } from '../db/search.js'
 import type { ClientType, DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { NotFoundError } from '../errors/domain.js'
-import type { LEAD_SORTS } from './schemas.js'
-import { visibleLeads } from './scope.js'
+import { CLIENT_LEADS_SHOWN, type LEAD_SORTS } from './schemas.js'
 
 export type LeadRow = Omit<Selectable<Leads>, 'search_vector' | 'deleted_at' | 'deleted_by'>
 
@@ -156,8 +156,6 @@ export async function getLead(db: Database, actor: AuthenticatedActor, id: numbe
   if (!lead) throw new NotFoundError('Lead')
   return lead
 }
-
-export const CLIENT_LEADS_SHOWN = 20
 
 /** The most recent leads of one client that the caller may see, and how many they may see in all. */
 export async function leadsOfClient(

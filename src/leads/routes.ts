@@ -27,6 +27,7 @@ import {
   MAX_STATS_DAYS,
 } from './schemas.js'
 import { leadStats } from './stats.js'
+import { describeTransitions, LEAD_ACTION_ROLES } from './transitions.js'
 
 /** status and assigned_to have routes of their own: say which, rather than "not an accepted field". */
 const pointToOwnRoutes: preValidationHookHandler = async (request) => {
@@ -154,8 +155,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         operationId: 'changeLeadStatus',
         tags: ['leads'],
         summary: 'Move a lead to another status',
-        description:
-          'new → contacted | quoted | closed | discarded; contacted → quoted | closed | discarded; quoted → contacted | closed | discarded; closed and discarded are final, but admin and management may reopen them to contacted. Anything else is a 409 invalid_transition listing the allowed next states.',
+        description: `${describeTransitions()} Anything else is a 409 invalid_transition listing the allowed next states.`,
         params: IdParams,
         body: ref(LeadStatusChangeSchema),
         response: { 200: ref(LeadSchema), ...problems(404, 409) },
@@ -170,7 +170,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.patch(
     '/leads/:id/assign',
     {
-      onRequest: app.requireRole('admin', 'management'),
+      onRequest: app.requireRole(...LEAD_ACTION_ROLES.assign),
       config: { etag: 'write' },
       schema: {
         operationId: 'assignLead',
@@ -190,7 +190,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.delete(
     '/leads/:id',
     {
-      onRequest: app.requireRole('admin', 'management'),
+      onRequest: app.requireRole(...LEAD_ACTION_ROLES.delete),
       config: { etag: 'write' },
       schema: {
         operationId: 'deleteLead',
@@ -233,7 +233,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.post(
     '/leads/:id/restore',
     {
-      onRequest: app.requireRole('admin', 'management'),
+      onRequest: app.requireRole(...LEAD_ACTION_ROLES.restore),
       schema: {
         operationId: 'restoreLead',
         tags: ['trash'],
