@@ -41,11 +41,28 @@ export function assertCompanyWhenJuridical(client: { client_type?: ClientType; c
   }
 }
 
+/** The one answer to a phone that a live client has: 409 phone_taken naming that client. */
 async function phoneTaken(trx: Transaction<DB>, phone: string): Promise<ConflictError> {
   const existing = await liveClients(trx).select('id').where('phone', '=', phone).executeTakeFirst()
   return new ConflictError('phone_taken', `A client with phone ${phone} already exists`, {
     existing_id: existing?.id ?? null,
   })
+}
+
+/**
+ * A write that gives a live client `phone`, under a savepoint: when another live client has it, the
+ * unique index refuses it and the answer is phone_taken, with the transaction still usable to find
+ * that client.
+ */
+async function guardPhone<T>(trx: Transaction<DB>, phone: string, write: () => Promise<T>): Promise<T> {
+  await sql`savepoint phone_guard`.execute(trx)
+  try {
+    return await write()
+  } catch (error) {
+    if (!isUniqueViolation(error, 'clients_phone_key')) throw error
+    await sql`rollback to savepoint phone_guard`.execute(trx)
+    throw await phoneTaken(trx, phone)
+  }
 }
 
 export async function createClient(
@@ -109,21 +126,14 @@ export async function updateClient(
   const changes = diff(current, normalize(input, rules))
   if (!changes) return current
   assertCompanyWhenJuridical({ ...current, ...changes.set })
-  let updated: Client
-  try {
-    // A savepoint, so that a taken phone leaves the transaction usable for finding its client.
-    await sql`savepoint client_update`.execute(trx)
-    updated = await trx
+  const updated = await guardPhone(trx, changes.set.phone ?? current.phone, () =>
+    trx
       .updateTable('clients')
       .set({ ...changes.set, updated_at: sql`now()` })
       .where('id', '=', id)
       .returning(CLIENT_COLUMNS)
-      .executeTakeFirstOrThrow()
-  } catch (error) {
-    if (!isUniqueViolation(error, 'clients_phone_key')) throw error
-    await sql`rollback to savepoint client_update`.execute(trx)
-    throw await phoneTaken(trx, changes.set.phone as string)
-  }
+      .executeTakeFirstOrThrow(),
+  )
   await writeAudit(trx, actor, {
     table: 'clients',
     recordId: id,
@@ -232,21 +242,15 @@ export async function restoreClient(
   if (taken) throw await phoneTaken(trx, trashed.phone)
   // The leads first: they are found by the client's deleted_at, which the client's restore clears.
   await dependents.restoreTrashedWith(trx, actor, id)
-  let restored: Client
-  try {
-    await sql`savepoint client_restore`.execute(trx)
-    restored = await trx
+  // A client with the phone may have been created since the check above.
+  const restored = await guardPhone(trx, trashed.phone, () =>
+    trx
       .updateTable('clients')
       .set({ deleted_at: null, deleted_by: null })
       .where('id', '=', id)
       .returning(CLIENT_COLUMNS)
-      .executeTakeFirstOrThrow()
-  } catch (error) {
-    // A client with the phone was created since our check.
-    if (!isUniqueViolation(error, 'clients_phone_key')) throw error
-    await sql`rollback to savepoint client_restore`.execute(trx)
-    throw await phoneTaken(trx, trashed.phone)
-  }
+      .executeTakeFirstOrThrow(),
+  )
   await writeAudit(trx, actor, {
     table: 'clients',
     recordId: id,
