@@ -1,5 +1,5 @@
 // Changing one client: create, update, trash and restore, each with its audit row and event.
-import { sql, type Transaction } from 'kysely'
+import { sql, type Transaction, type UpdateObject } from 'kysely'
 import { diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import { isUniqueViolation } from '../db/errors.js'
@@ -50,14 +50,24 @@ async function phoneTaken(trx: Transaction<DB>, phone: string): Promise<Conflict
 }
 
 /**
- * A write that gives a live client `phone`, under a savepoint: when another live client has it, the
- * unique index refuses it and the answer is phone_taken, with the transaction still usable to find
- * that client.
+ * Updates the client row that will be live with `phone`, under a savepoint: when another live client
+ * has that phone, the unique index refuses it and the answer is phone_taken, with the transaction
+ * still usable to find that client.
  */
-async function guardPhone<T>(trx: Transaction<DB>, phone: string, write: () => Promise<T>): Promise<T> {
+async function updateHoldingPhone(
+  trx: Transaction<DB>,
+  id: number,
+  phone: string,
+  set: UpdateObject<DB, 'clients'>,
+): Promise<Client> {
   await sql`savepoint phone_guard`.execute(trx)
   try {
-    return await write()
+    return await trx
+      .updateTable('clients')
+      .set(set)
+      .where('id', '=', id)
+      .returning(CLIENT_COLUMNS)
+      .executeTakeFirstOrThrow()
   } catch (error) {
     if (!isUniqueViolation(error, 'clients_phone_key')) throw error
     await sql`rollback to savepoint phone_guard`.execute(trx)
@@ -126,14 +136,10 @@ export async function updateClient(
   const changes = diff(current, normalize(input, rules))
   if (!changes) return current
   assertCompanyWhenJuridical({ ...current, ...changes.set })
-  const updated = await guardPhone(trx, changes.set.phone ?? current.phone, () =>
-    trx
-      .updateTable('clients')
-      .set({ ...changes.set, updated_at: sql`now()` })
-      .where('id', '=', id)
-      .returning(CLIENT_COLUMNS)
-      .executeTakeFirstOrThrow(),
-  )
+  const updated = await updateHoldingPhone(trx, id, changes.set.phone ?? current.phone, {
+    ...changes.set,
+    updated_at: sql`now()`,
+  })
   await writeAudit(trx, actor, {
     table: 'clients',
     recordId: id,
@@ -243,14 +249,7 @@ export async function restoreClient(
   // The leads first: they are found by the client's deleted_at, which the client's restore clears.
   await dependents.restoreTrashedWith(trx, actor, id)
   // A client with the phone may have been created since the check above.
-  const restored = await guardPhone(trx, trashed.phone, () =>
-    trx
-      .updateTable('clients')
-      .set({ deleted_at: null, deleted_by: null })
-      .where('id', '=', id)
-      .returning(CLIENT_COLUMNS)
-      .executeTakeFirstOrThrow(),
-  )
+  const restored = await updateHoldingPhone(trx, id, trashed.phone, { deleted_at: null, deleted_by: null })
   await writeAudit(trx, actor, {
     table: 'clients',
     recordId: id,
