@@ -7,6 +7,8 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { authRoutes } from './account/routes.js'
+import { authSchemas } from './account/schemas.js'
 import { activityRoutes } from './activities/routes.js'
 import { activitySchemas } from './activities/schemas.js'
 import { apiKeyRoutes } from './api-keys/routes.js'
@@ -17,15 +19,13 @@ import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
 import { documentApiKeyLimits } from './auth/api-key-limits.js'
 import { authenticationPlugin } from './auth/authenticate.js'
-import { authRoutes } from './auth/routes.js'
-import { authSchemas } from './auth/schemas.js'
 import { clientRoutes } from './clients/routes.js'
-import { clientSchemas } from './clients/schemas.js'
+import { ClientListQuery, clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
 import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
 import { eventsWritten } from './events/outbox.js'
-import { corsOptionsOf, FORM_PREFIX, publicFormRoutes } from './forms/public.js'
+import { corsOptionsOf, FORM_PREFIX, publicFormRoutes } from './forms/public-routes.js'
 import { webFormRoutes } from './forms/routes.js'
 import { webFormSchemas } from './forms/schemas.js'
 import { healthRoutes } from './health/routes.js'
@@ -36,8 +36,9 @@ import { completeRouteDocumentation } from './http/openapi.js'
 import { answerClientError, registerErrorHandling, sendProblem } from './http/problem.js'
 import { httpSchemas } from './http/schemas.js'
 import { createValidatorCompiler } from './http/validation.js'
+import { clientLeads } from './leads/of-client.js'
 import { leadRoutes } from './leads/routes.js'
-import { leadSchemas } from './leads/schemas.js'
+import { LeadListQuery, leadSchemas } from './leads/schemas.js'
 import { logDestination } from './logging.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
@@ -274,7 +275,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(userRoutes, { db, defaultLocale: config.defaultLocale })
   await app.register(notificationRoutes, { db })
   await app.register(auditRoutes, { db })
-  await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion } })
+  await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion }, leads: clientLeads })
   await app.register(leadRoutes, { db })
   await app.register(activityRoutes, { db })
   await app.register(assignmentRoutes, { db })
@@ -296,7 +297,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     uploads: { idleTimeoutMs: config.uploadIdleTimeoutMs, maxInflatedBytes: config.uploadMaxInflatedBytes },
   })
   await app.register(searchRoutes, { db, defaultPhoneRegion: config.defaultPhoneRegion })
-  await app.register(viewRoutes, { db })
+  await app.register(viewRoutes, { db, listQueries: { leads: LeadListQuery, clients: ClientListQuery } })
   await app.register(trashRoutes, { db })
   const whatsapp = { db, whatsapp: config.whatsapp, rules: { defaultPhoneRegion: config.defaultPhoneRegion } }
   await app.register(whatsappWebhookRoutes, whatsapp)

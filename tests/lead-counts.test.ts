@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import type { AuthenticatedActor } from '../src/auth/authenticate.js'
-import type { LeadFilter } from '../src/leads/service.js'
+import type { LeadFilter } from '../src/leads/queries.js'
 import { countersAnswer, leadStats, statsFromCounters, statsFromScan } from '../src/leads/stats.js'
 import { startTestContext, type TestContext, type TestUser } from './helpers/context.js'
 

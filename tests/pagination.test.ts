@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
-import { SEARCH_CANDIDATES } from '../src/clients/service.js'
+import { SEARCH_CANDIDATES } from '../src/clients/queries.js'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
 
 interface PageBody {

@@ -589,7 +589,8 @@ describe('spreadsheets', () => {
   })
 
   describe('imports written in batches', () => {
-    const rules = { defaultPhoneRegion: 'VE' as const }
+    // Rows of valid fields: what the routes' field check would pass.
+    const rules = { defaultPhoneRegion: 'VE' as const, checkClientFields: () => [] }
     const admin = (): AuthenticatedActor => ({ userId: 1, username: 'admin', role: 'admin', requestId: null })
     /**
      * The rows of a file, then a lookup's worth of rows without a phone (failed rows), so that the

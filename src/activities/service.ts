@@ -1,12 +1,12 @@
 import type { Transaction } from 'kysely'
 import { writeAudit } from '../audit/write.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
+import { visibleLeads } from '../auth/scope.js'
 import type { Database } from '../db/database.js'
 import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate.js'
 import type { DB } from '../db/types.js'
 import { ConflictError, ForbiddenError, NotFoundError } from '../errors/domain.js'
-import { visibleLeads } from '../leads/scope.js'
-import { ACTIVITY_COLUMNS, type Activity, recordActivities } from './record.js'
+import { ACTIVITY_COLUMNS, type Activity, recordActivities } from '../timeline/record.js'
 import { PEOPLE_ACTIVITY_TYPES } from './schemas.js'
 
 /** 404 unless the caller may see the lead (sales: only their own). */

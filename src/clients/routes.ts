@@ -1,21 +1,22 @@
-import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { type FastifyPluginAsyncTypebox, type TSchema, Type } from '@fastify/type-provider-typebox'
 import { listAuditLogs, withVisibleLeadIds } from '../audit/read.js'
 import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
+import { visibleLeadIds } from '../auth/scope.js'
 import type { Database } from '../db/database.js'
 import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
-import { ClientDetailSchema } from '../leads/schemas.js'
-import { visibleLeadIds } from '../leads/scope.js'
-import {
-  countLeadsOfClient,
-  leadIdsOfClient,
-  leadsOfClient,
-  moveLeadsOfClient,
-  restoreLeadsOfClient,
-  trashLeadsOfClient,
-} from '../leads/service.js'
 import { applyView } from '../views/apply.js'
+import {
+  type ClientDependents,
+  createClient,
+  lockClient,
+  restoreClient,
+  trashClient,
+  updateClient,
+} from './commands.js'
+import { mergeClients } from './merge.js'
+import { type Client, type ClientRules, getClient, getClientByPhone, listClients, searchClients } from './queries.js'
 import {
   ClientCreateSchema,
   ClientDeleteQuery,
@@ -28,36 +29,30 @@ import {
   ClientUpdateSchema,
   PhoneParams,
 } from './schemas.js'
-import {
-  type Client,
-  type ClientDependents,
-  type ClientRules,
-  createClient,
-  getClient,
-  getClientByPhone,
-  listClients,
-  lockClient,
-  mergeClients,
-  restoreClient,
-  searchClients,
-  trashClient,
-  updateClient,
-} from './service.js'
 
-/** The client as GET /clients/{id} shows it to the actor: with the newest leads they may see. */
-async function clientDetail(db: Database, actor: AuthenticatedActor, client: Client) {
-  return { ...client, ...(await leadsOfClient(db, actor, client.id)) }
+/**
+ * What the client routes need of a client's leads. Leads sit above clients (a lead names its client),
+ * so leads/ provides this and app.ts passes it in: clients/ imports nothing of leads/.
+ */
+export interface ClientLeads {
+  /** GET /clients/{id}'s response schema: the client with its newest leads. */
+  detailSchema: TSchema
+  /** The newest leads of the client that the actor may see, and how many they may see. */
+  newest(db: Database, actor: AuthenticatedActor, clientId: number): Promise<{ leads: unknown[]; leads_total: number }>
+  dependents: ClientDependents
 }
 
-export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules }> = async (app, options) => {
+export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: ClientRules; leads: ClientLeads }> = async (
+  app,
+  options,
+) => {
   const { db, rules } = options
-  const dependents: ClientDependents = {
-    count: countLeadsOfClient,
-    ids: leadIdsOfClient,
-    trashAll: trashLeadsOfClient,
-    restoreTrashedWith: restoreLeadsOfClient,
-    moveAll: moveLeadsOfClient,
-  }
+  const { detailSchema: ClientDetailSchema, dependents } = options.leads
+  /** The client as GET /clients/{id} shows it to the actor: with the newest leads they may see. */
+  const clientDetail = async (db: Database, actor: AuthenticatedActor, client: Client) => ({
+    ...client,
+    ...(await options.leads.newest(db, actor, client.id)),
+  })
   app.addHook('onRequest', app.authenticate)
 
   app.get(
@@ -130,7 +125,7 @@ export const clientRoutes: FastifyPluginAsyncTypebox<{ db: Database; rules: Clie
       schema: {
         operationId: 'getClient',
         tags: ['clients'],
-        summary: 'Read a client with the 20 most recent leads you may see',
+        summary: 'Read a client with the most recent leads you may see',
         params: IdParams,
         response: { 200: ref(ClientDetailSchema), ...problems(404) },
       },

@@ -42,6 +42,13 @@ export const MAX_OFFSET = 10_000
  * text as text, integers and reals (float4, the trigram distances) as JSON numbers, read back into
  * the same type so that the comparison is exact.
  */
+/** Parses `sort` as validated by pageQuery into a column and a direction. */
+export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; direction: 'asc' | 'desc' } {
+  return sort.startsWith('-')
+    ? { column: sort.slice(1) as F, direction: 'desc' }
+    : { column: sort as F, direction: 'asc' }
+}
+
 export type SortKeyType = 'timestamp' | 'text' | 'integer' | 'real'
 
 export interface SortKey {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { type Selectable, sql, type Transaction } from 'kysely'
 import { diff, writeAudit } from '../audit/write.js'
+import { assertActiveUser } from '../auth/active-user.js'
 import type { Actor } from '../auth/actor.js'
 import type { Database } from '../db/database.js'
 import { columnKey, type Page, type PageRequest, paginate } from '../db/paginate.js'
@@ -54,24 +55,13 @@ function normalizeOrigins(origins: string[]): string[] {
   })
 }
 
-async function assertActiveUser(trx: Transaction<DB>, userId: number | null | undefined): Promise<void> {
-  if (userId == null) return
-  const user = await trx
-    .selectFrom('users')
-    .select('id')
-    .where('id', '=', userId)
-    .where('is_active', '=', true)
-    .executeTakeFirst()
-  if (!user) throw ValidationError.field('assign_to', `no active user has id ${userId}`)
-}
-
 /** The audit values of a form: its key is named, never written. */
 function auditable(values: Record<string, unknown>): Record<string, unknown> {
   return 'key' in values ? { ...values, key: '[key]' } : values
 }
 
 export async function createWebForm(trx: Transaction<DB>, actor: Actor, input: NewWebForm): Promise<WebForm> {
-  await assertActiveUser(trx, input.assign_to)
+  if (input.assign_to != null) await assertActiveUser(trx, input.assign_to, 'assign_to')
   const form = await trx
     .insertInto('web_forms')
     .values({
@@ -139,7 +129,7 @@ export async function updateWebForm(
     { ...normalized, allowed_origins: normalized.allowed_origins?.join(' ') },
   )
   if (!changes) return current
-  if (changes.set.assign_to !== undefined) await assertActiveUser(trx, changes.set.assign_to)
+  if (changes.set.assign_to != null) await assertActiveUser(trx, changes.set.assign_to, 'assign_to')
   const updated = await trx
     .updateTable('web_forms')
     .set({

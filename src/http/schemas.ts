@@ -114,13 +114,6 @@ export function problems(...statuses: Array<401 | 403 | 404 | 406 | 408 | 409 | 
   >
 }
 
-/** Parses `sort` as validated by pageQuery into a column and a direction. */
-export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; direction: 'asc' | 'desc' } {
-  return sort.startsWith('-')
-    ? { column: sort.slice(1) as F, direction: 'desc' }
-    : { column: sort as F, direction: 'asc' }
-}
-
 /** `type: [T, 'null']`, as OpenAPI 3.1 writes it, rather than an anyOf. */
 export function Nullable<T extends TSchema>(schema: T) {
   return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })

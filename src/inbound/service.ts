@@ -1,11 +1,14 @@
 import { sql, type Transaction } from 'kysely'
-import type { Activity, NewActivity } from '../activities/record.js'
-import { recordActivity } from '../activities/record.js'
 import { nextAssignee } from '../assignment/service.js'
+import { activeUserId } from '../auth/active-user.js'
 import type { Actor } from '../auth/actor.js'
-import { CLIENT_COLUMNS, type Client, type ClientRules, createClient, liveClients } from '../clients/service.js'
+import { createClient } from '../clients/commands.js'
+import { CLIENT_COLUMNS, type Client, type ClientRules, liveClients } from '../clients/queries.js'
 import type { DB, LeadChannel } from '../db/types.js'
-import { createLead, type Lead, latestOpenLead } from '../leads/service.js'
+import { createLead } from '../leads/commands.js'
+import { type Lead, latestOpenLead } from '../leads/queries.js'
+import type { Activity, NewActivity } from '../timeline/record.js'
+import { recordActivity } from '../timeline/record.js'
 
 export interface InboundContact {
   /** The sender's number in E.164, first the one to store, then other forms of the same line (variants). */
@@ -71,7 +74,7 @@ export async function receiveInbound(
   let lead = await latestOpenLead(trx, client.id)
   const leadCreated = !lead
   if (!lead) {
-    const assignee = (await activeUser(trx, message.preferredAssignee)) ?? (await nextAssignee(trx))
+    const assignee = (await activeUserId(trx, message.preferredAssignee)) ?? (await nextAssignee(trx))
     lead = await createLead(trx, actor, { client_id: client.id, channel: message.channel, assigned_to: assignee })
   }
   const activity = await recordActivity(trx, actor, { ...message.activity, lead_id: lead.id })
@@ -82,15 +85,4 @@ export async function receiveInbound(
 async function clientByPhones(trx: Transaction<DB>, phones: string[]): Promise<Client | undefined> {
   const found = await liveClients(trx).select(CLIENT_COLUMNS).where('phone', 'in', phones).execute()
   return phones.map((phone) => found.find((client) => client.phone === phone)).find(Boolean)
-}
-
-async function activeUser(trx: Transaction<DB>, userId: number | null | undefined): Promise<number | null> {
-  if (userId == null) return null
-  const user = await trx
-    .selectFrom('users')
-    .select('id')
-    .where('id', '=', userId)
-    .where('is_active', '=', true)
-    .executeTakeFirst()
-  return user?.id ?? null
 }

@@ -1,10 +1,12 @@
 import type { Transaction } from 'kysely'
+import { assertActiveUser } from '../auth/active-user.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { Database } from '../db/database.js'
 import type { DB, LeadStatus } from '../db/types.js'
 import { DomainError, ForbiddenError, ValidationError } from '../errors/domain.js'
-import { assertIfMatch } from '../http/etag.js'
-import { assertActiveUser, assignLead, changeLeadStatus, type Lead, lockLead, trashLead } from './service.js'
+import { assignLead, changeLeadStatus, lockLead, trashLead } from './commands.js'
+import type { Lead } from './queries.js'
+import { LEAD_ACTION_ROLES } from './transitions.js'
 
 export interface BulkRequest {
   action: 'assign' | 'status' | 'delete'
@@ -18,13 +20,6 @@ export interface BulkResult {
   id: number
   status: number
   error?: { code: string; detail: string } & Record<string, unknown>
-}
-
-// The roles the single routes admit for each action (PATCH /leads/{id}/assign, DELETE /leads/{id}).
-const ROLES: Record<BulkRequest['action'], ReadonlyArray<AuthenticatedActor['role']>> = {
-  assign: ['admin', 'management'],
-  status: ['admin', 'management', 'sales'],
-  delete: ['admin', 'management'],
 }
 
 /** The change of one lead, by the single route's service, given the body's parameters checked once. */
@@ -57,8 +52,8 @@ export async function runBulk(
   db: Database,
   actor: AuthenticatedActor,
   request: BulkRequest,
-  /** The lead's ETag, as GET /leads/{id} answers it. */
-  etagOf: (lead: Lead) => string,
+  /** Throws 412 unless `ifMatch` matches the lead's ETag as GET /leads/{id} answers it. */
+  assertMatches: (ifMatch: string, lead: Lead) => void,
 ): Promise<BulkResult[]> {
   if ((request.items === undefined) === (request.ids === undefined)) {
     throw ValidationError.field('items', 'send either items or ids')
@@ -71,21 +66,21 @@ export async function runBulk(
   }
   const items = request.items ?? (request.ids ?? []).map((id) => ({ id, if_match: undefined }))
   const change = changeOf(request, actor)
-  if (!ROLES[request.action].includes(actor.role)) {
+  if (!(LEAD_ACTION_ROLES[request.action] as readonly string[]).includes(actor.role)) {
     const refused = new ForbiddenError()
     return items.map((item) => ({ id: item.id, status: 403, error: { code: refused.code, detail: refused.message } }))
   }
   // An assignee who is not an active user would fail every item alike: the request is the mistake.
   if (request.action === 'assign' && request.assigned_to != null) {
     const assignee = request.assigned_to
-    await db.transaction().execute((trx) => assertActiveUser(trx, assignee))
+    await db.transaction().execute((trx) => assertActiveUser(trx, assignee, 'assigned_to'))
   }
 
   const results: BulkResult[] = []
   for (const item of items) {
     try {
       await db.transaction().execute(async (trx) => {
-        if (item.if_match !== undefined) assertIfMatch(item.if_match, etagOf(await lockLead(trx, actor, item.id)))
+        if (item.if_match !== undefined) assertMatches(item.if_match, await lockLead(trx, actor, item.id))
         await change(trx, item.id)
       })
       results.push({ id: item.id, status: 200 })

@@ -6,10 +6,12 @@ import { AuditLogPageSchema, HistoryQuery } from '../audit/schemas.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
-import { checkIfMatch, etagFor, setETag } from '../http/etag.js'
+import { assertIfMatch, checkIfMatch, etagFor, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { applyView } from '../views/apply.js'
 import { runBulk } from './bulk.js'
+import { assignLead, changeLeadStatus, createLead, lockLead, restoreLead, trashLead, updateLead } from './commands.js'
+import { getLead, type Lead, listLeads } from './queries.js'
 import {
   LeadAssignmentSchema,
   LeadBulkResultSchema,
@@ -24,19 +26,8 @@ import {
   LeadUpdateSchema,
   MAX_STATS_DAYS,
 } from './schemas.js'
-import {
-  assignLead,
-  changeLeadStatus,
-  createLead,
-  getLead,
-  type Lead,
-  listLeads,
-  lockLead,
-  restoreLead,
-  trashLead,
-  updateLead,
-} from './service.js'
 import { leadStats } from './stats.js'
+import { describeTransitions, LEAD_ACTION_ROLES } from './transitions.js'
 
 /** status and assigned_to have routes of their own: say which, rather than "not an accepted field". */
 const pointToOwnRoutes: preValidationHookHandler = async (request) => {
@@ -164,8 +155,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         operationId: 'changeLeadStatus',
         tags: ['leads'],
         summary: 'Move a lead to another status',
-        description:
-          'new → contacted | quoted | closed | discarded; contacted → quoted | closed | discarded; quoted → contacted | closed | discarded; closed and discarded are final, but admin and management may reopen them to contacted. Anything else is a 409 invalid_transition listing the allowed next states.',
+        description: `${describeTransitions()} Anything else is a 409 invalid_transition listing the allowed next states.`,
         params: IdParams,
         body: ref(LeadStatusChangeSchema),
         response: { 200: ref(LeadSchema), ...problems(404, 409) },
@@ -180,7 +170,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.patch(
     '/leads/:id/assign',
     {
-      onRequest: app.requireRole('admin', 'management'),
+      onRequest: app.requireRole(...LEAD_ACTION_ROLES.assign),
       config: { etag: 'write' },
       schema: {
         operationId: 'assignLead',
@@ -200,7 +190,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
   app.delete(
     '/leads/:id',
     {
-      onRequest: app.requireRole('admin', 'management'),
+      onRequest: app.requireRole(...LEAD_ACTION_ROLES.delete),
       config: { etag: 'write' },
       schema: {
         operationId: 'deleteLead',
@@ -234,14 +224,16 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       },
     },
     async (request, reply) => ({
-      results: await runBulk(db, request.actor, request.body, (lead) => etagFor(reply, LeadSchema, lead)),
+      results: await runBulk(db, request.actor, request.body, (ifMatch, lead) =>
+        assertIfMatch(ifMatch, etagFor(reply, LeadSchema, lead)),
+      ),
     }),
   )
 
   app.post(
     '/leads/:id/restore',
     {
-      onRequest: app.requireRole('admin', 'management'),
+      onRequest: app.requireRole(...LEAD_ACTION_ROLES.restore),
       schema: {
         operationId: 'restoreLead',
         tags: ['trash'],

@@ -16,7 +16,9 @@ import {
 const LeadStatusSchema = StringEnum(LEAD_STATUSES, { $id: 'LeadStatus' })
 const ChannelSchema = StringEnum(LEAD_CHANNELS, { $id: 'Channel' })
 
-const Notes = Type.String({ maxLength: 5000 })
+/** The longest admin or sales notes of a lead. */
+export const MAX_NOTES = 5000
+const Notes = Type.String({ maxLength: MAX_NOTES })
 
 const LeadClientSchema = Type.Object(
   {
@@ -97,14 +99,16 @@ export const LeadAssignmentSchema = Type.Object(
 
 export const LeadPageSchema = Page(ref(LeadSchema), 'LeadPage')
 
+/** How many of a client's leads GET /clients/{id} shows. */
+export const CLIENT_LEADS_SHOWN = 20
+
 /** A client with its leads: GET /clients/{id}. */
 export const ClientDetailSchema = Type.Object(
   {
     ...ClientSchema.properties,
     leads: Type.Array(ref(LeadSchema), {
-      maxItems: 20,
-      description:
-        'The 20 most recent leads of this client that the caller may see, newest first; the rest through GET /leads?client_id=',
+      maxItems: CLIENT_LEADS_SHOWN,
+      description: `The ${CLIENT_LEADS_SHOWN} most recent leads of this client that the caller may see, newest first; the rest through GET /leads?client_id=`,
     }),
     leads_total: Type.Integer({ minimum: 0, description: 'How many leads of this client the caller may see' }),
   },

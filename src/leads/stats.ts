@@ -1,12 +1,13 @@
 import { type Expression, type SqlBool, sql } from 'kysely'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
+import { scopedAssignee } from '../auth/scope.js'
 import type { Database } from '../db/database.js'
+import { dateRange } from '../db/dates.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import type { LeadChannel, LeadStatus } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
-import { dateRange } from '../http/dates.js'
+import { filteredLeads, type LeadFilter, parseAssignees } from './queries.js'
 import { MAX_STATS_DAYS } from './schemas.js'
-import { filteredLeads, type LeadFilter, parseAssignees } from './service.js'
 
 export interface LeadStats {
   total: number
@@ -128,7 +129,8 @@ function counterConditions(
   const conditions: Expression<SqlBool>[] = [sql<SqlBool>`leads <> 0`]
   if (columns.status && filter.status?.length) conditions.push(sql<SqlBool>`status = any(${filter.status})`)
   if (filter.channel?.length) conditions.push(sql<SqlBool>`channel = any(${filter.channel})`)
-  if (actor.role === 'sales') conditions.push(sql<SqlBool>`assigned_to = ${actor.userId}`)
+  const assignee = scopedAssignee(actor)
+  if (assignee !== undefined) conditions.push(sql<SqlBool>`assigned_to = ${assignee}`)
   const assignees = parseAssignees(actor, filter.assigned_to)
   if (assignees) {
     const { ids, unassigned } = assignees

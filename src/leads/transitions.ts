@@ -14,6 +14,15 @@ const NEXT: Record<LeadStatus, readonly LeadStatus[]> = {
 const REOPEN = { from: ['closed', 'discarded'] as readonly LeadStatus[], to: 'contacted' as LeadStatus }
 const MAY_REOPEN: readonly UserRole[] = ['admin', 'management']
 
+/** The table in words, for the OpenAPI document: `new → contacted | quoted | …; closed and discarded are final, …`. */
+export function describeTransitions(): string {
+  const moves = Object.entries(NEXT)
+    .filter(([, next]) => next.length > 0)
+    .map(([from, next]) => `${from} → ${next.join(' | ')}`)
+  const final = Object.keys(NEXT).filter((status) => NEXT[status as LeadStatus].length === 0)
+  return `${moves.join('; ')}; ${final.join(' and ')} are final, but ${MAY_REOPEN.join(' and ')} may reopen them to ${REOPEN.to}.`
+}
+
 function allowedNextStatuses(from: LeadStatus, role: UserRole): LeadStatus[] {
   const next = [...NEXT[from]]
   if (REOPEN.from.includes(from) && MAY_REOPEN.includes(role)) next.push(REOPEN.to)
@@ -30,3 +39,11 @@ export function assertTransition(from: LeadStatus, to: LeadStatus, role: UserRol
     allowed,
   })
 }
+
+/** Who may take each action on a lead: the single routes and POST /leads/bulk both read this. */
+export const LEAD_ACTION_ROLES = {
+  assign: ['admin', 'management'],
+  status: ['admin', 'management', 'sales'],
+  delete: ['admin', 'management'],
+  restore: ['admin', 'management'],
+} as const satisfies Record<string, readonly UserRole[]>

@@ -1,11 +1,11 @@
 import { type RawBuilder, type SqlBool, sql } from 'kysely'
 import type { CountryCode } from 'libphonenumber-js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { liveClients } from '../clients/service.js'
+import { visibleLeads } from '../auth/scope.js'
+import { liveClients } from '../clients/queries.js'
 import type { Database } from '../db/database.js'
 import { MAX_COUNTED, type Page, type PageRequest, paginate } from '../db/paginate.js'
 import { type FullTextQuery, fullTextQuery, queryWords, snippet } from '../db/search.js'
-import { visibleLeads } from '../leads/scope.js'
 import { normalizePhone } from '../phone.js'
 import type { SEARCH_TYPES } from './schemas.js'
 

@@ -1,24 +1,17 @@
-import type { TSchema } from '@sinclair/typebox'
-import type { ValidateFunction } from 'ajv'
 import type { Transaction } from 'kysely'
 import { writeAudit } from '../audit/write.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { ClientTypeSchema, ClientUpdateSchema } from '../clients/schemas.js'
 import {
   assertCompanyWhenJuridical,
-  CLIENT_COLUMNS,
-  type Client,
   type ClientPatch as ClientInput,
-  type ClientRules,
-  liveClients,
   normalize as normalizeClient,
   updateClient,
-} from '../clients/service.js'
+} from '../clients/commands.js'
+import { CLIENT_COLUMNS, type Client, type ClientRules, liveClients } from '../clients/queries.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
-import { ValidationError } from '../errors/domain.js'
+import { type FieldError, ValidationError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
-import { createValidatorCompiler, fieldErrors } from '../http/validation.js'
 import { normalizePhone } from '../phone.js'
 import { CLIENT_FIELD_ALIASES, type ColumnMap, cellsOf, headerKey } from './columns.js'
 import {
@@ -33,13 +26,13 @@ import {
 } from './imports.js'
 import type { SheetRow } from './reader.js'
 
-// The same rules as POST /clients and PATCH /clients (lengths, email format), through the same validator.
-const validateClientFields = createValidatorCompiler([ClientTypeSchema])({
-  schema: ClientUpdateSchema as TSchema,
-  httpPart: 'body',
-  method: 'POST',
-  url: '/clients/import',
-}) as ValidateFunction
+/**
+ * The client rules of an import: those of POST /clients, and its field check (lengths, email
+ * format), which the routes compile with the same validator as PATCH /clients' body.
+ */
+export interface ImportRules extends ClientRules {
+  checkClientFields(input: ClientInput): FieldError[]
+}
 
 const CLIENT_TYPE_WORDS: Record<string, string> = {
   natural: 'natural',
@@ -59,7 +52,7 @@ export function clientInputOf(
   row: SheetRow,
   cells: Partial<Record<ClientField, string>>,
   columns: ColumnMap<ClientField>,
-  rules: ClientRules,
+  rules: ImportRules,
   report: Report,
 ): ClientInput | null {
   const input: ClientInput = {
@@ -72,8 +65,9 @@ export function clientInputOf(
     ...(cells.email && { email: cells.email }),
     ...(cells.address && { address: cells.address }),
   }
-  if (!validateClientFields(input)) {
-    for (const error of fieldErrors(validateClientFields.errors ?? [], 'body')) {
+  const fieldProblems = rules.checkClientFields(input)
+  if (fieldProblems.length > 0) {
+    for (const error of fieldProblems) {
       report.fail(row.row, columns.header[error.field as ClientField] ?? error.field, error.message)
     }
     return null
@@ -122,7 +116,7 @@ export async function importClients(
   actor: AuthenticatedActor,
   rows: AsyncGenerator<SheetRow>,
   options: ImportOptions,
-  rules: ClientRules,
+  rules: ImportRules,
 ): Promise<ImportResult> {
   const columns = await headerOf(rows, CLIENT_FIELD_ALIASES, ['phone'])
   const { result } = await runImport<PlannedClient>(db, options, {
@@ -137,7 +131,7 @@ async function planClients(
   rows: AsyncGenerator<SheetRow>,
   columns: ColumnMap<ClientField>,
   options: ImportOptions,
-  rules: ClientRules,
+  rules: ImportRules,
   report: Report,
 ): Promise<PlannedClient[]> {
   const firstRowOfPhone = new Map<string, number>()
@@ -193,7 +187,7 @@ async function applyClients(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   items: PlannedClient[],
-  rules: ClientRules,
+  rules: ImportRules,
 ): Promise<Applied<PlannedClient>> {
   const lost = await insertClients(
     trx,

@@ -1,10 +1,10 @@
 import type { AuthenticatedActor } from '../auth/authenticate.js'
+import { CLIENT_COLUMNS, type Client, type ClientFilter, filteredClients } from '../clients/queries.js'
 import type { CLIENT_SORTS } from '../clients/schemas.js'
-import { CLIENT_COLUMNS, type Client, type ClientFilter, filteredClients } from '../clients/service.js'
 import type { Database } from '../db/database.js'
-import { parseSort } from '../http/schemas.js'
+import { parseSort } from '../db/paginate.js'
+import { filteredLeads, LEAD_COLUMNS, type LeadFilter } from '../leads/queries.js'
 import type { LEAD_SORTS } from '../leads/schemas.js'
-import { filteredLeads, LEAD_COLUMNS, type LeadFilter } from '../leads/service.js'
 import { batchAfter, type KeysetPosition, keysetBatches, sortKey } from './keyset.js'
 import type { ExportColumn } from './writer.js'
 

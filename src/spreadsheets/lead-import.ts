@@ -1,15 +1,17 @@
 import type { Transaction } from 'kysely'
 import { diff } from '../audit/write.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { type ClientPatch as ClientInput, type ClientRules, createClient } from '../clients/service.js'
+import { type ClientPatch as ClientInput, createClient } from '../clients/commands.js'
+import type { ClientRules } from '../clients/queries.js'
 import type { Database } from '../db/database.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import type { DB, LeadChannel, LeadStatus } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
-import { applyChange, createLead, LEAD_COLUMNS } from '../leads/service.js'
+import { applyChange, createLead } from '../leads/commands.js'
+import { LEAD_COLUMNS } from '../leads/queries.js'
 import { assertTransition } from '../leads/transitions.js'
-import { type ClientField, clientInputOf, clientsByPhone } from './client-import.js'
+import { type ClientField, clientInputOf, clientsByPhone, type ImportRules } from './client-import.js'
 import { type ColumnMap, cellsOf, headerKey, LEAD_FIELD_ALIASES } from './columns.js'
 import {
   type Applied,
@@ -71,7 +73,7 @@ interface LeadRowInput {
 function leadInputOf(
   row: SheetRow,
   columns: ColumnMap<LeadField>,
-  rules: ClientRules,
+  rules: ImportRules,
   report: Report,
 ): LeadRowInput | null {
   const cells = cellsOf(row.cells, columns)
@@ -133,7 +135,7 @@ export async function importLeads(
   actor: AuthenticatedActor,
   rows: AsyncGenerator<SheetRow>,
   options: ImportOptions,
-  rules: ClientRules,
+  rules: ImportRules,
 ): Promise<ImportResult & { clients_created: number }> {
   const columns = await headerOf(rows, LEAD_FIELD_ALIASES, ['phone'])
   // Phones of the clients the plan creates.
@@ -152,7 +154,7 @@ async function planLeads(
   rows: AsyncGenerator<SheetRow>,
   columns: ColumnMap<LeadField>,
   options: ImportOptions,
-  rules: ClientRules,
+  rules: ImportRules,
   report: Report,
   newClients: Set<string>,
 ): Promise<PlannedLead[]> {
@@ -269,7 +271,7 @@ async function applyLeads(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   items: PlannedLead[],
-  rules: ClientRules,
+  rules: ImportRules,
 ): Promise<Applied<PlannedLead>> {
   const ids = items.flatMap((item) => (item.id === undefined ? [] : [item.id]))
   const locked = ids.length === 0 ? [] : await leadColumns(trx).where('id', 'in', ids).forUpdate().execute()

@@ -1,13 +1,18 @@
 import { createReadStream } from 'node:fs'
 import multipart from '@fastify/multipart'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { TSchema } from '@sinclair/typebox'
+import type { ValidateFunction } from 'ajv'
 import type { FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify'
 import { writeAudit } from '../audit/write.js'
-import type { ClientRules } from '../clients/service.js'
+import type { ClientRules } from '../clients/queries.js'
+import { ClientTypeSchema, ClientUpdateSchema } from '../clients/schemas.js'
 import type { Database } from '../db/database.js'
 import type { AuditedTable } from '../db/types.js'
 import { problems, ref } from '../http/schemas.js'
+import { createValidatorCompiler, fieldErrors } from '../http/validation.js'
 import { applyView } from '../views/apply.js'
+import type { ImportRules } from './client-import.js'
 import { importClients } from './client-import.js'
 import { CLIENT_EXPORT_COLUMNS, clientExportBatches, LEAD_EXPORT_COLUMNS, leadExportBatches } from './exports.js'
 import { importLeads } from './lead-import.js'
@@ -36,6 +41,20 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
   uploads: UploadLimits
 }> = async (app, { db, rules, uploads }) => {
   app.addHook('onRequest', app.authenticate)
+
+  // A row's client fields obey the rules of POST /clients and PATCH /clients (lengths, email format),
+  // through the validator that checks their bodies.
+  const validateClientFields = createValidatorCompiler([ClientTypeSchema])({
+    schema: ClientUpdateSchema as TSchema,
+    httpPart: 'body',
+    method: 'POST',
+    url: '/clients/import',
+  }) as ValidateFunction
+  const importRules: ImportRules = {
+    ...rules,
+    checkClientFields: (input) =>
+      validateClientFields(input) ? [] : fieldErrors(validateClientFields.errors ?? [], 'body'),
+  }
 
   // An upload is received into a temporary file (never into memory), which the import then reads row by row.
   app.addContentTypeParser(IMPORT_MEDIA_TYPES, (_request, payload, done) => done(null, payload))
@@ -180,7 +199,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
     async (request, reply) => {
       const { dry_run: dryRun, mode, partial } = request.query
       return withUpload(request, reply, (rows) =>
-        importClients(db, request.actor, rows, { dryRun, mode, partial }, rules),
+        importClients(db, request.actor, rows, { dryRun, mode, partial }, importRules),
       )
     },
   )
@@ -204,7 +223,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
     async (request, reply) => {
       const { dry_run: dryRun, mode, partial } = request.query
       return withUpload(request, reply, (rows) =>
-        importLeads(db, request.actor, rows, { dryRun, mode, partial }, rules),
+        importLeads(db, request.actor, rows, { dryRun, mode, partial }, importRules),
       )
     },
   )

@@ -1,12 +1,12 @@
 import { type NotNull, sql, type Transaction } from 'kysely'
 import { writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
-import { CLIENT_COLUMNS, type Client } from '../clients/service.js'
+import { CLIENT_COLUMNS, type Client } from '../clients/queries.js'
 import type { Database } from '../db/database.js'
 import { columnKey, type Page, type PageOrder, type PageRequest, paginate } from '../db/paginate.js'
 import type { DB } from '../db/types.js'
 import { NotFoundError } from '../errors/domain.js'
-import { LEAD_COLUMNS, type Lead, withClient } from '../leads/service.js'
+import { LEAD_COLUMNS, type Lead, withClient } from '../leads/queries.js'
 import type { TrashType } from './schemas.js'
 
 const TRASHED_CLIENT_COLUMNS = [...CLIENT_COLUMNS, 'clients.deleted_at', 'clients.deleted_by'] as const

@@ -4,7 +4,7 @@ import type { Database } from '../db/database.js'
 import type { UserLocale } from '../db/types.js'
 import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
-import { unassignLeadsOf } from '../leads/service.js'
+import { unassignLeadsOf } from '../leads/cascades.js'
 import { UserCreateSchema, UserListQuery, UserPageSchema, UserSchema, UserUpdateSchema } from './schemas.js'
 import { createUser, deleteUser, getUser, listUsers, lockUser, updateUser } from './service.js'
 

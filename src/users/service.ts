@@ -4,12 +4,19 @@ import type { Actor } from '../auth/actor.js'
 import type { PasswordHash } from '../auth/passwords.js'
 import type { Database } from '../db/database.js'
 import { isUniqueViolation } from '../db/errors.js'
-import { columnKey, nullableColumnKeys, type Page, type PageRequest, paginate, type SortKey } from '../db/paginate.js'
+import {
+  columnKey,
+  nullableColumnKeys,
+  type Page,
+  type PageRequest,
+  paginate,
+  parseSort,
+  type SortKey,
+} from '../db/paginate.js'
 import { containsPattern } from '../db/search.js'
 import type { DB, UserLocale, UserRole, Users } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
-import { parseSort } from '../http/schemas.js'
 import type { USER_SORTS } from './schemas.js'
 
 export const USER_COLUMNS = [

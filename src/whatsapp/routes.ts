@@ -1,14 +1,14 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ActivitySchema } from '../activities/schemas.js'
-import type { ClientRules } from '../clients/service.js'
+import type { ClientRules } from '../clients/queries.js'
 import type { WhatsAppConfig } from '../config.js'
 import type { Database } from '../db/database.js'
 import { UnauthorizedError, ValidationError } from '../errors/domain.js'
 import { sendProblem } from '../http/problem.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { receiveInbound } from '../inbound/service.js'
-import { getLead } from '../leads/service.js'
+import { getLead } from '../leads/queries.js'
 import { type OutboundMessage, sendWhatsAppMessage } from './graph.js'
 import {
   VerificationQuery,

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH, Password } from './passwords.js'
+import { PASSWORD_MAX_LENGTH, Password } from '../auth/passwords.js'
 
 export const LoginSchema = Type.Object(
   {

@@ -1,13 +1,13 @@
 import formbody from '@fastify/formbody'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { hashPassword, prepareUnknownUserHash } from '../auth/passwords.js'
+import type { ThrottleLimits } from '../auth/throttle.js'
 import type { Database } from '../db/database.js'
 import { problems, ref } from '../http/schemas.js'
 import { UserSchema } from '../users/schemas.js'
 import { getUser, updateUser } from '../users/service.js'
-import { hashPassword, prepareUnknownUserHash } from './passwords.js'
 import { LoginSchema, PasswordChangeSchema, TokenSchema } from './schemas.js'
 import { assertCurrentPassword, login } from './service.js'
-import type { ThrottleLimits } from './throttle.js'
 
 export interface AuthRouteOptions {
   db: Database

@@ -1,9 +1,9 @@
 import { sql } from 'kysely'
+import { verifyPassword } from '../auth/passwords.js'
+import { clearUserFailures, releaseAttempt, reserveAttempt, type ThrottleLimits } from '../auth/throttle.js'
 import type { Database } from '../db/database.js'
 import type { UserRole } from '../db/types.js'
 import { UnauthorizedError, ValidationError } from '../errors/domain.js'
-import { verifyPassword } from './passwords.js'
-import { clearUserFailures, releaseAttempt, reserveAttempt, type ThrottleLimits } from './throttle.js'
 
 export interface LoginResult {
   userId: number

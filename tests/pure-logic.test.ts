@@ -1,0 +1,122 @@
+// The product's pure rules, tested without a server or a database.
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { dateRange } from '../src/db/dates.js'
+import { LEAD_STATUSES, USER_ROLES } from '../src/db/enums.js'
+import { parseSort } from '../src/db/paginate.js'
+import type { LeadStatus, UserRole } from '../src/db/types.js'
+import { ConflictError, type ValidationError } from '../src/errors/domain.js'
+import { assertTransition, describeTransitions, LEAD_ACTION_ROLES } from '../src/leads/transitions.js'
+import { normalizePhone } from '../src/phone.js'
+import { senderPhoneCandidates } from '../src/whatsapp/numbers.js'
+
+/** The contract's table, written out once more by hand: each status, where it may go. */
+const CONTRACT: Record<LeadStatus, LeadStatus[]> = {
+  new: ['contacted', 'quoted', 'closed', 'discarded'],
+  contacted: ['quoted', 'closed', 'discarded'],
+  quoted: ['contacted', 'closed', 'discarded'],
+  closed: [],
+  discarded: [],
+}
+
+function allowed(from: LeadStatus, to: LeadStatus, role: UserRole): boolean {
+  try {
+    assertTransition(from, to, role)
+    return true
+  } catch (error) {
+    assert.ok(error instanceof ConflictError)
+    assert.equal(error.code, 'invalid_transition')
+    return false
+  }
+}
+
+describe('lead status transitions', () => {
+  it('allow exactly the moves of the contract, and reopening to contacted for admin and management only', () => {
+    for (const role of USER_ROLES) {
+      for (const from of LEAD_STATUSES) {
+        for (const to of LEAD_STATUSES) {
+          const reopens = (from === 'closed' || from === 'discarded') && to === 'contacted' && role !== 'sales'
+          assert.equal(allowed(from, to, role), CONTRACT[from].includes(to) || reopens, `${role}: ${from} → ${to}`)
+        }
+      }
+    }
+  })
+
+  it('list the allowed next states in the refusal', () => {
+    assert.throws(
+      () => assertTransition('contacted', 'new', 'sales'),
+      (error: ConflictError) => {
+        assert.deepEqual(error.extra, { current_status: 'contacted', allowed: ['quoted', 'closed', 'discarded'] })
+        return true
+      },
+    )
+  })
+
+  it('are described in the document from the same table', () => {
+    assert.equal(
+      describeTransitions(),
+      'new → contacted | quoted | closed | discarded; contacted → quoted | closed | discarded; quoted → contacted | closed | discarded; closed and discarded are final, but admin and management may reopen them to contacted.',
+    )
+  })
+
+  it('let sales change a status but not assign, delete or restore', () => {
+    assert.ok(LEAD_ACTION_ROLES.status.includes('sales' as never))
+    for (const action of ['assign', 'delete', 'restore'] as const) {
+      assert.deepEqual([...LEAD_ACTION_ROLES[action]], ['admin', 'management'])
+    }
+  })
+})
+
+describe('phone numbers', () => {
+  it('read every common written form of one number as the same E.164', () => {
+    for (const written of ['+58 412-345 6789', '00584123456789', '0412 3456789', '(0412) 345.67.89']) {
+      assert.deepEqual(normalizePhone(written, 'VE'), { ok: true, e164: '+584123456789' }, written)
+    }
+  })
+
+  it('say why a number is refused', () => {
+    assert.deepEqual(normalizePhone('', 'VE'), { ok: false, reason: 'is empty' })
+    assert.deepEqual(normalizePhone('0412 ABC 6789', 'VE'), { ok: false, reason: 'must not contain letters' })
+    assert.deepEqual(normalizePhone('0412 345', 'VE'), { ok: false, reason: 'is too short' })
+    assert.deepEqual(normalizePhone('+58 112 345 6789', 'VE'), {
+      ok: false,
+      reason: 'is not a valid number for VE (no such number range is in use)',
+    })
+  })
+
+  it("know the other forms of a WhatsApp sender's line in Brazil, Mexico and Argentina", () => {
+    assert.deepEqual(new Set(senderPhoneCandidates('5511987654321')), new Set(['+5511987654321', '+551187654321']))
+    assert.deepEqual(new Set(senderPhoneCandidates('5215512345678')), new Set(['+525512345678', '+5215512345678']))
+    assert.deepEqual(new Set(senderPhoneCandidates('5491123456789')), new Set(['+5491123456789', '+541123456789']))
+    assert.deepEqual(senderPhoneCandidates('584123456789'), ['+584123456789'])
+    // The form to create a client with comes first: the one libphonenumber accepts.
+    assert.equal(senderPhoneCandidates('551187654321')[0], '+5511987654321')
+  })
+})
+
+describe('list parameters', () => {
+  it('read a sort as a column and a direction', () => {
+    assert.deepEqual(parseSort('created_at'), { column: 'created_at', direction: 'asc' })
+    assert.deepEqual(parseSort('-updated_at'), { column: 'updated_at', direction: 'desc' })
+  })
+
+  it('read a date range as half-open, a date meaning its whole UTC day', () => {
+    const fields = { from: 'created_from', to: 'created_to' }
+    assert.deepEqual(dateRange(fields, { from: '2026-11-01', to: '2026-11-30' }), {
+      from: new Date('2026-11-01T00:00:00Z'),
+      before: new Date('2026-12-01T00:00:00Z'),
+    })
+    assert.deepEqual(dateRange(fields, { to: '2026-11-30T10:00:00Z' }), {
+      from: undefined,
+      before: new Date('2026-11-30T10:00:00.001Z'),
+    })
+    assert.throws(
+      () => dateRange(fields, { from: '2026-02-30' }),
+      (error: ValidationError) => error.errors[0]?.field === 'created_from',
+    )
+    assert.throws(
+      () => dateRange(fields, { from: '2026-12-02', to: '2026-12-01' }),
+      (error: ValidationError) => error.errors[0]?.field === 'created_to',
+    )
+  })
+})
