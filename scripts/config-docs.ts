@@ -9,7 +9,7 @@ import { EnvSchema } from '../src/config.js'
 
 /** The sections both files group the variables in, in order; every variable stands in one. */
 const SECTIONS: Array<{ title: string; names: string[] }> = [
-  { title: 'Server', names: ['NODE_ENV', 'HOST', 'PORT', 'PUBLIC_URL', 'LOG_LEVEL'] },
+  { title: 'Server', names: ['NODE_ENV', 'HOST', 'PORT', 'PUBLIC_URL', 'LOG_LEVEL', 'LOG_FORMAT'] },
   {
     title: 'Database',
     names: [
@@ -34,7 +34,17 @@ const SECTIONS: Array<{ title: string; names: string[] }> = [
       'FORM_THROTTLE_WINDOW_SECONDS',
     ],
   },
-  { title: 'HTTP', names: ['TRUST_PROXY', 'CORS_ORIGINS', 'BODY_LIMIT_BYTES', 'DEFAULT_PHONE_REGION'] },
+  {
+    title: 'HTTP and uploads',
+    names: [
+      'TRUST_PROXY',
+      'CORS_ORIGINS',
+      'BODY_LIMIT_BYTES',
+      'UPLOAD_IDLE_TIMEOUT_MS',
+      'UPLOAD_MAX_INFLATED_BYTES',
+      'DEFAULT_PHONE_REGION',
+    ],
+  },
   {
     title: 'Mail, background jobs and retention',
     names: [
