@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { startRuntime } from '../src/runtime.js'
 import { countRows, problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { checkedInject } from './helpers/contract.js'
 
 describe('users', () => {
   let ctx: TestContext
@@ -202,7 +203,12 @@ describe('users', () => {
     const other = await startRuntime(ctx.config, { embedded: ctx.embedded })
     try {
       const viaOther = (token: string, method: 'PATCH' | 'DELETE', url: string, body?: object) =>
-        other.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(body && { payload: body }) })
+        checkedInject(other.app, {
+          method,
+          url,
+          headers: { authorization: `Bearer ${token}` },
+          ...(body && { payload: body }),
+        })
       for (const [method, body] of [
         ['PATCH', { is_active: false }],
         ['DELETE', undefined],
