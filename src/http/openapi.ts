@@ -24,8 +24,9 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 /**
  * Completes each route's documented responses, so the OpenAPI document lists every answer a
  * route can give: the errors that every route of its kind can return (400 for bad input, 401
- * without a valid token, 413/415 for bodies, 409 for a change cancelled by a deadlock, 503 without
- * the database), as problem+json, and a description for each status.
+ * without a valid token, 403 for a write with a read-only API key, 413/415 for bodies, 409 for a
+ * change cancelled by a deadlock, 503 without the database), as problem+json, and a description
+ * for each status.
  */
 export function completeRouteDocumentation(route: RouteOptions): void {
   const schema = route.schema as RouteSchema | undefined
@@ -36,12 +37,15 @@ export function completeRouteDocumentation(route: RouteOptions): void {
   const statuses = new Set(Object.keys(schema.response).map(Number))
   if (schema.body || schema.querystring || schema.params) statuses.add(400)
   if (schema.security === undefined) statuses.add(401)
+  const writes = [route.method].flat().some((method) => WRITE_METHODS.has(method))
+  // A read-only API key is refused any write with 403 insufficient_scope.
+  if (schema.security === undefined && writes) statuses.add(403)
   if (schema.body) {
     statuses.add(413)
     statuses.add(415)
   }
   // A change that PostgreSQL cancels in a deadlock with a concurrent one is a 409 concurrent_change.
-  if ([route.method].flat().some((method) => WRITE_METHODS.has(method))) statuses.add(409)
+  if (writes) statuses.add(409)
   if (schema.operationId !== 'getHealth') statuses.add(503)
 
   const response: Record<string, unknown> = {}

@@ -106,8 +106,8 @@ export const httpSchemas = [FieldErrorSchema, ProblemSchema]
 
 /**
  * The error answers particular to a route (403, 404, 409, 412, 429, 502; 401 where no token is needed),
- * as problem+json. Those every route of its kind gives (400, 401, 413, 415, 503) are added by
- * completeRouteDocumentation (http/openapi.ts).
+ * as problem+json. Those every route of its kind gives (400, 401, 413, 415, 503; 403 and 409 for a
+ * write) are added by completeRouteDocumentation (http/openapi.ts).
  */
 export function problems(...statuses: Array<401 | 403 | 404 | 406 | 409 | 412 | 413 | 415 | 422 | 429 | 502>) {
   return Object.fromEntries(statuses.map((status) => [status, ref(ProblemSchema)])) as Record<

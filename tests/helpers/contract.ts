@@ -210,6 +210,11 @@ export async function checkedInject(
   return response
 }
 
+/** Puts another contract in place of an app's own (to show that a lie fails the test). */
+export function useContract(app: FastifyInstance, contract: ResponseContract): void {
+  contracts.set(app, contract)
+}
+
 const served = new Map<string, Promise<ResponseContract>>()
 
 /** The contract of a running server, from its /openapi.json (fetched once per origin). */
