@@ -50,14 +50,20 @@ export function completeRouteDocumentation(route: RouteOptions): void {
 
   const response: Record<string, unknown> = {}
   for (const status of [...statuses].sort()) {
-    const { headers, ...given } = (schema.response[status] ?? {}) as { $ref?: string; headers?: unknown }
+    const { headers, ...given } = (schema.response[status] ?? {}) as {
+      $ref?: string
+      headers?: unknown
+      type?: unknown
+      description?: string
+    }
     if (status >= 400 && (Object.keys(given).length === 0 || given.$ref === PROBLEM_REF)) {
       response[status] = problemResponse(status)
     } else if ('content' in given) {
       // A response that is not JSON (a file) documents its own media types.
       response[status] = given
-    } else if (status === 204 || status === 304) {
-      response[status] = { description: STATUS_CODES[status], type: 'null' }
+    } else if (status === 204 || status === 304 || given.type === 'null') {
+      // No body (a 303 has only its Location): no content to document.
+      response[status] = { description: given.description ?? STATUS_CODES[status], type: 'null' }
     } else {
       // Response headers (an ETag) ride beside the body's schema, where the document expects them.
       response[status] = {
