@@ -24,8 +24,8 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 /**
  * Completes each route's documented responses, so the OpenAPI document lists every answer a
  * route can give: the errors that every route of its kind can return (400 for bad input, 401
- * without a valid token, 403 for a write with a read-only API key, 413/415 for bodies, 409 for a
- * change cancelled by a deadlock, 503 without the database), as problem+json, and a description
+ * without a valid token, 403 for a write with a read-only API key, 413/415 for bodies, 414 for an
+ * over-long path parameter, 409 for a change cancelled by a deadlock, 503 without the database), as problem+json, and a description
  * for each status.
  */
 export function completeRouteDocumentation(route: RouteOptions): void {
@@ -47,6 +47,8 @@ export function completeRouteDocumentation(route: RouteOptions): void {
   // A change that PostgreSQL cancels in a deadlock with a concurrent one is a 409 concurrent_change.
   if (writes) statuses.add(409)
   if (schema.operationId !== 'getHealth') statuses.add(503)
+  // A path parameter longer than the router takes (maxParamLength) is a 414 uri_too_long.
+  if (/[:*]/.test(route.url)) statuses.add(414)
 
   const response: Record<string, unknown> = {}
   for (const status of [...statuses].sort()) {
