@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { startRuntime } from '../src/runtime.js'
 import { ADMIN, problemOf, startTestContext, type TestContext } from './helpers/context.js'
+import { checkedInject } from './helpers/contract.js'
 
 const MAX_FAILURES = 3
 
@@ -204,7 +205,7 @@ describe('auth', () => {
     try {
       const user = await ctx.createUser('sales')
       const onOther = () =>
-        other.app.inject({ method: 'GET', url: '/auth/me', headers: { authorization: `Bearer ${user.token}` } })
+        checkedInject(other.app, { method: 'GET', url: '/auth/me', headers: { authorization: `Bearer ${user.token}` } })
       assert.equal((await onOther()).statusCode, 200, 'the other instance has now cached the user')
       const changedAt = Date.now()
       const response = await ctx.as(ctx.adminToken, 'PATCH', `/users/${user.id}`, { is_active: false })

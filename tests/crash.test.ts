@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { after, describe, it } from 'node:test'
 import pg from 'pg'
 import { ADMIN, type AuditRow, mode, serverEnvironment } from './helpers/context.js'
+import { checkedFetch } from './helpers/contract.js'
 import { type ServerProcess, startServer } from './helpers/server.js'
 
 type Status = 'new' | 'contacted' | 'quoted' | 'closed' | 'discarded'
@@ -47,7 +48,7 @@ const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * ite
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function login(url: string): Promise<string> {
-  const response = await fetch(`${url}/auth/login`, {
+  const response = await checkedFetch(`${url}/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(ADMIN),
@@ -57,7 +58,7 @@ async function login(url: string): Promise<string> {
 }
 
 async function call(url: string, token: string, method: string, path: string, body?: unknown, requestId?: string) {
-  const response = await fetch(`${url}${path}`, {
+  const response = await checkedFetch(`${url}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${token}`,

@@ -5,6 +5,7 @@ import { after, describe, it } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { ARTIFACTS, browserMissing, launchChromium } from './helpers/browser.js'
 import { ADMIN, type ServerEnvironment, serverEnvironment } from './helpers/context.js'
+import { checkedFetch } from './helpers/contract.js'
 import { freePort, root, type ServerProcess, startServer } from './helpers/server.js'
 
 const STATUS_LABELS = {
@@ -26,7 +27,7 @@ interface Stats {
 /** A small API client for setting up data and reading the expected figures. */
 function api(base: string) {
   const call = async <T>(token: string | undefined, method: string, path: string, body?: unknown): Promise<T> => {
-    const response = await fetch(`${base}${path}`, {
+    const response = await checkedFetch(`${base}${path}`, {
       method,
       headers: {
         ...(token ? { authorization: `Bearer ${token}` } : {}),
@@ -175,7 +176,7 @@ describe('the dashboard at /dashboard', () => {
       ['/dashboard/vendor/uplot/uPlot.d.ts', 404],
       ['/dashboard/vendor/uplot/../package.json', 404],
     ] as const) {
-      assert.equal((await fetch(`${server.url}${path}`)).status, status, path)
+      assert.equal((await checkedFetch(`${server.url}${path}`)).status, status, path)
     }
 
     const { page, guarded } = await newPage({ width: 1280, height: 900 })

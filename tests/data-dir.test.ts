@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { ADMIN, embeddedTemplatePath, mode, type ServerEnvironment, serverEnvironment } from './helpers/context.js'
+import { checkedFetch } from './helpers/contract.js'
 import { runTs, type ServerProcess, startServer } from './helpers/server.js'
 
 /** The TCP ports a process listens on, read from /proc: its socket inodes matched to the listening table. */
@@ -28,7 +29,7 @@ async function listeningTcpPorts(pid: number): Promise<number[]> {
 }
 
 async function login(url: string, password: string): Promise<number> {
-  const response = await fetch(`${url}/auth/login`, {
+  const response = await checkedFetch(`${url}/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username: ADMIN.username, password }),
@@ -65,7 +66,7 @@ describe('the data folder of a running server', () => {
     assert.notEqual(second.code, 0)
     assert.match(second.output, /DATA_DIR .* is in use by another process/)
     assert.doesNotMatch(second.output, /\n\s+at /, 'no stack trace')
-    assert.equal((await fetch(`${server.url}/ready`)).status, 200)
+    assert.equal((await checkedFetch(`${server.url}/ready`)).status, 200)
     assert.equal(await login(server.url, ADMIN.password), 200)
   })
 

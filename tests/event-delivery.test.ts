@@ -3,6 +3,7 @@ import { after, describe, it } from 'node:test'
 import { Webhook } from 'standardwebhooks'
 import { startWorkers } from '../src/jobs/worker.js'
 import { ADMIN, mode, serverEnvironment, startTestContext } from './helpers/context.js'
+import { checkedFetch, checkedInject } from './helpers/contract.js'
 import { type Receiver, startReceiver, waitFor } from './helpers/peers.js'
 import { startServer } from './helpers/server.js'
 
@@ -22,7 +23,7 @@ interface Api {
 function httpApi(url: string): Api {
   return {
     async request(method, path, body, token) {
-      const response = await fetch(`${url}${path}`, {
+      const response = await checkedFetch(`${url}${path}`, {
         method,
         headers: {
           ...(token && { authorization: `Bearer ${token}` }),
@@ -155,7 +156,7 @@ describe('events under process failure and with two instances', () => {
       const secondWorkers = startWorkers(ctx.db, ctx.config, ctx.app.log)
       cleanups.push(() => secondWorkers.stop())
       const request: Api['request'] = async (method, path, body, token) => {
-        const response = await ctx.app.inject({
+        const response = await checkedInject(ctx.app, {
           method: method as never,
           url: path,
           headers: token ? { authorization: `Bearer ${token}` } : {},

@@ -6,6 +6,7 @@ import pg from 'pg'
 import { startEmbeddedPostgres } from '../src/db/embedded.js'
 import { migrate } from '../src/db/migrate.js'
 import { ADMIN, SERVER_URL, type ServerEnvironment, serverEnvironment } from './helpers/context.js'
+import { checkedFetch } from './helpers/contract.js'
 import { type ServerProcess, startServer } from './helpers/server.js'
 
 const LEADS = 200_000
@@ -49,7 +50,7 @@ describe('exports at scale', () => {
   let token: string
 
   const api = async (path: string) => {
-    const response = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` } })
+    const response = await checkedFetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${token}` } })
     assert.equal(response.status, 200, path)
     return (await response.json()) as { items: unknown[] }
   }
@@ -69,7 +70,7 @@ describe('exports at scale', () => {
     // resident memory follow what the export keeps rather than when V8 chooses to collect. An
     // export that held its rows would run out of heap here and fail.
     server = await startServer({ ...environment.env, NODE_OPTIONS: '--max-old-space-size=128' })
-    const login = await fetch(`${server.url}/auth/login`, {
+    const login = await checkedFetch(`${server.url}/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(ADMIN),
@@ -87,7 +88,7 @@ describe('exports at scale', () => {
       // that grew with the number of rows would then go on growing through the whole export.
       const quarter = new Date(Date.now() - (LEADS / 4) * 1000).toISOString()
       await (
-        await fetch(`${server.url}/leads/export?format=${format}&created_from=${quarter}`, {
+        await checkedFetch(`${server.url}/leads/export?format=${format}&created_from=${quarter}`, {
           headers: { authorization: `Bearer ${token}` },
         })
       ).arrayBuffer()

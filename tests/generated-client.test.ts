@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { type ServerEnvironment, serverEnvironment } from './helpers/context.js'
+import { checkedFetch } from './helpers/contract.js'
 import { root, type ServerProcess, startServer } from './helpers/server.js'
 
 const run = promisify(execFile)
@@ -83,10 +84,10 @@ describe('a typed client generated from the served OpenAPI document', () => {
   it('runs the scenario against the server: log in, create a client and a lead, move it on, read the stats', async () => {
     assert.ok(server, 'the server did not start')
     assert.ok(typeChecked, 'the scenario did not type-check')
-    const scenario: { runScenario(baseUrl: string): Promise<Summary> } = await import(
+    const scenario: { runScenario(baseUrl: string, fetch: typeof globalThis.fetch): Promise<Summary> } = await import(
       pathToFileURL(join(clientDir, 'scenario.ts')).href
     )
-    const summary = await scenario.runScenario(server.url)
+    const summary = await scenario.runScenario(server.url, checkedFetch)
 
     assert.ok(Number.isInteger(summary.clientId) && summary.clientId > 0, `client id ${summary.clientId}`)
     assert.ok(Number.isInteger(summary.leadId) && summary.leadId > 0, `lead id ${summary.leadId}`)

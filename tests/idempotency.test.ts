@@ -119,7 +119,12 @@ describe('Idempotency-Key', () => {
     )
     const key = randomUUID()
     const body = { contact_name: 'Explosive', phone: freshPhone() }
-    const failed = await post('/clients', body, key)
+    const failed = await ctx.injectUnchecked('a 500, which no operation documents, is forced here', {
+      method: 'POST',
+      url: '/clients',
+      headers: { authorization: `Bearer ${ctx.adminToken}`, 'idempotency-key': key },
+      payload: body,
+    })
     assert.equal(failed.statusCode, 500)
     assert.deepEqual(await keyRows(key), [], 'the claim is released')
     await sql`drop trigger refuse_explosive on clients`.execute(ctx.db)

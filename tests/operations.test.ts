@@ -17,6 +17,7 @@ import {
   type TestContext,
   testConfig,
 } from './helpers/context.js'
+import { checkedFetch, checkedInject } from './helpers/contract.js'
 import { freePort, startServer } from './helpers/server.js'
 
 const root = join(import.meta.dirname, '..')
@@ -65,24 +66,25 @@ describe('a lost database', () => {
       embedded: database.embedded,
     })
     const { app } = runtime
-    const login = await app.inject({ method: 'POST', url: '/auth/login', payload: ADMIN })
+    const login = await checkedInject(app, { method: 'POST', url: '/auth/login', payload: ADMIN })
     const token = login.json().access_token
-    const listUsers = () => app.inject({ method: 'GET', url: '/users', headers: { authorization: `Bearer ${token}` } })
-    assert.equal((await app.inject({ method: 'GET', url: '/ready' })).statusCode, 200)
+    const listUsers = () =>
+      checkedInject(app, { method: 'GET', url: '/users', headers: { authorization: `Bearer ${token}` } })
+    assert.equal((await checkedInject(app, { method: 'GET', url: '/ready' })).statusCode, 200)
 
     await database.stop()
-    const ready = await app.inject({ method: 'GET', url: '/ready' })
+    const ready = await checkedInject(app, { method: 'GET', url: '/ready' })
     assert.equal(ready.statusCode, 503)
     assert.equal(ready.json().code, 'database_unavailable')
     assert.doesNotMatch(ready.body, /ECONNREFUSED|127\.0\.0\.1|stack/)
     const users = await listUsers()
     assert.equal(users.statusCode, 503)
-    assert.equal((await app.inject({ method: 'GET', url: '/health' })).statusCode, 200, 'the process lives on')
+    assert.equal((await checkedInject(app, { method: 'GET', url: '/health' })).statusCode, 200, 'the process lives on')
 
     await database.start()
     let status = 503
     for (let attempt = 0; attempt < 50 && status !== 200; attempt++) {
-      status = (await app.inject({ method: 'GET', url: '/ready' })).statusCode
+      status = (await checkedInject(app, { method: 'GET', url: '/ready' })).statusCode
       if (status !== 200) await new Promise((resolve) => setTimeout(resolve, 200))
     }
     assert.equal(status, 200)
@@ -92,7 +94,7 @@ describe('a lost database', () => {
   it('answers a stream of writes with 201 or a quick 503 while it goes away, and leaves nothing half-written', async () => {
     assert.ok(runtime && database)
     const { app } = runtime
-    const token = (await app.inject({ method: 'POST', url: '/auth/login', payload: ADMIN })).json().access_token
+    const token = (await checkedInject(app, { method: 'POST', url: '/auth/login', payload: ADMIN })).json().access_token
     const answers: Array<{ status: number; ms: number; id?: number }> = []
     let stopped = false
     let counter = 0
@@ -102,7 +104,7 @@ describe('a lost database', () => {
       while (Date.now() < until) {
         counter += 1
         const started = Date.now()
-        const response = await app.inject({
+        const response = await checkedInject(app, {
           method: 'POST',
           url: '/clients',
           headers: { authorization: `Bearer ${token}` },
@@ -138,7 +140,7 @@ describe('a lost database', () => {
     // Recovered without a restart, and every client has its audit row, every 201 its client.
     let ready = 503
     for (let attempt = 0; attempt < 50 && ready !== 200; attempt++) {
-      ready = (await app.inject({ method: 'GET', url: '/ready' })).statusCode
+      ready = (await checkedInject(app, { method: 'GET', url: '/ready' })).statusCode
       if (ready !== 200) await new Promise((resolve) => setTimeout(resolve, 200))
     }
     assert.equal(ready, 200)
@@ -176,14 +178,14 @@ describe('the server process', () => {
 
     let server = await startServer(env)
     cleanups.push(async () => server.child.kill('SIGKILL'))
-    const login = await fetch(`${server.url}/auth/login`, {
+    const login = await checkedFetch(`${server.url}/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: 'username=admin&password=admin123',
     })
     assert.equal(login.status, 200)
     const { access_token: token } = (await login.json()) as { access_token: string }
-    const created = await fetch(`${server.url}/users`, {
+    const created = await checkedFetch(`${server.url}/users`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ username: 'survivor', password: 'still-here', role: 'sales' }),
@@ -196,7 +198,7 @@ describe('the server process', () => {
     assert.equal(await server.exited, 0, 'SIGTERM exits 0')
 
     server = await startServer(env)
-    const me = await fetch(`${server.url}/users?q=survivor`, { headers: { authorization: `Bearer ${token}` } })
+    const me = await checkedFetch(`${server.url}/users?q=survivor`, { headers: { authorization: `Bearer ${token}` } })
     assert.equal(me.status, 200, 'a token from before the restart still works')
     const body = (await me.json()) as { items: Array<{ username: string }> }
     assert.deepEqual(

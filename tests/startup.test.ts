@@ -8,6 +8,7 @@ import pg from 'pg'
 import { loadConfig } from '../src/config.js'
 import { defaultLogFormat } from '../src/logging.js'
 import { createTestDatabase, SERVER_URL, type ServerEnvironment, serverEnvironment } from './helpers/context.js'
+import { checkedFetch } from './helpers/contract.js'
 import { freePort, root, runTs, type ServerProcess, startServer } from './helpers/server.js'
 
 const PASSWORD = 'Sup3r-Secret-Pw'
@@ -39,8 +40,8 @@ describe('a fresh clone', () => {
 
     const secrets = { access_token: 'leak-one', token: 'leak-two', key: 'leak-three', 'hub.verify_token': 'leak-4' }
     const query = new URLSearchParams({ ...secrets, q: 'visible' }).toString()
-    await fetch(`${server.url}/clients/search?${query}`)
-    assert.equal((await fetch(`${server.url}/ready`)).status, 200)
+    await checkedFetch(`${server.url}/clients/search?${query}`)
+    assert.equal((await checkedFetch(`${server.url}/ready`)).status, 200)
     const output = server.output()
     assert.match(output, /q=visible/, 'the request was logged')
     for (const secret of Object.values(secrets)) assert.ok(!output.includes(secret), `${secret} is in the log`)

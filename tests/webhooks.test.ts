@@ -8,6 +8,7 @@ import { purgeOldEvents } from '../src/events/retention.js'
 import { createLead } from '../src/leads/commands.js'
 import { deliver } from '../src/webhooks/deliver.js'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { checkedInject } from './helpers/contract.js'
 import { type ReceivedRequest, type Receiver, startReceiver, waitFor } from './helpers/peers.js'
 
 // Seven attempts, 50 ms apart: the contract's schedule, shortened for the test.
@@ -448,7 +449,7 @@ describe('webhooks', () => {
           'https://[fd12:3456::1]/hook',
           'http://example.com/hook',
         ]) {
-          const response = await strict.inject({
+          const response = await checkedInject(strict, {
             method: 'POST',
             url: '/webhooks',
             headers: { authorization: `Bearer ${ctx.adminToken}` },

@@ -9,6 +9,7 @@ import { senderPhoneCandidates } from '../src/whatsapp/numbers.js'
 import type { WhatsAppMessage } from '../src/whatsapp/schemas.js'
 import { messageBody } from '../src/whatsapp/service.js'
 import { problemOf, startTestContext, type TestContext, type TestUser, testConfig } from './helpers/context.js'
+import { checkedInject } from './helpers/contract.js'
 import { type FakeGraphApi, startFakeGraphApi } from './helpers/graph-api.js'
 
 const APP_SECRET = `app-secret-${randomBytes(8).toString('hex')}`
@@ -281,14 +282,17 @@ describe('WhatsApp Business (Cloud API)', () => {
       try {
         const body = metaJson(notification([]))
         const answers = await Promise.all([
-          app.inject({ method: 'GET', url: `${WEBHOOK}?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1` }),
-          app.inject({
+          checkedInject(app, {
+            method: 'GET',
+            url: `${WEBHOOK}?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1`,
+          }),
+          checkedInject(app, {
             method: 'POST',
             url: WEBHOOK,
             headers: { 'content-type': 'application/json', 'x-hub-signature-256': signatureOf(body) },
             payload: body,
           }),
-          app.inject({ method: 'POST', url: '/leads/1/whatsapp', payload: { text: 'hola' } }),
+          checkedInject(app, { method: 'POST', url: '/leads/1/whatsapp', payload: { text: 'hola' } }),
         ])
         for (const answer of answers) assert.equal(answer.statusCode, 404, answer.body)
       } finally {

@@ -34,7 +34,9 @@ export interface PageRequest {
 }
 
 export const MAX_COUNTED = 10_000
+/** The deepest offset: every list's query schema (http/schemas.ts pageLimits) refuses a larger one. */
 export const MAX_OFFSET = 10_000
+export const OFFSET_TOO_DEEP = `must be at most ${MAX_OFFSET}; page deeper with cursor (the next_cursor of the previous page)`
 
 /**
  * The SQL type of a sort key, which says how a cursor carries it: timestamps as integer
@@ -89,7 +91,7 @@ export interface ListQuery<DB, TB extends keyof DB, O, TS extends keyof DB, Row>
   /** Adds the page's columns (and joins) to `matching`. */
   select: (matching: SelectQueryBuilder<DB, TB, O>) => SelectQueryBuilder<DB, TS, Row>
   order: PageOrder
-  /** limit, offset (at most MAX_OFFSET) or cursor, as the caller sent them. */
+  /** limit, offset (at most MAX_OFFSET, as validated) or cursor, as the caller sent them. */
   page: PageRequest
   /**
    * What a cursor must have been made with: the list's filters and sort as the caller sent them
@@ -109,12 +111,6 @@ export async function paginate<DB, TB extends keyof DB, O, TS extends keyof DB, 
   const digest = filterDigest(filters)
   const after = request.cursor === undefined ? undefined : decodeCursor(request.cursor, order, digest)
   if (after && request.offset > 0) throw ValidationError.field('offset', 'cannot be combined with cursor')
-  if (request.offset > MAX_OFFSET) {
-    throw ValidationError.field(
-      'offset',
-      `must be at most ${MAX_OFFSET}; page deeper with cursor (the next_cursor of the previous page)`,
-    )
-  }
 
   const keys = [...order.keys, columnKey(order.id, 'integer')]
   const keyValues = sql.join(keys.map((key) => cursorValue(key)))

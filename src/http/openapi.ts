@@ -24,8 +24,9 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 /**
  * Completes each route's documented responses, so the OpenAPI document lists every answer a
  * route can give: the errors that every route of its kind can return (400 for bad input, 401
- * without a valid token, 413/415 for bodies, 409 for a change cancelled by a deadlock, 503 without
- * the database), as problem+json, and a description for each status.
+ * without a valid token, 403 for a write with a read-only API key, 413/415 for bodies, 414 for an
+ * over-long path parameter, 409 for a change cancelled by a deadlock, 503 without the database), as problem+json, and a description
+ * for each status.
  */
 export function completeRouteDocumentation(route: RouteOptions): void {
   const schema = route.schema as RouteSchema | undefined
@@ -36,24 +37,35 @@ export function completeRouteDocumentation(route: RouteOptions): void {
   const statuses = new Set(Object.keys(schema.response).map(Number))
   if (schema.body || schema.querystring || schema.params) statuses.add(400)
   if (schema.security === undefined) statuses.add(401)
+  const writes = [route.method].flat().some((method) => WRITE_METHODS.has(method))
+  // A read-only API key is refused any write with 403 insufficient_scope.
+  if (schema.security === undefined && writes) statuses.add(403)
   if (schema.body) {
     statuses.add(413)
     statuses.add(415)
   }
   // A change that PostgreSQL cancels in a deadlock with a concurrent one is a 409 concurrent_change.
-  if ([route.method].flat().some((method) => WRITE_METHODS.has(method))) statuses.add(409)
+  if (writes) statuses.add(409)
   if (schema.operationId !== 'getHealth') statuses.add(503)
+  // A path parameter longer than the router takes (maxParamLength) is a 414 uri_too_long.
+  if (/[:*]/.test(route.url)) statuses.add(414)
 
   const response: Record<string, unknown> = {}
   for (const status of [...statuses].sort()) {
-    const { headers, ...given } = (schema.response[status] ?? {}) as { $ref?: string; headers?: unknown }
+    const { headers, ...given } = (schema.response[status] ?? {}) as {
+      $ref?: string
+      headers?: unknown
+      type?: unknown
+      description?: string
+    }
     if (status >= 400 && (Object.keys(given).length === 0 || given.$ref === PROBLEM_REF)) {
       response[status] = problemResponse(status)
     } else if ('content' in given) {
       // A response that is not JSON (a file) documents its own media types.
       response[status] = given
-    } else if (status === 204 || status === 304) {
-      response[status] = { description: STATUS_CODES[status], type: 'null' }
+    } else if (status === 204 || status === 304 || given.type === 'null') {
+      // No body (a 303 has only its Location): no content to document.
+      response[status] = { description: given.description ?? STATUS_CODES[status], type: 'null' }
     } else {
       // Response headers (an ETag) ride beside the body's schema, where the document expects them.
       response[status] = {

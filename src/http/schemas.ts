@@ -1,5 +1,6 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox'
-import { MAX_COUNTED, MAX_OFFSET } from '../db/paginate.js'
+import { MAX_COUNTED, MAX_OFFSET, OFFSET_TOO_DEEP } from '../db/paginate.js'
+import { ERROR_MESSAGE } from './validation.js'
 
 /** A `$ref` to a named component schema that keeps the static type of its target. */
 export function ref<T extends TSchema>(schema: T) {
@@ -42,9 +43,10 @@ export const pageLimits = (defaultLimit = 50) => ({
   limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: defaultLimit }),
   offset: Type.Integer({
     minimum: 0,
-    maximum: MAX_ID,
+    maximum: MAX_OFFSET,
     default: 0,
     description: `0–${MAX_OFFSET}; deeper pages are read with cursor (a larger offset is a 400)`,
+    [ERROR_MESSAGE]: { maximum: OFFSET_TOO_DEEP },
   }),
   cursor: Type.Optional(
     Type.String({
@@ -104,8 +106,8 @@ export const httpSchemas = [FieldErrorSchema, ProblemSchema]
 
 /**
  * The error answers particular to a route (403, 404, 409, 412, 429, 502; 401 where no token is needed),
- * as problem+json. Those every route of its kind gives (400, 401, 413, 415, 503) are added by
- * completeRouteDocumentation (http/openapi.ts).
+ * as problem+json. Those every route of its kind gives (400, 401, 413, 415, 503; 403 and 409 for a
+ * write) are added by completeRouteDocumentation (http/openapi.ts).
  */
 export function problems(...statuses: Array<401 | 403 | 404 | 406 | 408 | 409 | 412 | 413 | 415 | 422 | 429 | 502>) {
   return Object.fromEntries(statuses.map((status) => [status, ref(ProblemSchema)])) as Record<
@@ -114,9 +116,17 @@ export function problems(...statuses: Array<401 | 403 | 404 | 406 | 408 | 409 | 
   >
 }
 
-/** `type: [T, 'null']`, as OpenAPI 3.1 writes it, rather than an anyOf. */
+/**
+ * `type: [T, 'null']`, as OpenAPI 3.1 writes it, rather than an anyOf. An `enum` is a list of the
+ * only values allowed, whatever `type` says: null joins it too, or null would be refused.
+ */
 export function Nullable<T extends TSchema>(schema: T) {
-  return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] })
+  if (typeof schema.type !== 'string') throw new Error('Nullable() needs a schema with one type')
+  return Type.Unsafe<Static<T> | null>({
+    ...schema,
+    type: [schema.type, 'null'],
+    ...(Array.isArray(schema.enum) && { enum: [...schema.enum, null] }),
+  })
 }
 
 /** `view` on a list, its export and (leads) its stats: the saved view whose filters and sort apply. */

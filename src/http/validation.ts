@@ -56,6 +56,13 @@ function nulPaths(data: unknown): string[] {
   return found
 }
 
+/**
+ * A schema's own message for a keyword that fails, as `{[ERROR_MESSAGE]: {maximum: '…'}}`: where the
+ * generic one ("must be <= 10000") would not say what to do instead. An OpenAPI extension, so the
+ * document may carry it.
+ */
+export const ERROR_MESSAGE = 'x-error-message'
+
 function makeAjv(options: { coerceTypes: boolean | 'array' }, sharedSchemas: TSchema[]): Ajv {
   const ajv = new Ajv({
     ...options,
@@ -63,6 +70,8 @@ function makeAjv(options: { coerceTypes: boolean | 'array' }, sharedSchemas: TSc
     removeAdditional: false,
     useDefaults: true,
     strict: false,
+    // Each error carries its schema, where fieldErrors finds an ERROR_MESSAGE.
+    verbose: true,
   })
   addFormats.default(ajv)
   for (const schema of sharedSchemas) ajv.addSchema(schema)
@@ -89,6 +98,8 @@ export function fieldErrors(errors: ErrorObject[], context: string): FieldError[
         message = `must be one of: ${(error.params.allowedValues as unknown[]).join(', ')}`
         break
     }
+    const own = (error.parentSchema?.[ERROR_MESSAGE] as Record<string, string> | undefined)?.[error.keyword]
+    if (own) message = own
     // A repeated query parameter is one field to the caller: `status`, not `status.1`.
     const sent = context === 'querystring' ? path.slice(0, 1) : path
     const field = sent.length > 0 ? sent.map(decodePointer).join('.') : context

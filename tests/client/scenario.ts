@@ -28,8 +28,12 @@ function expectStatus<T>(step: string, expected: number, result: { data?: T; err
   return result.data
 }
 
-export async function runScenario(baseUrl: string): Promise<Summary> {
-  const client = createClient<paths>({ baseUrl })
+/** `fetch` may be one that checks each response against the document as well. */
+export async function runScenario(
+  baseUrl: string,
+  fetch: typeof globalThis.fetch = globalThis.fetch,
+): Promise<Summary> {
+  const client = createClient<paths>({ baseUrl, fetch })
 
   const token = expectStatus(
     'POST /auth/login',

@@ -10,6 +10,7 @@ import type { Database } from '../../src/db/database.js'
 import { type EmbeddedPostgres, embeddedDataDir, startEmbeddedPostgres } from '../../src/db/embedded.js'
 import { MIGRATIONS_DIR, migrate } from '../../src/db/migrate.js'
 import { type Runtime, startRuntime } from '../../src/runtime.js'
+import { checkedInject } from './contract.js'
 
 /**
  * The tests run on a real PostgreSQL server when TEST_DATABASE_URL names one (each test file gets
@@ -36,7 +37,10 @@ export interface TestContext {
   url: string
   embedded: EmbeddedPostgres | undefined
   adminToken: string
+  /** app.inject, the response checked against the OpenAPI document (see contract.ts), as `as` does. */
   inject(options: InjectOptions): Promise<LightMyRequestResponse>
+  /** app.inject unchecked, for a response that is off the document on purpose; `why` says which. */
+  injectUnchecked(why: string, options: InjectOptions): Promise<LightMyRequestResponse>
   /** A request as the given token (or none), with a JSON body. */
   as(
     token: string | undefined,
@@ -96,16 +100,17 @@ export async function startTestContext(overrides: Record<string, string> = {}): 
     url,
     embedded: database.embedded,
     adminToken: '',
-    inject: (options) => runtime.app.inject(options),
+    inject: (options) => checkedInject(runtime.app, options),
+    injectUnchecked: (_why, options) => runtime.app.inject(options),
     as: (token, method, path, body) =>
-      runtime.app.inject({
+      checkedInject(runtime.app, {
         method,
         url: path,
         headers: token ? { authorization: `Bearer ${token}` } : {},
         ...(body !== undefined && { payload: body as never }),
       }),
     async login(username, password) {
-      const response = await runtime.app.inject({
+      const response = await checkedInject(runtime.app, {
         method: 'POST',
         url: '/auth/login',
         payload: { username, password },

@@ -1,5 +1,6 @@
 import { type Runtime, startRuntime } from '../../src/runtime.js'
 import { mode, serverEnvironment, startTestContext } from './context.js'
+import { checkedFetch, checkedInject } from './contract.js'
 import { type ServerProcess, startServer } from './server.js'
 
 export interface Answer {
@@ -25,7 +26,7 @@ export interface Instance {
 export function processInstance(server: ServerProcess): Instance {
   return {
     async request(method, url, body, token, headers = {}) {
-      const response = await fetch(`${server.url}${url}`, {
+      const response = await checkedFetch(`${server.url}${url}`, {
         method,
         headers: {
           ...headers,
@@ -48,7 +49,7 @@ export function processInstance(server: ServerProcess): Instance {
 export function appInstance(app: Runtime['app']): Instance {
   return {
     async request(method, url, body, token, headers = {}) {
-      const response = await app.inject({
+      const response = await checkedInject(app, {
         method,
         url,
         headers: { ...headers, ...(token && { authorization: `Bearer ${token}` }) },
