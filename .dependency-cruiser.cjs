@@ -15,6 +15,7 @@ const LAYERS = [
   'audit',
   'timeline',
   'logging.ts',
+  'env.ts',
   'config.ts',
   // Features, each above the ones it uses.
   'health',

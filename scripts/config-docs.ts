@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { EnvSchema } from '../src/config.js'
+import { EnvSchema } from '../src/env.js'
 
 /** The sections both files group the variables in, in order; every variable stands in one. */
 const SECTIONS: Array<{ title: string; names: string[] }> = [

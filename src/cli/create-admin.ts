@@ -10,10 +10,9 @@ import { createInterface } from 'node:readline/promises'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwords.js'
 import { loadConfig } from '../config.js'
 import { migrate } from '../db/migrate.js'
-import { StartupError } from '../errors/startup.js'
-import { openConfiguredDatabase } from '../runtime.js'
 import { createOrResetAdmin } from '../users/bootstrap.js'
 import { USERNAME_PATTERN } from '../users/schemas.js'
+import { withDatabase } from './with-database.js'
 
 if (process.argv[2] === '--help' || process.argv[2] === '-h') {
   console.log(
@@ -34,20 +33,11 @@ if (!new RegExp(USERNAME_PATTERN).test(username)) {
   process.exit(1)
 }
 
-try {
-  const database = await openConfiguredDatabase(config, { shareRunningServer: true })
-  try {
-    await migrate(database.url)
-    const outcome = await createOrResetAdmin(database.handle.db, username, password)
-    console.log(outcome === 'created' ? `Created admin ${username}` : `Reset the password of ${username}`)
-  } finally {
-    await database.close()
-  }
-} catch (error) {
-  if (!(error instanceof StartupError)) throw error
-  console.error(error.message)
-  process.exitCode = 1
-}
+await withDatabase(config, async ({ url, db }) => {
+  await migrate(url)
+  const outcome = await createOrResetAdmin(db, username, password)
+  console.log(outcome === 'created' ? `Created admin ${username}` : `Reset the password of ${username}`)
+})
 
 async function ask(question: string): Promise<string> {
   const readline = createInterface({ input: stdin, output: stdout })

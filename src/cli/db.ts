@@ -5,8 +5,7 @@
  */
 import { loadConfig } from '../config.js'
 import { runDbmate } from '../db/migrate.js'
-import { StartupError } from '../errors/startup.js'
-import { openConfiguredDatabase } from '../runtime.js'
+import { withDatabase } from './with-database.js'
 
 const commands: Record<string, string[]> = { migrate: ['migrate'], rollback: ['rollback'], status: ['status'] }
 const args = commands[process.argv[2] ?? '']
@@ -15,15 +14,6 @@ if (!args) {
   process.exit(2)
 }
 
-try {
-  const database = await openConfiguredDatabase(loadConfig(), { shareRunningServer: true })
-  try {
-    process.stdout.write(await runDbmate(database.url, args))
-  } finally {
-    await database.close()
-  }
-} catch (error) {
-  if (!(error instanceof StartupError)) throw error
-  console.error(error.message)
-  process.exitCode = 1
-}
+await withDatabase(loadConfig(), async ({ url }) => {
+  process.stdout.write(await runDbmate(url, args))
+})

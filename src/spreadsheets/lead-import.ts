@@ -12,16 +12,8 @@ import { LEAD_COLUMNS } from '../leads/queries.js'
 import { assertTransition } from '../leads/transitions.js'
 import { type ClientField, clientInputOf, clientsByPhone, type ImportRules } from './client-import.js'
 import { type ColumnMap, cellsOf, headerKey, LEAD_FIELD_ALIASES } from './columns.js'
-import {
-  type Applied,
-  batchesOf,
-  headerOf,
-  type ImportOptions,
-  type ImportResult,
-  type PlannedRow,
-  type Report,
-  runImport,
-} from './imports.js'
+import type { Applied, ImportOptions, ImportResult, PlannedRow, Report } from './imports.js'
+import { batchesOf, headerOf, runImport } from './imports.js'
 import type { SheetRow } from './reader.js'
 
 const STATUS_WORDS: Record<string, LeadStatus> = {

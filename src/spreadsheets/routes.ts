@@ -5,6 +5,7 @@ import type { TSchema } from '@sinclair/typebox'
 import type { ValidateFunction } from 'ajv'
 import type { FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify'
 import { writeAudit } from '../audit/write.js'
+import type { AuthenticatedActor } from '../auth/authenticate.js'
 import type { ClientRules } from '../clients/queries.js'
 import { ClientTypeSchema, ClientUpdateSchema } from '../clients/schemas.js'
 import type { Database } from '../db/database.js'
@@ -110,59 +111,54 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
       .send(stream)
   }
 
-  app.get(
-    '/clients/export',
+  // The batches of one list's rows that an export streams, for the actor and the list's filters.
+  type ExportBatches = (db: Database, actor: AuthenticatedActor, filters: never) => AsyncGenerator<unknown[]>
+  const exports = [
     {
-      preValidation: applyView(db, 'clients'),
-      schema: {
-        operationId: 'exportClients',
-        tags: ['clients'],
-        summary: 'Download the clients of the list, with its filters and sort, as CSV or XLSX',
-        querystring: ClientExportQuery,
-        response: { 200: exportResponse, ...problems(406) },
-      },
+      resource: 'clients' as const,
+      operationId: 'exportClients',
+      summary: 'Download the clients of the list, with its filters and sort, as CSV or XLSX',
+      querystring: ClientExportQuery,
+      columns: CLIENT_EXPORT_COLUMNS as ExportColumn<unknown>[],
+      batches: clientExportBatches as ExportBatches,
     },
-    async (request, reply) => {
-      const { format, ...filters } = request.query
-      const chosen = chooseFormat(format, request.headers.accept)
-      return sendExport(
-        request,
-        reply,
-        'clients',
-        chosen,
-        filters,
-        CLIENT_EXPORT_COLUMNS,
-        clientExportBatches(db, request.actor, filters as never),
-      )
-    },
-  )
-
-  app.get(
-    '/leads/export',
     {
-      preValidation: applyView(db, 'leads'),
-      schema: {
-        operationId: 'exportLeads',
-        tags: ['leads'],
-        summary: 'Download the leads of the list (sales users: theirs), with its filters and sort, as CSV or XLSX',
-        querystring: LeadExportQuery,
-        response: { 200: exportResponse, ...problems(406) },
+      resource: 'leads' as const,
+      operationId: 'exportLeads',
+      summary: 'Download the leads of the list (sales users: theirs), with its filters and sort, as CSV or XLSX',
+      querystring: LeadExportQuery,
+      columns: LEAD_EXPORT_COLUMNS as ExportColumn<unknown>[],
+      batches: leadExportBatches as ExportBatches,
+    },
+  ]
+  for (const { resource, operationId, summary, querystring, columns, batches } of exports) {
+    app.get(
+      `/${resource}/export`,
+      {
+        preValidation: applyView(db, resource),
+        schema: {
+          operationId,
+          tags: [resource],
+          summary,
+          querystring,
+          response: { 200: exportResponse, ...problems(406) },
+        },
       },
-    },
-    async (request, reply) => {
-      const { format, ...filters } = request.query
-      const chosen = chooseFormat(format, request.headers.accept)
-      return sendExport(
-        request,
-        reply,
-        'leads',
-        chosen,
-        filters,
-        LEAD_EXPORT_COLUMNS,
-        leadExportBatches(db, request.actor, filters as never),
-      )
-    },
-  )
+      async (request, reply) => {
+        const { format, ...filters } = request.query as { format?: ExportFormat } & Record<string, unknown>
+        const chosen = chooseFormat(format, request.headers.accept)
+        return sendExport(
+          request,
+          reply,
+          resource,
+          chosen,
+          filters,
+          columns,
+          batches(db, request.actor, filters as never),
+        )
+      },
+    )
+  }
 
   const importErrors = problems(403, 408, 413, 415, 422)
 
@@ -180,51 +176,46 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
     }
   }
 
-  app.post(
-    '/clients/import',
+  const imports = [
     {
-      onRequest: app.requireRole('admin', 'management'),
-      validatorCompiler: queryOnly,
-      schema: {
-        operationId: 'importClients',
-        tags: ['clients'],
-        summary: 'Create or update clients from a CSV or XLSX file',
-        description:
-          'Headers in English or Spanish (contact_name|nombre, phone|telefono|teléfono, email|correo, company_name|empresa, address|direccion, client_type|tipo). A row is matched to a client by its phone, however written. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.',
-        querystring: ImportQuery,
-        body: importBody,
-        response: { 200: ref(ImportResultSchema), ...importErrors },
-      },
+      resource: 'clients' as const,
+      operationId: 'importClients',
+      summary: 'Create or update clients from a CSV or XLSX file',
+      description:
+        'Headers in English or Spanish (contact_name|nombre, phone|telefono|teléfono, email|correo, company_name|empresa, address|direccion, client_type|tipo). A row is matched to a client by its phone, however written. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.',
+      run: importClients,
     },
-    async (request, reply) => {
-      const { dry_run: dryRun, mode, partial } = request.query
-      return withUpload(request, reply, (rows) =>
-        importClients(db, request.actor, rows, { dryRun, mode, partial }, importRules),
-      )
-    },
-  )
-
-  app.post(
-    '/leads/import',
     {
-      onRequest: app.requireRole('admin', 'management'),
-      validatorCompiler: queryOnly,
-      schema: {
-        operationId: 'importLeads',
-        tags: ['leads'],
-        summary: 'Create or update leads from a CSV or XLSX file, creating their clients by phone',
-        description:
-          "Each row names its client by phone (phone|telefono), created from the row's client cells when absent; channel|canal (default manual), status|estado, assignee_username|asignado (an active user's username), admin_notes, sales_notes|notas. A row is the same lead as the one with its id column, else as its client's most recent lead on that channel. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.",
-        querystring: ImportQuery,
-        body: importBody,
-        response: { 200: ref(ImportResultSchema), ...importErrors },
+      resource: 'leads' as const,
+      operationId: 'importLeads',
+      summary: 'Create or update leads from a CSV or XLSX file, creating their clients by phone',
+      description:
+        "Each row names its client by phone (phone|telefono), created from the row's client cells when absent; channel|canal (default manual), status|estado, assignee_username|asignado (an active user's username), admin_notes, sales_notes|notas. A row is the same lead as the one with its id column, else as its client's most recent lead on that channel. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.",
+      run: importLeads,
+    },
+  ]
+  for (const { resource, operationId, summary, description, run } of imports) {
+    app.post(
+      `/${resource}/import`,
+      {
+        onRequest: app.requireRole('admin', 'management'),
+        validatorCompiler: queryOnly,
+        schema: {
+          operationId,
+          tags: [resource],
+          summary,
+          description,
+          querystring: ImportQuery,
+          body: importBody,
+          response: { 200: ref(ImportResultSchema), ...importErrors },
+        },
       },
-    },
-    async (request, reply) => {
-      const { dry_run: dryRun, mode, partial } = request.query
-      return withUpload(request, reply, (rows) =>
-        importLeads(db, request.actor, rows, { dryRun, mode, partial }, importRules),
-      )
-    },
-  )
+      async (request, reply) => {
+        const { dry_run: dryRun, mode, partial } = request.query
+        return withUpload(request, reply, (rows) =>
+          run(db, request.actor, rows, { dryRun, mode, partial }, importRules),
+        )
+      },
+    )
+  }
 }
