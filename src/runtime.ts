@@ -45,7 +45,8 @@ export async function openConfiguredDatabase(
 ): Promise<DatabaseRuntime> {
   const shared =
     !config.databaseUrl && !options.embedded && options.shareRunningServer && (await isServing(config.dataDir))
-  const log = options.log ?? ((message: string) => console.error(message))
+  // What the start is doing, for the person who runs it; LOG_LEVEL=silent silences it too.
+  const log = options.log ?? (config.logLevel === 'silent' ? () => {} : (message: string) => console.error(message))
   const embedded =
     options.embedded ??
     (config.databaseUrl || shared
@@ -90,7 +91,8 @@ export async function startRuntime(
   config: Config,
   options: { embedded?: EmbeddedPostgres; log?: (message: string) => void } = {},
 ): Promise<Runtime> {
-  const log = options.log ?? ((message: string) => console.error(message))
+  // What the start is doing, for the person who runs it; LOG_LEVEL=silent silences it too.
+  const log = options.log ?? (config.logLevel === 'silent' ? () => {} : (message: string) => console.error(message))
   const jwtSecret = await resolveJwtSecret(config)
   let app: FastifyInstance | undefined
   if (!config.databaseUrl && !options.embedded) log(`Starting the embedded PostgreSQL in ${config.dataDir}…`)

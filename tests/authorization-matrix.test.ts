@@ -17,6 +17,7 @@ type Expected = Record<Principal, number>
 const EXPECTED: Record<string, Expected> = {
   // Public: no token needed, and a token does not hurt.
   getHealth: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  getApiIndex: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   getReadiness: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   login: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   // Your own account: anyone signed in.
@@ -252,6 +253,7 @@ describe('authorization matrix', () => {
   /** Valid params and bodies per operationId; whatever a call may change or delete is made fresh for it. */
   const CALLS: Record<string, (who: Principal) => Promise<Call>> = {
     getHealth: async () => ({}),
+    getApiIndex: async () => ({}),
     getReadiness: async () => ({}),
     login: async () => ({ body: { username: fixtures.loginUser.username, password: fixtures.loginUser.password } }),
     getCurrentUser: async () => ({}),
