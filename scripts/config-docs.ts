@@ -1,5 +1,5 @@
 /**
- * Writes docs/configuration.md and .env.example from the environment schema (src/config.ts), so
+ * Writes docs/configuration.md and .env.example from the environment schema (src/env.ts), so
  * that both say what the code reads. `--verify` only checks that both are current (CI runs it).
  */
 import { readFile, writeFile } from 'node:fs/promises'
@@ -120,9 +120,11 @@ function markdown(found: Map<string, Variable>): string {
     '',
     'The API reads these variables from the environment, and from `.env` in the working folder when',
     'there is one (the environment wins; an empty value means unset). A bad value stops the start with',
-    'a message that names it. `.env.example` holds them all with their defaults.',
+    'one line that names the variable, and so does a taken `PORT`, a `DATA_DIR` that is a file, or a',
+    'database that cannot be reached (named by host and port, never with its password). `.env.example`',
+    'holds them all with their defaults: `cp .env.example .env` gives a file to edit.',
     '',
-    'This page is generated from the schema in `src/config.ts` by `npm run config:docs`; CI checks that',
+    'This page is generated from the schema in `src/env.ts` by `npm run config:docs`; CI checks that',
     'it is current.',
   ]
   for (const section of SECTIONS) {
@@ -145,7 +147,7 @@ function markdown(found: Map<string, Variable>): string {
 function envExample(found: Map<string, Variable>): string {
   const out = [
     '# Every variable the API reads, with its default. Copy to .env to change them.',
-    '# An empty value means unset. Generated from src/config.ts (npm run config:docs); see docs/configuration.md.',
+    '# An empty value means unset. Generated from src/env.ts (npm run config:docs); see docs/configuration.md.',
   ]
   for (const section of SECTIONS) {
     out.push('', `# --- ${section.title}`)
