@@ -23,11 +23,17 @@ const ASSIGNMENT = /^([A-Z_]+)=\$\(/
 // A field with a string, number, boolean or null value, as JSON writes it without spaces.
 const SCALAR_FIELD = /"\w+":(?:"[^"]*"|-?\d+(?:\.\d+)?|true|false|null)(?=[,}\]])/g
 
-/** Every fenced bash block of the README that calls curl on localhost:8000, with the answer its comment names. */
+/**
+ * The documents whose examples run, in this order: the integrations go on from where the README's
+ * first calls stop, on the same database.
+ */
+const DOCUMENTS = ['README.md', 'docs/integrations.md', 'docs/operations.md']
+
+/** Every fenced bash block of those documents that calls curl on localhost:8000, with the answer its comment names. */
 async function readmeExamples(): Promise<Example[]> {
-  const readme = await readFile(join(root, 'README.md'), 'utf8')
+  const texts = await Promise.all(DOCUMENTS.map((path) => readFile(join(root, path), 'utf8')))
   const examples: Example[] = []
-  for (const [, block = ''] of readme.matchAll(/```bash\n([\s\S]*?)```/g)) {
+  for (const [, block = ''] of texts.join('\n').matchAll(/```bash\n([\s\S]*?)```/g)) {
     if (!/\bcurl\b/.test(block) || !block.includes('localhost:8000')) continue
     const lines = block.split('\n')
     const command = lines
@@ -40,7 +46,7 @@ async function readmeExamples(): Promise<Example[]> {
       examples.push({ command, expectedStatus: undefined, expectedFields: [] })
       continue
     }
-    assert.ok(status, `a README example names no status:\n${block}`)
+    assert.ok(status, `an example names no status:\n${block}`)
     // "eyJ..." stands for a value that differs on each run.
     const expectedFields = (answer.match(SCALAR_FIELD) ?? []).filter((field) => !/\.\.\.|…/.test(field))
     const writes = answer.match(/\bwritten to (\/\S+)/)?.[1]
