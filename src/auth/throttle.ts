@@ -1,6 +1,9 @@
 import { sql } from 'kysely'
 import type { Database } from '../db/database.js'
+import { countInWindow, type WindowCounterTable } from '../db/window-counter.js'
 import { TooManyRequestsError } from '../errors/domain.js'
+
+const FAILURES: WindowCounterTable = { table: 'login_failures', count: 'failures' }
 
 export interface ThrottleLimits {
   maxFailuresPerUser: number
@@ -23,29 +26,12 @@ export interface ThrottleKeys {
  * finds a key over its limit is refused and counts for nothing: its transaction rolls back.
  */
 export async function reserveAttempt(db: Database, keys: ThrottleKeys, limits: ThrottleLimits): Promise<void> {
-  const restart = sql<boolean>`(login_failures.failures = 0 or login_failures.window_started_at <= now() - make_interval(secs => ${limits.windowSeconds}))`
   await db.transaction().execute(async (trx) => {
-    const rows = await trx
-      .insertInto('login_failures')
-      .values([userKey(keys), addressKey(keys)].map((key) => ({ key, failures: 1, window_started_at: sql`now()` })))
-      .onConflict((conflict) =>
-        conflict.column('key').doUpdateSet({
-          failures: sql`case when ${restart} then 1 else login_failures.failures + 1 end`,
-          window_started_at: sql`case when ${restart} then now() else login_failures.window_started_at end`,
-        }),
-      )
-      .returning([
-        'key',
-        'failures',
-        sql<number>`ceil(extract(epoch from window_started_at + make_interval(secs => ${limits.windowSeconds}) - now()))`.as(
-          'seconds_left',
-        ),
-      ])
-      .execute()
+    const counted = await countInWindow(trx, FAILURES, [userKey(keys), addressKey(keys)], limits.windowSeconds)
     let retryAfter = 0
-    for (const row of rows) {
+    for (const row of counted) {
       const limit = row.key === userKey(keys) ? limits.maxFailuresPerUser : limits.maxFailuresPerAddress
-      if (row.failures > limit) retryAfter = Math.max(retryAfter, Math.max(1, Number(row.seconds_left)))
+      if (row.count > limit) retryAfter = Math.max(retryAfter, row.secondsLeft)
     }
     if (retryAfter > 0) throw new TooManyRequestsError(retryAfter)
   })

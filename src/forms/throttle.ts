@@ -1,6 +1,9 @@
 import { sql } from 'kysely'
 import type { Database } from '../db/database.js'
+import { countInWindow, type WindowCounterTable } from '../db/window-counter.js'
 import { TooManyRequestsError } from '../errors/domain.js'
+
+const SUBMISSIONS: WindowCounterTable = { table: 'form_submission_counts', count: 'submissions' }
 
 export interface FormLimits {
   maxPerForm: number
@@ -8,31 +11,11 @@ export interface FormLimits {
   windowSeconds: number
 }
 
-/**
- * Counts a post under `key`, in PostgreSQL so that every instance shares the counts, in one
- * statement so that concurrent posts cannot all slip under the limit. A key past its limit is
- * refused until its window (started by its first post) ends.
- */
+/** Counts a post under `key`; a key past its limit is refused until its window ends. */
 async function countPost(db: Database, key: string, limit: number, windowSeconds: number): Promise<void> {
-  const restart = sql<boolean>`form_submission_counts.window_started_at <= now() - make_interval(secs => ${windowSeconds})`
-  const row = await db
-    .insertInto('form_submission_counts')
-    .values({ key, submissions: 1, window_started_at: sql`now()` })
-    .onConflict((conflict) =>
-      conflict.column('key').doUpdateSet({
-        submissions: sql`case when ${restart} then 1 else form_submission_counts.submissions + 1 end`,
-        window_started_at: sql`case when ${restart} then now() else form_submission_counts.window_started_at end`,
-      }),
-    )
-    .returning([
-      'submissions',
-      sql<number>`ceil(extract(epoch from window_started_at + make_interval(secs => ${windowSeconds}) - now()))`.as(
-        'seconds_left',
-      ),
-    ])
-    .executeTakeFirstOrThrow()
-  if (row.submissions > limit) {
-    throw new TooManyRequestsError(Math.max(1, Number(row.seconds_left)), 'Too many submissions; try again later')
+  const [counted] = await countInWindow(db, SUBMISSIONS, [key], windowSeconds)
+  if (counted && counted.count > limit) {
+    throw new TooManyRequestsError(counted.secondsLeft, 'Too many submissions; try again later')
   }
 }
 
