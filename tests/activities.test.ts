@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { createLead } from './helpers/fixtures.js'
 
 describe('lead activities', () => {
   let ctx: TestContext
@@ -9,11 +10,8 @@ describe('lead activities', () => {
   let management: TestUser
   let clientId: number
 
-  const newLead = async (token: string, body: Record<string, unknown> = {}) => {
-    const response = await ctx.as(token, 'POST', '/leads', { client_id: clientId, channel: 'manual', ...body })
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json() as { id: number }
-  }
+  const newLead = (token: string, body: Record<string, unknown> = {}) =>
+    createLead(ctx, { client_id: clientId, channel: 'manual', ...body }, token)
   const timeline = async (token: string, leadId: number, query = '') => {
     const response = await ctx.as(token, 'GET', `/leads/${leadId}/activities${query}`)
     assert.equal(response.statusCode, 200, response.body)

@@ -3,6 +3,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { countRows, problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { createClient, createLead, uniquePhone } from './helpers/fixtures.js'
 import { type FakeGraphApi, startFakeGraphApi } from './helpers/graph-api.js'
 
 const PRINCIPALS = ['anonymous', 'salesOwner', 'salesOther', 'management', 'admin'] as const
@@ -137,9 +138,6 @@ const WHATSAPP_NOTIFICATION = JSON.stringify({ object: 'whatsapp_business_accoun
 // A public address written as an IP, so that saving it needs no DNS.
 const WEBHOOK = { url: 'https://93.184.215.14/crm-events', events: ['client.merged'] }
 
-let phoneCounter = 0
-/** A valid Venezuelan mobile number no other client of this file has. */
-const freshPhone = () => `+58414${String(2_000_000 + ++phoneCounter)}`
 const freshName = (prefix: string) => `${prefix}.${randomBytes(4).toString('hex')}`
 const roleOf = (who: Exclude<Principal, 'anonymous'>): TestUser['role'] =>
   who === 'salesOwner' || who === 'salesOther' ? 'sales' : who
@@ -165,24 +163,10 @@ describe('authorization matrix', () => {
   let graph: FakeGraphApi
 
   /** A new client without leads. */
-  const newClient = async () => {
-    const response = await ctx.as(ctx.adminToken, 'POST', '/clients', {
-      contact_name: 'Matrix Fixture',
-      phone: freshPhone(),
-    })
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json().id as number
-  }
+  const newClient = async () => (await createClient(ctx, { contact_name: 'Matrix Fixture' })).id
   /** A new lead on the fixture client, assigned to the owning sales user. */
-  const newLead = async () => {
-    const response = await ctx.as(ctx.adminToken, 'POST', '/leads', {
-      client_id: fixtures.clientId,
-      channel: 'web',
-      assigned_to: fixtures.users.salesOwner.id,
-    })
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json().id as number
-  }
+  const newLead = async () =>
+    (await createLead(ctx, { client_id: fixtures.clientId, assigned_to: fixtures.users.salesOwner.id })).id
 
   /** Moves a client or lead to the trash, and gives its id. */
   const trashed = async (type: 'clients' | 'leads', id: number) => {
@@ -279,7 +263,7 @@ describe('authorization matrix', () => {
     listAuditLogs: async () => ({ query: { table_name: 'clients' } }),
     listClients: async () => ({ query: { sort: '-created_at' } }),
     createClient: async () => ({
-      body: { client_type: 'natural', contact_name: 'Nuevo Cliente', phone: freshPhone() },
+      body: { client_type: 'natural', contact_name: 'Nuevo Cliente', phone: uniquePhone() },
     }),
     searchClients: async () => ({ query: { q: 'matrix' } }),
     getClientByPhone: async () => ({ params: { phone: fixtures.clientPhone } }),
@@ -312,7 +296,7 @@ describe('authorization matrix', () => {
     deleteWebForm: async () => ({ params: { id: (await newWebForm()).id } }),
     submitWebForm: async () => ({
       params: { key: (await newWebForm()).key },
-      body: { name: 'Formulario', phone: freshPhone(), message: 'Hola' },
+      body: { name: 'Formulario', phone: uniquePhone(), message: 'Hola' },
     }),
     createWebhook: async () => ({ body: WEBHOOK }),
     listWebhooks: async () => ({ query: { limit: '10' } }),
@@ -325,7 +309,7 @@ describe('authorization matrix', () => {
     pingWebhook: async () => ({ params: { id: await newWebhook(true) } }),
     exportClients: async () => ({ query: { format: 'csv' } }),
     exportLeads: async () => ({ query: { format: 'xlsx' } }),
-    importClients: async () => ({ contentType: 'text/csv', body: `nombre,telefono\nImportado,${freshPhone()}\n` }),
+    importClients: async () => ({ contentType: 'text/csv', body: `nombre,telefono\nImportado,${uniquePhone()}\n` }),
     search: async () => ({ query: { q: 'matrix', types: 'clients,leads' } }),
     createView: async () => ({ body: { name: 'Nuevos', resource: 'leads', filters: { status: ['new'] } } }),
     listViews: async () => ({ query: { resource: 'leads' } }),
@@ -374,7 +358,7 @@ describe('authorization matrix', () => {
       salesOther: await ctx.createUser('sales'),
       management: await ctx.createUser('management'),
     }
-    const clientPhone = freshPhone()
+    const clientPhone = uniquePhone()
     const client = await ctx.as(ctx.adminToken, 'POST', '/clients', {
       client_type: 'juridical',
       contact_name: 'Matrix Contact',

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { createLead } from './helpers/fixtures.js'
 
 interface Result {
   id: number
@@ -15,15 +16,8 @@ describe('bulk lead actions', () => {
   let otherSeller: TestUser
   let clientId: number
 
-  const newLead = async (assignedTo: number | null = null) => {
-    const response = await ctx.as(management.token, 'POST', '/leads', {
-      client_id: clientId,
-      channel: 'web',
-      assigned_to: assignedTo,
-    })
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json().id as number
-  }
+  const newLead = async (assignedTo: number | null = null) =>
+    (await createLead(ctx, { client_id: clientId, assigned_to: assignedTo }, management.token)).id
   const tally = (results: Result[]) =>
     results.reduce<Record<number, number>>((counts, result) => {
       counts[result.status] = (counts[result.status] ?? 0) + 1

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { LightMyRequestResponse } from 'fastify'
 import { problemOf, startTestContext, type TestContext } from './helpers/context.js'
+import { createClient, createLead } from './helpers/fixtures.js'
 
 describe('conditional requests: ETag, If-Match, If-None-Match', () => {
   let ctx: TestContext
-  let phoneCounter = 0
 
   /** A request as the admin, with extra headers. */
   const send = (
@@ -26,20 +26,8 @@ describe('conditional requests: ETag, If-Match, If-None-Match', () => {
     assert.match(String(etag), /^"[A-Za-z0-9_-]+"$/)
     return String(etag)
   }
-  const newClient = async (name = 'Carla Díaz') => {
-    phoneCounter += 1
-    const response = await ctx.as(ctx.adminToken, 'POST', '/clients', {
-      contact_name: name,
-      phone: `+5841250000${String(phoneCounter).padStart(2, '0')}`,
-    })
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json().id as number
-  }
-  const newLead = async (clientId: number) => {
-    const response = await ctx.as(ctx.adminToken, 'POST', '/leads', { client_id: clientId, channel: 'web' })
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json().id as number
-  }
+  const newClient = async (name = 'Carla Díaz') => (await createClient(ctx, { contact_name: name })).id
+  const newLead = async (clientId: number) => (await createLead(ctx, { client_id: clientId })).id
 
   before(async () => {
     ctx = await startTestContext()

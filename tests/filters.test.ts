@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { parse } from 'csv-parse/sync'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { createClient, createLead } from './helpers/fixtures.js'
 
 /**
  * Each filter of GET /leads and GET /clients narrows the list, the export and (leads) the stats to
@@ -32,11 +33,7 @@ describe('filters across lists, exports and stats', () => {
     ctx = await startTestContext()
     seller = await ctx.createUser('sales')
     otherSeller = await ctx.createUser('sales')
-    const newClient = async (body: Record<string, unknown>) => {
-      const response = await ctx.as(ctx.adminToken, 'POST', '/clients', body)
-      assert.equal(response.statusCode, 201, response.body)
-      return response.json().id as number
-    }
+    const newClient = async (body: Record<string, unknown>) => (await createClient(ctx, body)).id
     client.natural = await newClient({ contact_name: 'Uno', phone: '+584121000001', email: 'uno@example.com' })
     client.juridical = await newClient({
       client_type: 'juridical',
@@ -45,11 +42,7 @@ describe('filters across lists, exports and stats', () => {
       phone: '+584121000002',
     })
     client.quiet = await newClient({ contact_name: 'Tres', phone: '+584121000003' })
-    const newLead = async (body: Record<string, unknown>) => {
-      const response = await ctx.as(ctx.adminToken, 'POST', '/leads', { channel: 'web', ...body })
-      assert.equal(response.statusCode, 201, response.body)
-      return response.json().id as number
-    }
+    const newLead = async (body: { client_id: number } & Record<string, unknown>) => (await createLead(ctx, body)).id
     lead.one = await newLead({ client_id: client.natural, assigned_to: seller.id })
     lead.two = await newLead({ client_id: client.natural, assigned_to: otherSeller.id, status: 'contacted' })
     lead.three = await newLead({ client_id: client.juridical, assigned_to: null, status: 'closed' })

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { createLead } from './helpers/fixtures.js'
 
 const README_LEAD = {
   client_id: 1,
@@ -31,11 +32,14 @@ describe('leads', () => {
   let clientId: number
   let otherClientId: number
 
-  const newLead = async (token: string, body: Record<string, unknown> = {}) => {
-    const response = await ctx.as(token, 'POST', '/leads', { client_id: clientId, channel: 'whatsapp', ...body })
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json()
-  }
+  const newLead = (token: string, body: Record<string, unknown> = {}) =>
+    createLead<{
+      id: number
+      status: string
+      status_changed_at: string
+      updated_at: string
+      assigned_to: number | null
+    }>(ctx, { client_id: clientId, channel: 'whatsapp', ...body }, token)
   /** Puts a lead straight into a status, as a fixture. */
   const forceStatus = (id: number, status: Status) =>
     ctx.db.updateTable('leads').set({ status }).where('id', '=', id).execute()

@@ -2,25 +2,20 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { countRows, problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { createClient, createLead } from './helpers/fixtures.js'
 
 describe('merging duplicate clients', () => {
   let ctx: TestContext
   let management: TestUser
   let seller: TestUser
 
-  const newClient = async (fields: Record<string, unknown>) => {
-    const response = await ctx.as(management.token, 'POST', '/clients', fields)
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json() as { id: number; phone: string }
-  }
+  const newClient = (fields: Record<string, unknown>) => createClient(ctx, fields, management.token)
   const newLead = async (clientId: number) => {
-    const response = await ctx.as(management.token, 'POST', '/leads', {
-      client_id: clientId,
-      channel: 'whatsapp',
-      assigned_to: seller.id,
-    })
-    assert.equal(response.statusCode, 201, response.body)
-    const id = response.json().id as number
+    const { id } = await createLead(
+      ctx,
+      { client_id: clientId, channel: 'whatsapp', assigned_to: seller.id },
+      management.token,
+    )
     const note = await ctx.as(seller.token, 'POST', `/leads/${id}/activities`, { type: 'note', body: 'Llamó' })
     assert.equal(note.statusCode, 201, note.body)
     return id

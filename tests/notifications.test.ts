@@ -7,6 +7,7 @@ import { createMailer } from '../src/notifications/mailer.js'
 import { recipientsOf } from '../src/notifications/rules.js'
 import { renderMail } from '../src/notifications/templates.js'
 import { startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { createLead } from './helpers/fixtures.js'
 import { type MailSink, startMailSink, waitFor } from './helpers/peers.js'
 
 const PUBLIC_URL = 'https://crm.example.com'
@@ -46,11 +47,8 @@ describe('notification mails', () => {
 
   const mailsTo = (address: string) =>
     sink.mails.filter((mail) => (Array.isArray(mail.to) ? mail.to : [mail.to]).some((to) => to?.text === address))
-  const newLead = async (token: string, body: Record<string, unknown> = {}) => {
-    const response = await ctx.as(token, 'POST', '/leads', { client_id: clientId, channel: 'web', ...body })
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json() as { id: number }
-  }
+  const newLead = (token: string, body: Record<string, unknown> = {}) =>
+    createLead(ctx, { client_id: clientId, ...body }, token)
   /** Once the lead's events are fanned out, its mails are planned: nothing more will be added. */
   const planned = async (leadId: number) => {
     await waitFor('the events to be fanned out', async () => {

@@ -5,26 +5,16 @@ import { sql } from 'kysely'
 import { systemActor } from '../src/auth/actor.js'
 import { purgeExpiredTrash } from '../src/trash/service.js'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { createClient, createLead } from './helpers/fixtures.js'
 
 describe('trash', () => {
   let ctx: TestContext
   let management: TestUser
   let seller: TestUser
 
-  const newClient = async (fields: Record<string, unknown>) => {
-    const response = await ctx.as(management.token, 'POST', '/clients', fields)
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json() as { id: number; phone: string }
-  }
-  const newLead = async (clientId: number, fields: Record<string, unknown> = {}) => {
-    const response = await ctx.as(management.token, 'POST', '/leads', {
-      client_id: clientId,
-      channel: 'web',
-      ...fields,
-    })
-    assert.equal(response.statusCode, 201, response.body)
-    return response.json() as { id: number }
-  }
+  const newClient = (fields: Record<string, unknown>) => createClient(ctx, fields, management.token)
+  const newLead = (clientId: number, fields: Record<string, unknown> = {}) =>
+    createLead(ctx, { client_id: clientId, ...fields }, management.token)
   const ids = (response: { json(): { items: Array<{ id: number }> } }) => response.json().items.map((item) => item.id)
   const eventsOf = async (type: string, id: number) =>
     (
