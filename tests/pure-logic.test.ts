@@ -8,6 +8,9 @@ import type { LeadStatus, UserRole } from '../src/db/types.js'
 import { ConflictError, type ValidationError } from '../src/errors/domain.js'
 import { assertTransition, describeTransitions, LEAD_ACTION_ROLES } from '../src/leads/transitions.js'
 import { normalizePhone } from '../src/phone.js'
+import { checkClientRows, decideClientRows, type ImportRules } from '../src/spreadsheets/client-import.js'
+import { CLIENT_FIELD_ALIASES, mapColumns } from '../src/spreadsheets/columns.js'
+import { Report } from '../src/spreadsheets/imports.js'
 import { senderPhoneCandidates } from '../src/whatsapp/numbers.js'
 
 /** The contract's table, written out once more by hand: each status, where it may go. */
@@ -117,6 +120,88 @@ describe('list parameters', () => {
     assert.throws(
       () => dateRange(fields, { from: '2026-12-02', to: '2026-12-01' }),
       (error: ValidationError) => error.errors[0]?.field === 'created_to',
+    )
+  })
+})
+
+describe('the plan of a client import', () => {
+  const rules: ImportRules = { defaultPhoneRegion: 'VE', checkClientFields: () => [] }
+  const columns = mapColumns(['nombre', 'telefono', 'correo'], CLIENT_FIELD_ALIASES, ['phone'])
+  const rows = [
+    { row: 2, cells: ['Ana Díaz', '0412-1110001', 'ana@example.com'] },
+    { row: 3, cells: ['Ana Díaz', '+58 412 111 0001', ''] },
+    { row: 4, cells: ['Sin teléfono', '', ''] },
+    { row: 5, cells: ['Luis', 'no es un número', ''] },
+    { row: 6, cells: ['Juan Pérez', '04121110002', 'juan@example.com'] },
+    { row: 7, cells: ['', '04121110003', ''] },
+    { row: 8, cells: ['Marta', '04121110004', ''] },
+  ]
+  const existing = new Map(
+    [
+      { id: 10, phone: '+584121110002', contact_name: 'Juan Pérez', email: 'juan@example.com' },
+      { id: 11, phone: '+584121110004', contact_name: 'Marta Ruiz', email: null },
+    ].map((client) => [client.phone, client as never]),
+  )
+
+  it('checks each row as POST /clients would, and refuses a phone an earlier row has', () => {
+    const report = new Report()
+    const checked = checkClientRows(rows, columns, rules, report, new Map())
+    assert.deepEqual(
+      checked.map((entry) => [entry.row.row, entry.input.phone]),
+      [
+        [2, '+584121110001'],
+        [6, '+584121110002'],
+        [7, '+584121110003'],
+        [8, '+584121110004'],
+      ],
+    )
+    assert.deepEqual(
+      report.result.errors.map((error) => [error.row, error.field]),
+      [
+        [3, 'telefono'],
+        [4, 'telefono'],
+        [5, 'telefono'],
+      ],
+    )
+    assert.match(report.result.errors[0]?.message ?? '', /already in row 2/)
+  })
+
+  it('creates the new, updates the changed and leaves the unchanged in upsert mode', () => {
+    const report = new Report()
+    const planned = decideClientRows(
+      checkClientRows(rows, columns, rules, report, new Map()),
+      existing,
+      columns,
+      { mode: 'upsert' },
+      report,
+    )
+    assert.deepEqual(
+      planned.map((item) => [item.row, item.kind, item.id]),
+      [
+        [2, 'created', undefined],
+        [8, 'updated', 11],
+      ],
+    )
+    assert.deepEqual([report.result.created, report.result.updated, report.result.unchanged], [1, 1, 1])
+    // Row 7 would make a client without a name.
+    assert.deepEqual(report.result.errors.at(-1), { row: 7, field: 'nombre', message: 'is required for a new client' })
+  })
+
+  it('fails a phone that a client has in create mode', () => {
+    const report = new Report()
+    const planned = decideClientRows(
+      checkClientRows(rows, columns, rules, report, new Map()),
+      existing,
+      columns,
+      { mode: 'create' },
+      report,
+    )
+    assert.deepEqual(
+      planned.map((item) => item.row),
+      [2],
+    )
+    assert.ok(
+      report.result.errors.some((error) => error.row === 6 && /client 10 already has phone/.test(error.message)),
     )
   })
 })

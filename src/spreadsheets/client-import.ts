@@ -137,47 +137,82 @@ async function planClients(
   const firstRowOfPhone = new Map<string, number>()
   const planned: PlannedClient[] = []
   for await (const batch of batchesOf(rows)) {
-    const valid: Array<{ row: SheetRow; input: ClientInput & { phone: string } }> = []
-    for (const row of batch) {
-      const cells = cellsOf(row.cells, columns)
-      if (!cells.phone) {
-        report.fail(row.row, columns.header.phone, 'is required')
-        continue
-      }
-      const input = clientInputOf(row, cells, columns, rules, report)
-      if (!input) continue
-      const phone = input.phone as string
-      const earlier = firstRowOfPhone.get(phone)
-      if (earlier !== undefined) {
-        report.fail(row.row, columns.header.phone, `${phone} is already in row ${earlier} of this file`)
-        continue
-      }
-      firstRowOfPhone.set(phone, row.row)
-      valid.push({ row, input: { ...input, phone } })
-    }
-
+    const checked = checkClientRows(batch, columns, rules, report, firstRowOfPhone)
     const existing = await clientsByPhone(
       db,
-      valid.map((entry) => entry.input.phone),
+      checked.map((entry) => entry.input.phone),
     )
-    for (const { row, input } of valid) {
-      const current = existing.get(input.phone)
-      const field = columns.header.phone
-      if (current && options.mode === 'create') {
-        report.fail(row.row, field, `client ${current.id} already has phone ${current.phone}; mode=upsert updates it`)
-      } else if (current) {
-        if (changedFields(current, input)) {
-          report.result.updated += 1
-          planned.push({ row: row.row, field, kind: 'updated', input, id: current.id })
-        } else {
-          report.result.unchanged += 1
-        }
-      } else if (!input.contact_name) {
-        report.fail(row.row, columns.header.contact_name, 'is required for a new client')
+    planned.push(...decideClientRows(checked, existing, columns, options, report))
+  }
+  return planned
+}
+
+export interface CheckedClientRow {
+  row: SheetRow
+  input: ClientInput & { phone: string }
+}
+
+/**
+ * The rows of a batch whose client cells pass the rules of POST /clients, with their phone in E.164;
+ * the others, and a phone an earlier row of the file has, are failed rows. Pure: no database.
+ */
+export function checkClientRows(
+  batch: SheetRow[],
+  columns: ColumnMap<ClientField>,
+  rules: ImportRules,
+  report: Report,
+  firstRowOfPhone: Map<string, number>,
+): CheckedClientRow[] {
+  const checked: CheckedClientRow[] = []
+  for (const row of batch) {
+    const cells = cellsOf(row.cells, columns)
+    if (!cells.phone) {
+      report.fail(row.row, columns.header.phone, 'is required')
+      continue
+    }
+    const input = clientInputOf(row, cells, columns, rules, report)
+    if (!input) continue
+    const phone = input.phone as string
+    const earlier = firstRowOfPhone.get(phone)
+    if (earlier !== undefined) {
+      report.fail(row.row, columns.header.phone, `${phone} is already in row ${earlier} of this file`)
+      continue
+    }
+    firstRowOfPhone.set(phone, row.row)
+    checked.push({ row, input: { ...input, phone } })
+  }
+  return checked
+}
+
+/**
+ * What each checked row does, given the live clients that have its phone: create, update, leave
+ * unchanged, or fail (a phone taken in mode=create, a new client with no name). Pure: no database.
+ */
+export function decideClientRows(
+  checked: CheckedClientRow[],
+  existing: Map<string, Client>,
+  columns: ColumnMap<ClientField>,
+  options: Pick<ImportOptions, 'mode'>,
+  report: Report,
+): PlannedClient[] {
+  const planned: PlannedClient[] = []
+  for (const { row, input } of checked) {
+    const current = existing.get(input.phone)
+    const field = columns.header.phone
+    if (current && options.mode === 'create') {
+      report.fail(row.row, field, `client ${current.id} already has phone ${current.phone}; mode=upsert updates it`)
+    } else if (current) {
+      if (changedFields(current, input)) {
+        report.result.updated += 1
+        planned.push({ row: row.row, field, kind: 'updated', input, id: current.id })
       } else {
-        report.result.created += 1
-        planned.push({ row: row.row, field, kind: 'created', input })
+        report.result.unchanged += 1
       }
+    } else if (!input.contact_name) {
+      report.fail(row.row, columns.header.contact_name, 'is required for a new client')
+    } else {
+      report.result.created += 1
+      planned.push({ row: row.row, field, kind: 'created', input })
     }
   }
   return planned
