@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { dateRange } from '../src/db/dates.js'
 import { LEAD_STATUSES, USER_ROLES } from '../src/db/enums.js'
-import { parseSort } from '../src/db/paginate.js'
+import { columnKey, cursorAfter, cursorValues, parseSort } from '../src/db/paginate.js'
 import type { LeadStatus, UserRole } from '../src/db/types.js'
 import { ConflictError, type ValidationError } from '../src/errors/domain.js'
 import { assertTransition, describeTransitions, LEAD_ACTION_ROLES } from '../src/leads/transitions.js'
@@ -203,5 +203,30 @@ describe('the plan of a client import', () => {
     assert.ok(
       report.result.errors.some((error) => error.row === 6 && /client 10 already has phone/.test(error.message)),
     )
+  })
+})
+
+describe('cursors', () => {
+  const order = { keys: [columnKey('leads.created_at', 'timestamp')], id: 'leads.id', direction: 'desc' as const }
+  const filters = { status: ['new'], sort: '-created_at', limit: 20 }
+
+  it('carry the sort key and the id, for the same filters and sort whatever the page size', () => {
+    const cursor = cursorAfter([1_764_000_000_123_456, 42], filters)
+    assert.match(cursor, /^[A-Za-z0-9_-]+$/)
+    assert.deepEqual(cursorValues(cursor, order, { ...filters, limit: 50 }), [1_764_000_000_123_456, 42])
+  })
+
+  it('are refused, naming cursor, with other filters, tampered with, or of the wrong shape', () => {
+    const cursor = cursorAfter([1_764_000_000_123_456, 42], filters)
+    const refusals = [
+      () => cursorValues(cursor, order, { ...filters, status: ['closed'] }),
+      () => cursorValues(`${cursor}x`, order, filters),
+      () => cursorValues(cursorAfter(['yesterday', 42], filters), order, filters),
+      () => cursorValues(cursorAfter([1, 2, 3], filters), order, filters),
+      () => cursorValues('x'.repeat(5000), order, filters),
+    ]
+    for (const refusal of refusals) {
+      assert.throws(refusal, (error: ValidationError) => error.errors[0]?.field === 'cursor')
+    }
   })
 })

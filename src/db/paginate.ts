@@ -109,7 +109,7 @@ export async function paginate<DB, TB extends keyof DB, O, TS extends keyof DB, 
   { matching, counted, select, order, page: request, filters }: ListQuery<DB, TB, O, TS, Row>,
 ): Promise<Page<Row>> {
   const digest = filterDigest(filters)
-  const after = request.cursor === undefined ? undefined : decodeCursor(request.cursor, order, digest)
+  const after = request.cursor === undefined ? undefined : cursorValues(request.cursor, order, filters)
   if (after && request.offset > 0) throw ValidationError.field('offset', 'cannot be combined with cursor')
 
   const keys = [...order.keys, columnKey(order.id, 'integer')]
@@ -254,6 +254,14 @@ function encodeCursor(values: unknown[], digest: string): string {
 }
 
 const MAX_CURSOR_LENGTH = 2048
+
+/**
+ * The sort key values a cursor of this list (its order, its filters) continues after; a 400 naming
+ * `cursor` when it was made with other filters or another sort, or is not a cursor at all.
+ */
+export function cursorValues(cursor: string, order: PageOrder, filters: object): unknown[] {
+  return decodeCursor(cursor, order, filterDigest(filters))
+}
 
 function decodeCursor(cursor: string, order: PageOrder, digest: string): unknown[] {
   const invalid = () => ValidationError.field('cursor', 'is not a next_cursor of this list')

@@ -9,6 +9,7 @@ import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
 import { applyChange, createLead } from '../leads/commands.js'
 import { LEAD_COLUMNS } from '../leads/queries.js'
+import { MAX_NOTES } from '../leads/schemas.js'
 import { assertTransition } from '../leads/transitions.js'
 import { type ClientField, clientInputOf, clientsByPhone, type ImportRules } from './client-import.js'
 import { type ColumnMap, cellsOf, headerKey, LEAD_FIELD_ALIASES } from './columns.js'
@@ -86,8 +87,8 @@ function leadInputOf(
     report.fail(row.row, columns.header.status, `must be one of: ${LEAD_STATUSES.join(', ')}`)
   }
   for (const field of ['admin_notes', 'sales_notes'] as const) {
-    if ((cells[field]?.length ?? 0) > 5000)
-      report.fail(row.row, columns.header[field], 'must be at most 5000 characters')
+    if ((cells[field]?.length ?? 0) > MAX_NOTES)
+      report.fail(row.row, columns.header[field], `must be at most ${MAX_NOTES} characters`)
   }
   if (report.result.failed > failedBefore || !client) return null
   return {
