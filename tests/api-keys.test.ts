@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { ADMIN, problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { uniquePhone } from './helpers/fixtures.js'
 import { type Instance, startTwoInstances } from './helpers/instances.js'
 
 const KEY_FORMAT = /^crm_[A-Za-z0-9_-]{43}$/
@@ -11,8 +12,6 @@ describe('API keys', () => {
   let ctx: TestContext
   let sales: TestUser
   let clientId: number
-  let phoneCounter = 0
-  const freshPhone = () => `+58416${String(3_000_000 + ++phoneCounter)}`
 
   const createKey = async (token: string, body: Record<string, unknown>) => {
     const response = await ctx.as(token, 'POST', '/auth/api-keys', body)
@@ -25,7 +24,7 @@ describe('API keys', () => {
     sales = await ctx.createUser('sales')
     const client = await ctx.as(ctx.adminToken, 'POST', '/clients', {
       contact_name: 'Key Fixture',
-      phone: freshPhone(),
+      phone: uniquePhone(),
     })
     clientId = client.json().id
   })

@@ -3,22 +3,21 @@ import { after, before, describe, it } from 'node:test'
 import { viaActor } from '../src/auth/actor.js'
 import { receiveInbound } from '../src/inbound/service.js'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { uniquePhone } from './helpers/fixtures.js'
 
 describe('assignment rules', () => {
   let ctx: TestContext
   let sellers: TestUser[]
-  let phoneCounter = 0
 
   /** A contact from a new number, filed as a web form would. */
   const inboundLead = async (preferredAssignee: number | null = null) => {
-    phoneCounter += 1
     const result = await ctx.db
       .transaction()
       .execute((trx) =>
         receiveInbound(
           trx,
           viaActor({ type: 'form', id: 1, name: 'Contacto' }),
-          { phones: [`+58414${String(3_000_000 + phoneCounter)}`], name: 'Cliente' },
+          { phones: [uniquePhone()], name: 'Cliente' },
           { channel: 'web', preferredAssignee, activity: { type: 'form' } },
           { defaultPhoneRegion: 'VE' },
         ),

@@ -6,6 +6,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { sql } from 'kysely'
 import { WEBHOOK_BODY_LIMIT } from '../src/whatsapp/routes.js'
 import { startTestContext, type TestContext } from './helpers/context.js'
+import { uniquePhone } from './helpers/fixtures.js'
 import { type FakeGraphApi, startFakeGraphApi } from './helpers/graph-api.js'
 
 /**
@@ -797,11 +798,6 @@ describe('hostile input', () => {
   const unique = () => {
     counter += 1
     return `${Date.now().toString(36)}${counter}`
-  }
-  let phoneCounter = 0
-  const uniquePhone = () => {
-    phoneCounter += 1
-    return `+58426${String(9_000_000 + phoneCounter).padStart(7, '0')}`
   }
 
   async function create(table: Table, body: Record<string, unknown>): Promise<Record<string, unknown>> {

@@ -3,10 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { ADMIN, problemOf, startTestContext, type TestContext } from './helpers/context.js'
+import { uniquePhone } from './helpers/fixtures.js'
 import { type Instance, startTwoInstances } from './helpers/instances.js'
-
-let phoneCounter = 0
-const freshPhone = () => `+58412${String(4_000_000 + ++phoneCounter)}`
 
 describe('Idempotency-Key', () => {
   let ctx: TestContext
@@ -32,7 +30,7 @@ describe('Idempotency-Key', () => {
   before(async () => {
     // A one-second throttling window makes the server purge expired rows every second.
     ctx = await startTestContext({ LOGIN_THROTTLE_WINDOW_SECONDS: '1' })
-    const client = await post('/clients', { contact_name: 'Idempotent Client', phone: freshPhone() })
+    const client = await post('/clients', { contact_name: 'Idempotent Client', phone: uniquePhone() })
     clientId = client.json().id
   })
   after(() => ctx.close())
@@ -62,7 +60,7 @@ describe('Idempotency-Key', () => {
     const other = await post('/leads', { client_id: clientId, channel: 'web', sales_notes: 'other body' }, key)
     assert.equal(other.statusCode, 422, other.body)
     assert.equal(problemOf(other).code, 'idempotency_key_reused')
-    const elsewhere = await post('/clients', { contact_name: 'Elsewhere', phone: freshPhone() }, key)
+    const elsewhere = await post('/clients', { contact_name: 'Elsewhere', phone: uniquePhone() }, key)
     assert.equal(elsewhere.statusCode, 422)
     assert.equal(await leadCount('other body'), 0)
   })
@@ -93,7 +91,7 @@ describe('Idempotency-Key', () => {
   })
 
   it('keeps a 4xx answer as final: the repeat replays it even once the conflict is gone', async () => {
-    const phone = freshPhone()
+    const phone = uniquePhone()
     const taken = await post('/clients', { contact_name: 'Holder', phone })
     const key = randomUUID()
     const conflict = await post('/clients', { contact_name: 'Second', phone }, key)
@@ -118,7 +116,7 @@ describe('Idempotency-Key', () => {
       ctx.db,
     )
     const key = randomUUID()
-    const body = { contact_name: 'Explosive', phone: freshPhone() }
+    const body = { contact_name: 'Explosive', phone: uniquePhone() }
     const failed = await ctx.injectUnchecked('a 500, which no operation documents, is forced here', {
       method: 'POST',
       url: '/clients',
@@ -234,7 +232,7 @@ describe('Idempotency-Key across two instances', () => {
     const client = await instances[0].request(
       'POST',
       '/clients',
-      { contact_name: 'Racing', phone: freshPhone() },
+      { contact_name: 'Racing', phone: uniquePhone() },
       token,
     )
     assert.equal(client.status, 201)

@@ -9,16 +9,11 @@ import { createLead } from '../src/leads/commands.js'
 import { deliver } from '../src/webhooks/deliver.js'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
 import { checkedInject } from './helpers/contract.js'
+import { uniquePhone } from './helpers/fixtures.js'
 import { type ReceivedRequest, type Receiver, startReceiver, waitFor } from './helpers/peers.js'
 
 // Seven attempts, 50 ms apart: the contract's schedule, shortened for the test.
 const FAST_RETRIES = '0.05,0.05,0.05,0.05,0.05,0.05'
-
-let phoneCounter = 1_000_000
-const nextPhone = () => {
-  phoneCounter += 1
-  return `+58412${phoneCounter}`
-}
 
 describe('webhooks', () => {
   let ctx: TestContext
@@ -36,7 +31,10 @@ describe('webhooks', () => {
     receiver = await startReceiver()
     sales = await ctx.createUser('sales')
     management = await ctx.createUser('management')
-    const client = await ctx.as(ctx.adminToken, 'POST', '/clients', { contact_name: 'Juan Pérez', phone: nextPhone() })
+    const client = await ctx.as(ctx.adminToken, 'POST', '/clients', {
+      contact_name: 'Juan Pérez',
+      phone: uniquePhone(),
+    })
     clientId = client.json().id
   })
   after(async () => {
@@ -277,7 +275,7 @@ describe('webhooks', () => {
       for (let index = 0; index < 20; index++) {
         const created = await ctx.as(ctx.adminToken, 'POST', '/clients', {
           contact_name: `C${index}`,
-          phone: nextPhone(),
+          phone: uniquePhone(),
         })
         assert.equal(created.statusCode, 201)
       }
