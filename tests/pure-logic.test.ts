@@ -9,8 +9,9 @@ import { ConflictError, type ValidationError } from '../src/errors/domain.js'
 import { assertTransition, describeTransitions, LEAD_ACTION_ROLES } from '../src/leads/transitions.js'
 import { normalizePhone } from '../src/phone.js'
 import { checkClientRows, decideClientRows, type ImportRules } from '../src/spreadsheets/client-import.js'
-import { CLIENT_FIELD_ALIASES, mapColumns } from '../src/spreadsheets/columns.js'
+import { CLIENT_FIELD_ALIASES, LEAD_FIELD_ALIASES, mapColumns } from '../src/spreadsheets/columns.js'
 import { Report } from '../src/spreadsheets/imports.js'
+import { checkLeadRows, decideLeadRows } from '../src/spreadsheets/lead-import.js'
 import { senderPhoneCandidates } from '../src/whatsapp/numbers.js'
 
 /** The contract's table, written out once more by hand: each status, where it may go. */
@@ -228,5 +229,71 @@ describe('cursors', () => {
     for (const refusal of refusals) {
       assert.throws(refusal, (error: ValidationError) => error.errors[0]?.field === 'cursor')
     }
+  })
+})
+
+describe('the plan of a lead import', () => {
+  const rules: ImportRules = { defaultPhoneRegion: 'VE', checkClientFields: () => [] }
+  const columns = mapColumns(['id', 'telefono', 'nombre', 'estado', 'asignado'], LEAD_FIELD_ALIASES, ['phone'])
+  const rows = [
+    { row: 2, cells: ['', '04121110001', 'Ana', '', 'maria'] },
+    { row: 3, cells: ['', '0412-111 0001', 'Ana', '', ''] },
+    { row: 4, cells: ['7', '04121110002', '', 'closed', ''] },
+    { row: 5, cells: ['8', '04121110002', '', 'new', ''] },
+    { row: 6, cells: ['', '04121110003', 'Luis', '', 'nadie'] },
+    { row: 7, cells: ['99', '04121110002', '', '', ''] },
+    { row: 8, cells: ['', '04121110004', '', '', ''] },
+    { row: 9, cells: ['9', '04121110002', '', 'quoted', ''] },
+  ]
+  const lead = (id: number, status: string) =>
+    ({
+      id,
+      client_id: 20,
+      channel: 'whatsapp',
+      status,
+      assigned_to: null,
+      admin_notes: null,
+      sales_notes: null,
+    }) as never
+  const known = {
+    users: new Map<string, number | null>([
+      ['maria', 2],
+      ['nadie', null],
+    ]),
+    clients: new Map([['+584121110002', { id: 20 }]]),
+    leads: [lead(7, 'new'), lead(8, 'closed'), lead(9, 'quoted')],
+  }
+
+  it('creates, updates, leaves unchanged and fails each row by the rules of the JSON routes', () => {
+    const report = new Report()
+    const inputs = checkLeadRows(rows, columns, rules, report, new Map())
+    const planned = decideLeadRows(inputs, known, columns, { mode: 'upsert' }, 'admin', report, new Set())
+    assert.deepEqual(
+      planned.map((item) => [item.row, item.kind, item.id, item.patch]),
+      [
+        [2, 'created', undefined, { assigned_to: 2 }],
+        [4, 'updated', 7, { status: 'closed' }],
+      ],
+    )
+    assert.deepEqual([report.result.created, report.result.updated, report.result.unchanged], [1, 1, 1])
+    assert.deepEqual(
+      report.result.errors.map((error) => [error.row, error.field]),
+      [
+        [3, 'telefono'],
+        [5, 'estado'],
+        [6, 'asignado'],
+        [7, 'id'],
+        [8, 'nombre'],
+      ],
+    )
+    // Admin and management may reopen a closed lead, but to contacted only.
+    assert.match(report.result.errors[1]?.message ?? '', /closed lead cannot become new \(allowed: contacted\)/)
+  })
+
+  it('fails an existing lead in create mode', () => {
+    const report = new Report()
+    const inputs = checkLeadRows([rows[2] as (typeof rows)[number]], columns, rules, report, new Map())
+    assert.deepEqual(decideLeadRows(inputs, known, columns, { mode: 'create' }, 'admin', report, new Set()), [])
+    assert.match(report.result.errors[0]?.message ?? '', /lead 7 of this client on whatsapp exists/)
   })
 })

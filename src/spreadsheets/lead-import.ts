@@ -4,7 +4,7 @@ import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { type ClientPatch as ClientInput, createClient } from '../clients/commands.js'
 import type { Database } from '../db/database.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
-import type { DB, LeadChannel, LeadStatus } from '../db/types.js'
+import type { DB, LeadChannel, LeadStatus, UserRole } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
 import { applyChange, createLead } from '../leads/commands.js'
@@ -154,21 +154,7 @@ async function planLeads(
   const users = new Map<string, number | null>()
   const planned: PlannedLead[] = []
   for await (const batch of batchesOf(rows)) {
-    const inputs: LeadRowInput[] = []
-    for (const row of batch) {
-      const input = leadInputOf(row, columns, rules, report)
-      if (!input) continue
-      const key = input.id !== undefined ? `id ${input.id}` : `${input.phone} ${input.channel}`
-      const earlier = firstRowOfLead.get(key)
-      if (earlier !== undefined) {
-        const field = input.id !== undefined ? columns.header.id : columns.header.phone
-        report.fail(row.row, field, `is the same lead as row ${earlier} of this file (${key})`)
-        continue
-      }
-      firstRowOfLead.set(key, row.row)
-      inputs.push(input)
-    }
-
+    const inputs = checkLeadRows(batch, columns, rules, report, firstRowOfLead)
     const unknownUsers = [...new Set(inputs.map((input) => input.assignee))].filter(
       (name): name is string => name !== undefined && !users.has(name),
     )
@@ -187,70 +173,126 @@ async function planLeads(
       inputs.flatMap((input) => (input.id === undefined ? [] : [input.id])),
       [...clients.values()].map((client) => client.id),
     )
-    const leadById = new Map(leads.map((lead) => [lead.id, lead]))
-    const latestLead = new Map(leads.map((lead) => [`${lead.client_id} ${lead.channel}`, lead]))
 
-    for (const input of inputs) {
-      const { row } = input
-      const assignedTo = input.assignee === undefined ? undefined : users.get(input.assignee)
-      if (assignedTo === null) {
-        report.fail(row.row, columns.header.assignee, `no active user is named ${input.assignee}`)
-        continue
-      }
-      const clientId = clients.get(input.phone)?.id
-      let current: ExistingLead | undefined
-      if (input.id !== undefined) {
-        current = leadById.get(input.id)
-        if (!current) {
-          report.fail(row.row, columns.header.id, `no lead has id ${input.id}`)
-          continue
-        }
-      } else if (clientId !== undefined) {
-        current = latestLead.get(`${clientId} ${input.channel}`)
-      }
-      const leadField = input.id !== undefined ? columns.header.id : columns.header.phone
-      if (current && options.mode === 'create') {
-        report.fail(
-          row.row,
-          leadField,
-          `lead ${current.id} of this client on ${current.channel} exists; mode=upsert updates it`,
-        )
-        continue
-      }
-      if (clientId === undefined && !newClients.has(input.phone) && !input.client.contact_name) {
-        report.fail(row.row, columns.header.contact_name, `is required to create the client with phone ${input.phone}`)
-        continue
-      }
-      const patch: LeadChanges = {
-        ...(input.status && { status: input.status }),
-        ...(assignedTo !== undefined && { assigned_to: assignedTo }),
-        ...(input.admin_notes && { admin_notes: input.admin_notes }),
-        ...(input.sales_notes && { sales_notes: input.sales_notes }),
-      }
-      const entry = { row: row.row, patch, channel: input.channel, phone: input.phone, client: input.client }
-      if (current) {
-        const changes = diff(current, { ...(clientId !== undefined && { client_id: clientId }), ...patch })
-        if (!changes) {
-          report.result.unchanged += 1
-          continue
-        }
-        if (changes.set.status) {
-          try {
-            assertTransition(current.status, changes.set.status, actor.role)
-          } catch (error) {
-            if (!(error instanceof ConflictError)) throw error
-            report.fail(row.row, columns.header.status, error.message)
-            continue
-          }
-        }
-        report.result.updated += 1
-        planned.push({ ...entry, field: leadField, kind: 'updated', id: current.id, patch: changes.set })
-        continue
-      }
-      if (clientId === undefined) newClients.add(input.phone)
-      report.result.created += 1
-      planned.push({ ...entry, field: columns.header.phone, kind: 'created' })
+    const known: KnownRecords = { users, clients, leads }
+    planned.push(...decideLeadRows(inputs, known, columns, options, actor.role, report, newClients))
+  }
+  return planned
+}
+
+/**
+ * The rows of a batch whose cells make a lead, each once in the file (by its id, or by its client's
+ * phone and channel); the others are failed rows. Pure: no database.
+ */
+export function checkLeadRows(
+  batch: SheetRow[],
+  columns: ColumnMap<LeadField>,
+  rules: ImportRules,
+  report: Report,
+  firstRowOfLead: Map<string, number>,
+): LeadRowInput[] {
+  const inputs: LeadRowInput[] = []
+  for (const row of batch) {
+    const input = leadInputOf(row, columns, rules, report)
+    if (!input) continue
+    const key = input.id !== undefined ? `id ${input.id}` : `${input.phone} ${input.channel}`
+    const earlier = firstRowOfLead.get(key)
+    if (earlier !== undefined) {
+      const field = input.id !== undefined ? columns.header.id : columns.header.phone
+      report.fail(row.row, field, `is the same lead as row ${earlier} of this file (${key})`)
+      continue
     }
+    firstRowOfLead.set(key, row.row)
+    inputs.push(input)
+  }
+  return inputs
+}
+
+/** What a batch's rows meet in the database: active users by username, clients by phone, the leads they name. */
+export interface KnownRecords {
+  users: Map<string, number | null>
+  clients: Map<string, { id: number }>
+  leads: ExistingLead[]
+}
+
+/**
+ * What each checked row does, given the records it meets: create a lead (and its client), update
+ * one, leave it unchanged, or fail (an unknown assignee or id, an existing lead in mode=create, a new
+ * client with no name, a transition the table forbids for this role). Pure: no database.
+ */
+export function decideLeadRows(
+  inputs: LeadRowInput[],
+  known: KnownRecords,
+  columns: ColumnMap<LeadField>,
+  options: Pick<ImportOptions, 'mode'>,
+  role: UserRole,
+  report: Report,
+  newClients: Set<string>,
+): PlannedLead[] {
+  const { users, clients } = known
+  const leadById = new Map(known.leads.map((lead) => [lead.id, lead]))
+  const latestLead = new Map(known.leads.map((lead) => [`${lead.client_id} ${lead.channel}`, lead]))
+  const planned: PlannedLead[] = []
+  for (const input of inputs) {
+    const { row } = input
+    const assignedTo = input.assignee === undefined ? undefined : users.get(input.assignee)
+    if (assignedTo === null) {
+      report.fail(row.row, columns.header.assignee, `no active user is named ${input.assignee}`)
+      continue
+    }
+    const clientId = clients.get(input.phone)?.id
+    let current: ExistingLead | undefined
+    if (input.id !== undefined) {
+      current = leadById.get(input.id)
+      if (!current) {
+        report.fail(row.row, columns.header.id, `no lead has id ${input.id}`)
+        continue
+      }
+    } else if (clientId !== undefined) {
+      current = latestLead.get(`${clientId} ${input.channel}`)
+    }
+    const leadField = input.id !== undefined ? columns.header.id : columns.header.phone
+    if (current && options.mode === 'create') {
+      report.fail(
+        row.row,
+        leadField,
+        `lead ${current.id} of this client on ${current.channel} exists; mode=upsert updates it`,
+      )
+      continue
+    }
+    if (clientId === undefined && !newClients.has(input.phone) && !input.client.contact_name) {
+      report.fail(row.row, columns.header.contact_name, `is required to create the client with phone ${input.phone}`)
+      continue
+    }
+    const patch: LeadChanges = {
+      ...(input.status && { status: input.status }),
+      ...(assignedTo !== undefined && { assigned_to: assignedTo }),
+      ...(input.admin_notes && { admin_notes: input.admin_notes }),
+      ...(input.sales_notes && { sales_notes: input.sales_notes }),
+    }
+    const entry = { row: row.row, patch, channel: input.channel, phone: input.phone, client: input.client }
+    if (current) {
+      const changes = diff(current, { ...(clientId !== undefined && { client_id: clientId }), ...patch })
+      if (!changes) {
+        report.result.unchanged += 1
+        continue
+      }
+      if (changes.set.status) {
+        try {
+          assertTransition(current.status, changes.set.status, role)
+        } catch (error) {
+          if (!(error instanceof ConflictError)) throw error
+          report.fail(row.row, columns.header.status, error.message)
+          continue
+        }
+      }
+      report.result.updated += 1
+      planned.push({ ...entry, field: leadField, kind: 'updated', id: current.id, patch: changes.set })
+      continue
+    }
+    if (clientId === undefined) newClients.add(input.phone)
+    report.result.created += 1
+    planned.push({ ...entry, field: columns.header.phone, kind: 'created' })
   }
   return planned
 }
