@@ -290,6 +290,23 @@ describe('the plan of a lead import', () => {
     assert.match(report.result.errors[1]?.message ?? '', /closed lead cannot become new \(allowed: contacted\)/)
   })
 
+  it('moves a lead named by id to the client an earlier row of the file creates', () => {
+    const report = new Report()
+    const moving = [
+      { row: 2, cells: ['', '04121110005', 'Nuevo', '', ''] },
+      { row: 3, cells: ['7', '04121110005', '', '', ''] },
+    ]
+    const inputs = checkLeadRows(moving, columns, rules, report, new Map())
+    const planned = decideLeadRows(inputs, known, columns, { mode: 'upsert' }, 'admin', report, new Set())
+    assert.deepEqual(
+      planned.map((item) => [item.row, item.kind, item.id, item.joinsNewClient]),
+      [
+        [2, 'created', undefined, undefined],
+        [3, 'updated', 7, true],
+      ],
+    )
+  })
+
   it('fails an existing lead in create mode', () => {
     const report = new Report()
     const inputs = checkLeadRows([rows[2] as (typeof rows)[number]], columns, rules, report, new Map())

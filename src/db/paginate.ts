@@ -38,12 +38,6 @@ export const MAX_COUNTED = 10_000
 export const MAX_OFFSET = 10_000
 export const OFFSET_TOO_DEEP = `must be at most ${MAX_OFFSET}; page deeper with cursor (the next_cursor of the previous page)`
 
-/**
- * The SQL type of a sort key, which says how a cursor carries it: timestamps as integer
- * microseconds since the epoch (a JS Date would lose PostgreSQL's microseconds and skip rows),
- * text as text, integers and reals (float4, the trigram distances) as JSON numbers, read back into
- * the same type so that the comparison is exact.
- */
 /** Parses `sort` as validated by pageQuery into a column and a direction. */
 export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; direction: 'asc' | 'desc' } {
   return sort.startsWith('-')
@@ -51,6 +45,12 @@ export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; dir
     : { column: sort as F, direction: 'asc' }
 }
 
+/**
+ * The SQL type of a sort key, which says how a cursor carries it: timestamps as integer
+ * microseconds since the epoch (a JS Date would lose PostgreSQL's microseconds and skip rows),
+ * text as text, integers and reals (float4, the trigram distances) as JSON numbers, read back into
+ * the same type so that the comparison is exact.
+ */
 export type SortKeyType = 'timestamp' | 'text' | 'integer' | 'real'
 
 export interface SortKey {

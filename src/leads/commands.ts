@@ -33,7 +33,7 @@ export async function lockLead(trx: Transaction<DB>, actor: AuthenticatedActor, 
  * The lead's client must be live. FOR SHARE waits for a concurrent trash of the client to commit,
  * then sees it trashed: no live lead joins a trashed client.
  */
-async function assertLiveClient(trx: Transaction<DB>, clientId: number): Promise<void> {
+export async function assertLiveClient(trx: Transaction<DB>, clientId: number): Promise<void> {
   const client = await trx
     .selectFrom('clients')
     .select('id')

@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely'
 import { diff } from '../audit/write.js'
+import { assertActiveUser } from '../auth/active-user.js'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { type ClientPatch as ClientInput, createClient } from '../clients/commands.js'
 import type { Database } from '../db/database.js'
@@ -7,7 +8,7 @@ import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import type { DB, LeadChannel, LeadStatus, UserRole } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
-import { applyChange, createLead } from '../leads/commands.js'
+import { applyChange, assertLiveClient, createLead } from '../leads/commands.js'
 import { LEAD_COLUMNS } from '../leads/queries.js'
 import { MAX_NOTES } from '../leads/schemas.js'
 import { assertTransition } from '../leads/transitions.js'
@@ -114,6 +115,8 @@ interface PlannedLead extends PlannedRow {
   /** The client, by phone; created from `client` when no live client has that phone. */
   phone: string
   client: ClientInput
+  /** An update whose lead moves to the client an earlier row of the file creates by this phone. */
+  joinsNewClient?: boolean
 }
 
 /**
@@ -273,11 +276,13 @@ export function decideLeadRows(
     const entry = { row: row.row, patch, channel: input.channel, phone: input.phone, client: input.client }
     if (current) {
       const changes = diff(current, { ...(clientId !== undefined && { client_id: clientId }), ...patch })
-      if (!changes) {
+      // The phone's client does not exist yet: an earlier row of this file creates it, and the lead moves to it.
+      const joinsNewClient = clientId === undefined && newClients.has(input.phone)
+      if (!changes && !joinsNewClient) {
         report.result.unchanged += 1
         continue
       }
-      if (changes.set.status) {
+      if (changes?.set.status) {
         try {
           assertTransition(current.status, changes.set.status, role)
         } catch (error) {
@@ -287,7 +292,14 @@ export function decideLeadRows(
         }
       }
       report.result.updated += 1
-      planned.push({ ...entry, field: leadField, kind: 'updated', id: current.id, patch: changes.set })
+      planned.push({
+        ...entry,
+        field: leadField,
+        kind: 'updated',
+        id: current.id,
+        patch: changes?.set ?? {},
+        joinsNewClient,
+      })
       continue
     }
     if (clientId === undefined) newClients.add(input.phone)
@@ -322,6 +334,13 @@ async function applyLeads(
     }
     let client = clients.get(item.phone)
     if (!client) {
+      // The plan found a client by this phone and so needed no name; it has gone since.
+      if (!item.client.contact_name) {
+        throw new ConflictError(
+          'client_gone',
+          `No live client has phone ${item.phone} any more, and the row names none`,
+        )
+      }
       const fields = { ...item.client, contact_name: item.client.contact_name as string, phone: item.phone }
       client = await createClient(trx, actor, fields, rules)
       clients.set(item.phone, client)
@@ -346,8 +365,17 @@ async function updateLead(
   item: PlannedLead,
 ): Promise<void> {
   if (!current) throw new NotFoundError(`Lead ${item.id}`)
-  const changes = diff(current, item.patch)
+  let patch = item.patch
+  if (item.joinsNewClient) {
+    const client = (await clientsByPhone(trx, [item.phone])).get(item.phone)
+    if (!client) throw new ConflictError('client_gone', `No live client has phone ${item.phone} any more`)
+    patch = { ...patch, client_id: client.id }
+  }
+  const changes = diff(current, patch)
   if (!changes) return
+  // As the JSON routes: the assignee is an active user and the client is live, as they are now.
+  if (changes.set.assigned_to != null) await assertActiveUser(trx, changes.set.assigned_to, 'assigned_to')
+  if (changes.set.client_id !== undefined) await assertLiveClient(trx, changes.set.client_id)
   if (changes.set.status) assertTransition(current.status, changes.set.status, actor.role)
   // One audit row per row; one event per kind of change, as the JSON routes publish them.
   const statusChanged = changes.set.status !== undefined

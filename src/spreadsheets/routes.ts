@@ -182,7 +182,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
       operationId: 'importClients',
       summary: 'Create or update clients from a CSV or XLSX file',
       description:
-        'Headers in English or Spanish (contact_name|nombre, phone|telefono|teléfono, email|correo, company_name|empresa, address|direccion, client_type|tipo). A row is matched to a client by its phone, however written. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.',
+        'Headers in English or Spanish (contact_name|nombre, phone|telefono|teléfono, email|correo, company_name|empresa, address|direccion, client_type|tipo). A row is matched to a client by its phone, however written. By default a row that fails the check writes nothing (422 with the row errors); rows are then written in batches, and a row that a concurrent change breaks meanwhile fails alone. Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.',
       run: importClients,
     },
     {
@@ -190,7 +190,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
       operationId: 'importLeads',
       summary: 'Create or update leads from a CSV or XLSX file, creating their clients by phone',
       description:
-        "Each row names its client by phone (phone|telefono), created from the row's client cells when absent; channel|canal (default manual), status|estado, assignee_username|asignado (an active user's username), admin_notes, sales_notes|notas. A row is the same lead as the one with its id column, else as its client's most recent lead on that channel. By default one failed row writes nothing (422 with the row errors). Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.",
+        "Each row names its client by phone (phone|telefono), created from the row's client cells when absent; channel|canal (default manual), status|estado, assignee_username|asignado (an active user's username), admin_notes, sales_notes|notas. A row is the same lead as the one with its id column, else as its client's most recent lead on that channel. By default a row that fails the check writes nothing (422 with the row errors); rows are then written in batches, and a row that a concurrent change breaks meanwhile fails alone. Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.",
       run: importLeads,
     },
   ]

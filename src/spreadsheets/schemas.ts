@@ -59,7 +59,8 @@ export const ImportQuery = Type.Object(
     }),
     partial: Type.Boolean({
       default: false,
-      description: 'Write the good rows even when others fail (by default one failed row writes nothing)',
+      description:
+        'Write the good rows even when others fail (by default a row that fails the check writes nothing; see the import description)',
     }),
   },
   { additionalProperties: false },
