@@ -11,6 +11,7 @@ import { purgeExpiredSubmissionCounts } from './forms/throttle.js'
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.js'
 import { every, type Periodic } from './jobs/periodic.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
+import { undoAbandonedImports } from './spreadsheets/import-undo.js'
 import { purgeExpiredTrash } from './trash/service.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
 
@@ -18,6 +19,8 @@ import { ensureFirstAdmin } from './users/bootstrap.js'
 const MAX_PURGE_INTERVAL_SECONDS = 600
 // Old events and the expired trash are purged hourly: their retention is counted in days.
 const HOURLY_MS = 3_600_000
+// An import left unfinished by a stopped process is undone within a minute of counting as abandoned.
+const ABANDONED_IMPORT_CHECK_MS = 60_000
 
 export interface DatabaseRuntime {
   url: string
@@ -136,6 +139,11 @@ export async function startRuntime(
         HOURLY_MS,
         () => purgeExpiredTrash(db, systemActor(), config.trashRetentionDays),
         warn('purging the expired trash'),
+      ),
+      every(
+        ABANDONED_IMPORT_CHECK_MS,
+        () => undoAbandonedImports(db, systemActor()),
+        warn('undoing abandoned imports'),
       ),
     ]
   } catch (error) {

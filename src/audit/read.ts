@@ -25,6 +25,7 @@ export interface AuditLogRow {
   api_key_id: number | null
   api_key_name: string | null
   request_id: string | null
+  import_id: number | null
   created_at: Date
 }
 

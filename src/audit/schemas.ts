@@ -17,6 +17,9 @@ const AuditLogSchema = Type.Object(
     api_key_id: Nullable(Type.Integer({ description: 'The API key the change was made with; null for a token' })),
     api_key_name: Nullable(Type.String({ description: 'That key’s name when the change was made' })),
     request_id: Nullable(Type.String()),
+    import_id: Nullable(
+      Type.Integer({ description: 'The import that wrote the change, or undid it (see the imports); null otherwise' }),
+    ),
     created_at: DateTime,
   },
   { $id: 'AuditLog', additionalProperties: false },

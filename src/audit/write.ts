@@ -30,6 +30,7 @@ export function auditRows(actor: Actor, entries: AuditEntry | AuditEntry[]) {
     api_key_id: actor.via?.type === 'api_key' ? actor.via.id : null,
     api_key_name: actor.via?.type === 'api_key' ? actor.via.name : null,
     request_id: actor.requestId,
+    import_id: actor.importId ?? null,
   }))
 }
 

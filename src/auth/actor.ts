@@ -17,6 +17,8 @@ export interface Actor {
   requestId: string | null
   /** Set when the change comes through an API key, a web form or WhatsApp rather than a person's token. */
   via?: ActorVia
+  /** Set while an import writes: its audit rows name the import, which can then be undone. */
+  importId?: number
 }
 
 export function systemActor(requestId: string | null = null): Actor {

@@ -1,6 +1,6 @@
 // Changing one client: create, update, trash and restore, each with its audit row and event.
 import { sql, type Transaction, type UpdateObject } from 'kysely'
-import { diff, writeAudit } from '../audit/write.js'
+import { type Changes, diff, writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import { isUniqueViolation } from '../db/errors.js'
 import type { ClientType, DB } from '../db/types.js'
@@ -136,6 +136,17 @@ export async function updateClient(
   const changes = diff(current, normalize(input, rules))
   if (!changes) return current
   assertCompanyWhenJuridical({ ...current, ...changes.set })
+  return applyClientChanges(trx, actor, current, changes)
+}
+
+/** Writes checked changes to a locked client, with their audit row and event. */
+export async function applyClientChanges(
+  trx: Transaction<DB>,
+  actor: Actor,
+  current: Client,
+  changes: Changes<Client>,
+): Promise<Client> {
+  const id = current.id
   const updated = await updateHoldingPhone(trx, id, changes.set.phone ?? current.phone, {
     ...changes.set,
     updated_at: sql`now()`,

@@ -79,6 +79,7 @@ export interface AuditLogs {
   api_key_name: string | null;
   created_at: Generated<Timestamp>;
   id: Generated<number>;
+  import_id: number | null;
   new_values: Json | null;
   old_values: Json | null;
   record_id: number | null;
@@ -138,6 +139,18 @@ export interface IdempotencyKeys {
   response_content_type: string | null;
   response_location: string | null;
   response_status: number | null;
+}
+
+export interface Imports {
+  created_at: Generated<Timestamp>;
+  finished_at: Timestamp | null;
+  heartbeat_at: Generated<Timestamp>;
+  id: Generated<number>;
+  kept: Generated<number>;
+  kind: string;
+  state: Generated<string>;
+  undone_below: number | null;
+  user_id: number | null;
 }
 
 export interface LeadActivities {
@@ -308,6 +321,7 @@ export interface DB {
   events: Events;
   form_submission_counts: FormSubmissionCounts;
   idempotency_keys: IdempotencyKeys;
+  imports: Imports;
   lead_activities: LeadActivities;
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;

@@ -143,7 +143,7 @@ export interface LeadPatch {
 /** One statement: the update, its audit row, and the lead joined to its client. */
 export async function applyChange(
   trx: Transaction<DB>,
-  actor: AuthenticatedActor,
+  actor: Actor,
   eventType: EventType,
   current: LeadRow,
   changes: Changes<LeadRow>,
@@ -189,6 +189,29 @@ export async function applyChange(
     fields.map((field) => timelineEntry(lead.id, field, changes.oldValues[field], changes.newValues[field])),
   )
   return lead
+}
+
+/** Writes checked changes to a locked lead: one audit row, one event per kind of change, as the JSON routes publish them. */
+export async function applyLeadChanges(
+  trx: Transaction<DB>,
+  actor: Actor,
+  current: LeadRow,
+  changes: Changes<LeadRow>,
+): Promise<void> {
+  const statusChanged = changes.set.status !== undefined
+  const assigneeChanged = changes.set.assigned_to !== undefined
+  const eventType = statusChanged ? 'lead.status_changed' : assigneeChanged ? 'lead.assigned' : 'lead.updated'
+  const lead = await applyChange(trx, actor, eventType, current, changes, { statusChanged })
+  if (statusChanged && assigneeChanged) {
+    await writeEvent(trx, actor, {
+      type: 'lead.assigned',
+      resource: 'lead',
+      id: lead.id,
+      old: { assigned_to: current.assigned_to },
+      new: { assigned_to: lead.assigned_to },
+      object: lead,
+    })
+  }
 }
 
 export async function updateLead(

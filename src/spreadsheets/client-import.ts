@@ -119,9 +119,9 @@ export async function importClients(
   rules: ImportRules,
 ): Promise<ImportResult> {
   const columns = await headerOf(rows, CLIENT_FIELD_ALIASES, ['phone'])
-  const { result } = await runImport<PlannedClient>(db, options, {
+  const { result } = await runImport<PlannedClient>(db, actor, 'clients', options, {
     plan: (report) => planClients(db, rows, columns, options, rules, report),
-    apply: (trx, items) => applyClients(trx, actor, items, rules),
+    apply: (trx, items, writer) => applyClients(trx, writer, items, rules),
   })
   return result
 }

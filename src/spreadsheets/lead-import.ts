@@ -7,8 +7,7 @@ import type { Database } from '../db/database.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
 import type { DB, LeadChannel, LeadStatus, UserRole } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
-import { writeEvent } from '../events/outbox.js'
-import { applyChange, assertLiveClient, createLead } from '../leads/commands.js'
+import { applyLeadChanges, assertLiveClient, createLead } from '../leads/commands.js'
 import { LEAD_COLUMNS } from '../leads/queries.js'
 import { MAX_NOTES } from '../leads/schemas.js'
 import { assertTransition } from '../leads/transitions.js'
@@ -135,9 +134,9 @@ export async function importLeads(
   const columns = await headerOf(rows, LEAD_FIELD_ALIASES, ['phone'])
   // Phones of the clients the plan creates.
   const newClients = new Set<string>()
-  const { result, clientsCreated } = await runImport<PlannedLead>(db, options, {
+  const { result, clientsCreated } = await runImport<PlannedLead>(db, actor, 'leads', options, {
     plan: (report) => planLeads(db, actor, rows, columns, options, rules, report, newClients),
-    apply: (trx, items) => applyLeads(trx, actor, items, rules),
+    apply: (trx, items, writer) => applyLeads(trx, writer, items, rules),
     plannedClients: () => newClients.size,
   })
   return { ...result, clients_created: clientsCreated }
@@ -377,19 +376,5 @@ async function updateLead(
   if (changes.set.assigned_to != null) await assertActiveUser(trx, changes.set.assigned_to, 'assigned_to')
   if (changes.set.client_id !== undefined) await assertLiveClient(trx, changes.set.client_id)
   if (changes.set.status) assertTransition(current.status, changes.set.status, actor.role)
-  // One audit row per row; one event per kind of change, as the JSON routes publish them.
-  const statusChanged = changes.set.status !== undefined
-  const assigneeChanged = changes.set.assigned_to !== undefined
-  const eventType = statusChanged ? 'lead.status_changed' : assigneeChanged ? 'lead.assigned' : 'lead.updated'
-  const lead = await applyChange(trx, actor, eventType, current, changes, { statusChanged })
-  if (statusChanged && assigneeChanged) {
-    await writeEvent(trx, actor, {
-      type: 'lead.assigned',
-      resource: 'lead',
-      id: lead.id,
-      old: { assigned_to: current.assigned_to },
-      new: { assigned_to: lead.assigned_to },
-      object: lead,
-    })
-  }
+  await applyLeadChanges(trx, actor, current, changes)
 }

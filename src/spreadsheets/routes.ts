@@ -160,7 +160,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
     )
   }
 
-  const importErrors = problems(403, 408, 413, 415, 422)
+  const importErrors = problems(403, 408, 409, 413, 415, 422)
 
   /** Receives the file whole, then runs the import on its rows; the file is deleted afterwards. */
   async function withUpload<T>(
@@ -182,7 +182,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
       operationId: 'importClients',
       summary: 'Create or update clients from a CSV or XLSX file',
       description:
-        'Headers in English or Spanish (contact_name|nombre, phone|telefono|teléfono, email|correo, company_name|empresa, address|direccion, client_type|tipo). A row is matched to a client by its phone, however written. By default a row that fails the check writes nothing (422 with the row errors); rows are then written in batches, and a row that a concurrent change breaks meanwhile fails alone. Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.',
+        'Headers in English or Spanish (contact_name|nombre, phone|telefono|teléfono, email|correo, company_name|empresa, address|direccion, client_type|tipo). A row is matched to a client by its phone, however written. By default a row that fails the check writes nothing (422 with the row errors). Rows are then written in batches, other requests running between them, and the import stays all-or-nothing: when a row meets a change made meanwhile (a phone taken, a lead trashed) or a batch fails, what it had written is undone before the answer (409 import_conflict naming the rows), and an import cut off by a stopped server is undone by the instance running next. With partial=true such a row fails alone and the rest stay. Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.',
       run: importClients,
     },
     {
@@ -190,7 +190,7 @@ export const spreadsheetRoutes: FastifyPluginAsyncTypebox<{
       operationId: 'importLeads',
       summary: 'Create or update leads from a CSV or XLSX file, creating their clients by phone',
       description:
-        "Each row names its client by phone (phone|telefono), created from the row's client cells when absent; channel|canal (default manual), status|estado, assignee_username|asignado (an active user's username), admin_notes, sales_notes|notas. A row is the same lead as the one with its id column, else as its client's most recent lead on that channel. By default a row that fails the check writes nothing (422 with the row errors); rows are then written in batches, and a row that a concurrent change breaks meanwhile fails alone. Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.",
+        "Each row names its client by phone (phone|telefono), created from the row's client cells when absent; channel|canal (default manual), status|estado, assignee_username|asignado (an active user's username), admin_notes, sales_notes|notas. A row is the same lead as the one with its id column, else as its client's most recent lead on that channel. By default a row that fails the check writes nothing (422 with the row errors). Rows are then written in batches, other requests running between them, and the import stays all-or-nothing: when a row meets a change made meanwhile (a phone taken, a lead trashed) or a batch fails, what it had written is undone before the answer (409 import_conflict naming the rows), and an import cut off by a stopped server is undone by the instance running next. With partial=true such a row fails alone and the rest stay. Up to 50 MB and 100,000 rows (413); an upload that stops arriving is a 408.",
       run: importLeads,
     },
   ]
