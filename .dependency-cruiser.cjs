@@ -8,6 +8,7 @@ const LAYERS = [
   // Shared pieces: no feature in them.
   'errors',
   'phone.ts',
+  'time-zone.ts',
   'db',
   'http',
   'auth',

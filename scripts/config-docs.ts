@@ -49,6 +49,7 @@ const SECTIONS: Array<{ title: string; names: string[] }> = [
     title: 'Mail, background jobs and retention',
     names: [
       'DEFAULT_LOCALE',
+      'DEFAULT_TIME_ZONE',
       'SMTP_URL',
       'MAIL_FROM',
       'WORKERS',

@@ -11,6 +11,7 @@ import { DEFAULT_ADMIN_PASSWORD, type Env, EnvSchema } from './env.js'
 import { StartupError } from './errors/startup.js'
 import { defaultLogFormat, type LogFormat } from './logging.js'
 import { isCountryCode } from './phone.js'
+import { isTimeZone } from './time-zone.js'
 
 const MIN_PRODUCTION_SECRET_LENGTH = 32
 
@@ -48,6 +49,8 @@ export interface Config {
   uploadMaxInflatedBytes: number
   defaultPhoneRegion: CountryCode
   defaultLocale: 'es' | 'en'
+  /** IANA name, checked at start. */
+  defaultTimeZone: string
   /** Unset: mails are written to the log. */
   smtpUrl: string | undefined
   mailFrom: string
@@ -99,6 +102,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
       `Invalid configuration: DEFAULT_PHONE_REGION ${env.DEFAULT_PHONE_REGION} is not a known country`,
     )
   }
+  if (!isTimeZone(env.DEFAULT_TIME_ZONE)) {
+    throw new ConfigError(`Invalid configuration: DEFAULT_TIME_ZONE ${env.DEFAULT_TIME_ZONE} is not a known time zone`)
+  }
   const config: Config = {
     env: env.NODE_ENV,
     host: env.HOST,
@@ -137,6 +143,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     uploadMaxInflatedBytes: env.UPLOAD_MAX_INFLATED_BYTES,
     defaultPhoneRegion: env.DEFAULT_PHONE_REGION as CountryCode,
     defaultLocale: env.DEFAULT_LOCALE,
+    defaultTimeZone: env.DEFAULT_TIME_ZONE,
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM,
     workers: env.WORKERS,

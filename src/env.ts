@@ -164,6 +164,12 @@ export const EnvSchema = Type.Object({
     pattern: '^[A-Z]{2}$',
     description: 'The country of phone numbers written without a country prefix.',
   }),
+  DEFAULT_TIME_ZONE: Type.String({
+    default: 'America/Caracas',
+    minLength: 1,
+    description:
+      'The IANA time zone (`America/Caracas`, `Europe/Madrid`, `UTC`) of a new user who is given none, and of the pipeline settings until an admin sets one: where "today" starts and business hours are counted.',
+  }),
   DEFAULT_LOCALE: OneOf(
     USER_LOCALES,
     'es',

@@ -226,6 +226,11 @@ describe('configuration', () => {
     )
     assert.throws(() => loadConfig({ DEFAULT_PHONE_REGION: 'venezuela' }, { dotenv: false }), /DEFAULT_PHONE_REGION/)
     assert.throws(() => loadConfig({ MIGRATE_ON_START: 'perhaps' }, { dotenv: false }), /MIGRATE_ON_START/)
+    assert.throws(
+      () => loadConfig({ DEFAULT_TIME_ZONE: 'Mars/Olympus' }, { dotenv: false }),
+      /DEFAULT_TIME_ZONE Mars\/Olympus is not a known time zone/,
+    )
+    assert.equal(loadConfig({ DEFAULT_TIME_ZONE: 'Europe/Madrid' }, { dotenv: false }).defaultTimeZone, 'Europe/Madrid')
   })
 
   it('refuses production without a long JWT_SECRET or with the default admin password', () => {
