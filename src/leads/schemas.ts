@@ -6,6 +6,7 @@ import {
   DateTime,
   Id,
   Nullable,
+  NullableDateTime,
   Page,
   pageQuery,
   ref,
@@ -44,6 +45,24 @@ export const LeadSchema = Type.Object(
     created_at: DateTime,
     updated_at: DateTime,
     status_changed_at: DateTime,
+    first_response_at: {
+      ...NullableDateTime,
+      description:
+        'The first outbound contact after creation (an outbound message; a call, email or meeting; the move out of new); null until then',
+    },
+    response_seconds: Nullable(
+      Type.Integer({
+        minimum: 0,
+        description: 'first_response_at − created_at, in whole seconds; null until answered',
+      }),
+    ),
+    response_business_seconds: Nullable(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'The same span counted in open hours only (GET /pipeline-settings), with the settings in force when the lead was answered',
+      }),
+    ),
   },
   { $id: 'Lead', additionalProperties: false },
 )
