@@ -52,6 +52,8 @@ const DAY_MS = 86_400_000
  * a scan of the matching leads. Both give the same answer; tests/lead-counts.test.ts checks it.
  */
 export async function leadStats(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
+  // A range refused before either query starts.
+  statsRange(filter)
   const [counts, responses] = await Promise.all([
     countersAnswer(filter) ? statsFromCounters(db, actor, filter) : statsFromScan(db, actor, filter),
     responseTimes(db, actor, filter),
@@ -92,7 +94,6 @@ async function responseTimes(
   actor: AuthenticatedActor,
   filter: LeadFilter,
 ): Promise<Map<string, ResponseTime>> {
-  statsRange(filter)
   const settings = await getPipelineSettings(db)
   const target = durationSeconds(settings.response_target) ?? 0
   const { rows } = await sql<ResponseRow>`
