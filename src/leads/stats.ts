@@ -78,8 +78,8 @@ interface ResponseRow {
   channel: LeadChannel | null
   assigned_to: number | null
   grouping: number
-  median: number | null
-  p90: number | null
+  /** [median, p90], one sort for both; null when no lead of the group was answered. */
+  percentiles: Array<number | null> | null
   answered: number
   within: number
   waiting: number
@@ -99,8 +99,7 @@ async function responseTimes(
   const { rows } = await sql<ResponseRow>`
     with matching as (${filteredLeads(db, actor, filter).select(['leads.channel', 'leads.assigned_to', 'leads.status', 'leads.response_seconds'])})
     select channel, assigned_to, grouping(channel, assigned_to) as grouping,
-      percentile_disc(0.5) within group (order by response_seconds) as median,
-      percentile_disc(0.9) within group (order by response_seconds) as p90,
+      percentile_disc(array[0.5, 0.9]) within group (order by response_seconds) as percentiles,
       count(response_seconds)::int as answered,
       (count(*) filter (where response_seconds <= ${target}))::int as within,
       (count(*) filter (where response_seconds is null and status = any(${[...OPEN_LEAD_STATUSES]})))::int as waiting
@@ -116,8 +115,8 @@ async function responseTimes(
           ? `channel:${row.channel}`
           : `assignee:${row.assigned_to}`
     times.set(key, {
-      median_seconds: row.median === null ? null : Number(row.median),
-      p90_seconds: row.p90 === null ? null : Number(row.p90),
+      median_seconds: answered === 0 ? null : Number(row.percentiles?.[0]),
+      p90_seconds: answered === 0 ? null : Number(row.percentiles?.[1]),
       within_target_ratio: answered === 0 ? null : Number(row.within) / answered,
       waiting: Number(row.waiting),
     })
