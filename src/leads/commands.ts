@@ -172,7 +172,8 @@ export async function applyChange(
             .set({
               ...changes.set,
               ...(options.statusChanged && { status_changed_at: sql<Date>`now()` }),
-              ...firstResponse,
+              // The very instant of status_changed_at (the JS time has only milliseconds).
+              ...(firstResponse && { ...firstResponse, first_response_at: sql<Date>`now()` }),
               updated_at: sql`now()`,
             })
             .where('id', '=', current.id)

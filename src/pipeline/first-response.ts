@@ -32,8 +32,8 @@ export async function transactionTime(trx: Transaction<DB>): Promise<Date> {
 /**
  * Records the first response of each lead that has none yet, from activities just written: the
  * earliest qualifying one of a lead, if it happened at or after the lead was created (and no later
- * than now). The row lock
- * of the update makes a concurrent first contact wait, then find the column set and leave it.
+ * than now). The row lock of the update makes a concurrent first contact wait, then find the column
+ * set and leave it.
  */
 export async function recordFirstResponses(
   trx: Transaction<DB>,
