@@ -25,7 +25,7 @@ export function durationSeconds(text: string): number | null {
   const duration = Duration.fromISO(text)
   if (!duration.isValid) return null
   const seconds = duration.as('seconds')
-  return Number.isFinite(seconds) && seconds > 0 ? seconds : null
+  return seconds > 0 ? seconds : null
 }
 
 /**
