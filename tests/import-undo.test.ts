@@ -3,14 +3,17 @@ import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { systemActor } from '../src/auth/actor.js'
 import type { AuthenticatedActor } from '../src/auth/authenticate.js'
+import { openDatabase } from '../src/db/database.js'
 import { DomainError } from '../src/errors/domain.js'
 import { importClients } from '../src/spreadsheets/client-import.js'
 import { touchImport, undoAbandonedImports } from '../src/spreadsheets/import-undo.js'
 import { ROWS_PER_LOOKUP, ROWS_PER_WRITE } from '../src/spreadsheets/imports.js'
 import { importLeads } from '../src/spreadsheets/lead-import.js'
 import type { SheetRow } from '../src/spreadsheets/reader.js'
-import { problemOf, startTestContext, type TestContext } from './helpers/context.js'
+import { ADMIN, mode, problemOf, serverEnvironment, startTestContext, type TestContext } from './helpers/context.js'
+import { checkedFetch } from './helpers/contract.js'
 import { createClient, createLead } from './helpers/fixtures.js'
+import { startServer } from './helpers/server.js'
 
 const rules = { defaultPhoneRegion: 'VE' as const, checkClientFields: () => [] }
 const admin = (): AuthenticatedActor => ({ userId: 1, username: 'admin', role: 'admin', requestId: null })
@@ -295,5 +298,76 @@ describe('imports undone', () => {
       ctx.db.transaction().execute((trx) => touchImport(trx, live.id)),
       (error: unknown) => error instanceof DomainError && error.code === 'import_abandoned',
     )
+  })
+})
+
+// The killed server's database is read while it runs: only a PostgreSQL server allows a second process in.
+describe('an import whose server is killed mid-write', {
+  skip: mode === 'embedded' && 'needs a database server',
+}, () => {
+  it('leaves batches that the undo of abandoned imports removes', async () => {
+    const environment = await serverEnvironment()
+    const handle = openDatabase({
+      url: environment.env.DATABASE_URL as string,
+      poolSize: 1,
+      connectTimeoutMs: 5000,
+      statementTimeoutMs: 30_000,
+    })
+    const server = await startServer(environment.env)
+    try {
+      const login = await checkedFetch(`${server.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(ADMIN),
+      })
+      const { access_token: token } = (await login.json()) as { access_token: string }
+      const rows = 5_000
+      const file = [
+        'nombre,telefono',
+        ...Array.from({ length: rows }, (_, index) => `Corte ${index},${phoneOf(10_000 + index)}`),
+      ]
+      const answer = fetch(`${server.url}/clients/import`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
+        body: file.join('\n'),
+      }).catch((error: unknown) => error)
+      // Killed once a few batches are in.
+      const written = () =>
+        handle.db
+          .selectFrom('audit_logs')
+          .select(sql<number>`count(*)`.as('n'))
+          .where('import_id', 'is not', null)
+          .executeTakeFirstOrThrow()
+          .then((row) => Number(row.n))
+      const giveUpAt = Date.now() + 60_000
+      while ((await written()) < ROWS_PER_WRITE * 3 && Date.now() < giveUpAt)
+        await new Promise((r) => setTimeout(r, 50))
+      server.child.kill('SIGKILL')
+      await server.exited
+      assert.ok((await answer) instanceof Error, 'the import got no answer')
+
+      const cut = await handle.db.selectFrom('imports').selectAll().executeTakeFirstOrThrow()
+      assert.equal(cut.state, 'writing')
+      const kept = await handle.db.selectFrom('clients').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow()
+      const left = Number(kept.n)
+      assert.ok(left >= ROWS_PER_WRITE * 3 && left < rows, `${left} clients written before the kill`)
+      // Every batch is whole: a client for each create audit row, no more.
+      assert.equal(await written(), left)
+
+      // Five minutes later for the housekeeping of the next instance.
+      await handle.db.updateTable('imports').set({ heartbeat_at: sql`now() - interval '6 minutes'` }).execute()
+      assert.equal(await undoAbandonedImports(handle.db, systemActor()), 1)
+      const after = await handle.db
+        .selectFrom('clients')
+        .select(sql<number>`count(*)`.as('n'))
+        .executeTakeFirstOrThrow()
+      assert.equal(Number(after.n), 0)
+      const undone = await handle.db.selectFrom('imports').select(['state', 'kept']).executeTakeFirstOrThrow()
+      assert.deepEqual(undone, { state: 'undone', kept: 0 })
+    } finally {
+      server.child.kill('SIGKILL')
+      await handle.close()
+      await environment.cleanup()
+    }
   })
 })
