@@ -260,6 +260,18 @@ describe('imports undone', () => {
       .set({ state: 'writing', heartbeat_at: sql`now() - interval '1 hour'`, finished_at: null })
       .where('id', '=', imported.id)
       .execute()
+    // Sent again meanwhile, the file would count those rows unchanged and then lose them: refused until undone.
+    const again = (query: string) =>
+      ctx.inject({
+        method: 'POST',
+        url: `/clients/import?mode=upsert${query}`,
+        headers: { authorization: `Bearer ${ctx.adminToken}`, 'content-type': 'text/csv' },
+        payload: file,
+      })
+    const refused = await again('')
+    assert.equal(refused.statusCode, 409, refused.body)
+    assert.equal(problemOf(refused).code, 'import_in_progress')
+    assert.equal((await again('&dry_run=true')).statusCode, 200)
     const live = await ctx.db
       .insertInto('imports')
       .values({ kind: 'clients', user_id: 1 })
@@ -298,6 +310,68 @@ describe('imports undone', () => {
       ctx.db.transaction().execute((trx) => touchImport(trx, live.id)),
       (error: unknown) => error instanceof DomainError && error.code === 'import_abandoned',
     )
+    await ctx.db.updateTable('imports').set({ state: 'undone' }).where('id', '=', live.id).execute()
+  })
+
+  it('keeps what no longer holds or others built on, and undoes the other abandoned imports all the same', async () => {
+    const before = await ctx.createUser('sales')
+    const after = await ctx.createUser('sales')
+    const client = await createClient(ctx, { contact_name: 'Marta' })
+    const lead = await createLead(ctx, { client_id: client.id, channel: 'web', assigned_to: before.id })
+    const newPhone = phoneOf(6000)
+    const post = (url: string, payload: string) =>
+      ctx.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${ctx.adminToken}`, 'content-type': 'text/csv' },
+        payload,
+      })
+    const leadsImport = await post(
+      '/leads/import?mode=upsert',
+      [
+        'id,phone,nombre,asignado',
+        `${lead.id},0${client.phone.slice(3)},,${after.username}`,
+        `,${newPhone},Nuevo cliente,`,
+      ].join('\n'),
+    )
+    assert.equal(leadsImport.statusCode, 200, leadsImport.body)
+    const leadsImportId = (await latestImport()).id
+    const clientsImport = await post('/clients/import', ['nombre,telefono', `Otra,${phoneOf(6001)}`].join('\n'))
+    assert.equal(clientsImport.statusCode, 200, clientsImport.body)
+    const clientsImportId = (await latestImport()).id
+
+    // Since then: the lead's old assignee left, and somebody noted a call on the imported lead.
+    assert.equal((await ctx.as(ctx.adminToken, 'PATCH', `/users/${before.id}`, { is_active: false })).statusCode, 200)
+    const created = (await ctx.as(ctx.adminToken, 'GET', `/clients/by-phone/${newPhone}`)).json()
+    const createdLead = (await ctx.as(ctx.adminToken, 'GET', `/leads?client_id=${created.id}`)).json().items[0]
+    const note = await ctx.as(ctx.adminToken, 'POST', `/leads/${createdLead.id}/activities`, {
+      type: 'call',
+      body: 'Llamó para confirmar',
+    })
+    assert.equal(note.statusCode, 201, note.body)
+
+    await ctx.db
+      .updateTable('imports')
+      .set({ state: 'writing', heartbeat_at: sql`now() - interval '1 hour'`, finished_at: null })
+      .where('id', 'in', [leadsImportId, clientsImportId])
+      .execute()
+    assert.equal(await undoAbandonedImports(ctx.db, systemActor()), 2)
+
+    const imports = await ctx.db
+      .selectFrom('imports')
+      .select(['id', 'state', 'kept'])
+      .where('id', 'in', [leadsImportId, clientsImportId])
+      .orderBy('id')
+      .execute()
+    // Kept: the assignment (its old assignee is inactive), the lead with the call, and so its client.
+    assert.deepEqual(imports, [
+      { id: leadsImportId, state: 'undone', kept: 3 },
+      { id: clientsImportId, state: 'undone', kept: 0 },
+    ])
+    assert.equal((await ctx.as(ctx.adminToken, 'GET', `/leads/${lead.id}`)).json().assigned_to, after.id)
+    const activities = (await ctx.as(ctx.adminToken, 'GET', `/leads/${createdLead.id}/activities`)).json()
+    assert.ok(activities.items.some((item: { body: string | null }) => item.body === 'Llamó para confirmar'))
+    assert.equal((await ctx.as(ctx.adminToken, 'GET', `/clients/by-phone/${phoneOf(6001)}`)).statusCode, 404)
   })
 })
 
