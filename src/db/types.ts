@@ -57,6 +57,7 @@ export interface ApiKeys {
   key_prefix: string;
   last_used_at: Timestamp | null;
   name: string;
+  rate_limit_per_minute: number | null;
   scopes: string[];
   user_id: number;
 }
@@ -240,6 +241,12 @@ export interface Notifications {
   user_id: number;
 }
 
+export interface RequestCounts {
+  key: string;
+  requests: number;
+  window_started_at: Timestamp;
+}
+
 export interface SavedViews {
   created_at: Generated<Timestamp>;
   filters: Generated<Json>;
@@ -330,6 +337,7 @@ export interface DB {
   leads: Leads;
   login_failures: LoginFailures;
   notifications: Notifications;
+  request_counts: RequestCounts;
   saved_views: SavedViews;
   users: Users;
   web_forms: WebForms;
