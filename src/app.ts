@@ -46,6 +46,8 @@ import { searchRoutes } from './search/routes.js'
 import { searchSchemas } from './search/schemas.js'
 import { spreadsheetRoutes } from './spreadsheets/routes.js'
 import { spreadsheetSchemas } from './spreadsheets/schemas.js'
+import { taskRoutes } from './tasks/routes.js'
+import { taskSchemas } from './tasks/schemas.js'
 import { trashRoutes } from './trash/routes.js'
 import { trashSchemas } from './trash/schemas.js'
 import { userRoutes } from './users/routes.js'
@@ -71,6 +73,7 @@ const componentSchemas = [
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
+  ...taskSchemas,
   ...activitySchemas,
   ...assignmentSchemas,
   ...webFormSchemas,
@@ -278,6 +281,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion }, leads: clientLeads })
   await app.register(leadRoutes, { db })
   await app.register(activityRoutes, { db })
+  await app.register(taskRoutes, { db, defaultTimeZone: config.defaultTimeZone })
   await app.register(assignmentRoutes, { db })
   await app.register(webFormRoutes, { db })
   await app.register(publicFormRoutes, {
