@@ -311,7 +311,9 @@ describe('authorization matrix', () => {
     getOwnNotificationSettings: async () => ({}),
     updateOwnNotificationSettings: async () => ({ body: { inbound_lead: false } }),
     listTasks: async () => ({ query: { status: 'due_today', assigned_to: 'me' } }),
-    createTask: async () => ({ body: { title: 'Llamar', due_at: '2026-12-09T14:00:00Z', client_id: fixtures.clientId } }),
+    createTask: async () => ({
+      body: { title: 'Llamar', due_at: '2026-12-09T14:00:00Z', client_id: fixtures.clientId },
+    }),
     getTask: async () => ({ params: { id: await newTask() } }),
     updateTask: async () => ({ params: { id: await newTask() }, body: { title: 'Llamar otra vez' } }),
     deleteTask: async () => ({ params: { id: await newTask() } }),
