@@ -441,6 +441,26 @@ describe('tasks', () => {
     assert.equal((await ctx.as(ctx.adminToken, 'GET', `/tasks/${onLead.id}`)).statusCode, 200)
   })
 
+  it('moves a merged duplicate’s own tasks to the client kept, its leads’ tasks with their leads', async () => {
+    const kept = await createClient(ctx)
+    const duplicate = await createClient(ctx)
+    const lead = await createLead(ctx, { client_id: duplicate.id })
+    const own = await post(ctx.adminToken, {
+      title: 'Del duplicado',
+      due_at: '2026-12-10T12:00:00Z',
+      client_id: duplicate.id,
+    })
+    const onLead = await post(ctx.adminToken, { title: 'Del lead', due_at: '2026-12-10T12:00:00Z', lead_id: lead.id })
+    const merged = await ctx.as(ctx.adminToken, 'POST', `/clients/${kept.id}/merge`, { from_id: duplicate.id })
+    assert.equal(merged.statusCode, 200, merged.body)
+    assert.deepEqual(ids(await list(ctx.adminToken, `client_id=${kept.id}`)), [own.id, onLead.id])
+    const last = (await ctx.auditRows('tasks', own.id)).at(-1)
+    assert.deepEqual([last?.old_values, last?.new_values], [{ client_id: duplicate.id }, { client_id: kept.id }])
+    const event = (await eventsOf(own.id)).at(-1)
+    assert.equal(event?.type, 'task.updated')
+    assert.equal((event?.data as { object: Task } | undefined)?.object.client_id, kept.id)
+  })
+
   it('unassigns a deleted user’s tasks, each with an audit row', async () => {
     const leaving = await ctx.createUser('sales')
     const task = await post(ctx.adminToken, {

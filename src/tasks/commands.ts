@@ -298,15 +298,18 @@ export async function deleteTask(trx: Transaction<DB>, actor: AuthenticatedActor
   await publish(trx, actor, 'task.deleted', task, oldValues, null)
 }
 
-/**
- * A deleted user's tasks become unassigned, each with its audit row and event, in the transaction
- * that deletes the user.
- */
-export async function unassignTasksOf(trx: Transaction<DB>, actor: Actor, userId: number): Promise<void> {
+/** Sets one field on many tasks, each with its audit row and `task.updated` event. */
+async function changeTasks(
+  trx: Transaction<DB>,
+  actor: Actor,
+  field: 'assigned_to' | 'client_id',
+  from: number,
+  to: number | null,
+): Promise<void> {
   const rows = await trx
     .updateTable('tasks')
-    .set({ assigned_to: null, updated_at: sql`now()` })
-    .where('assigned_to', '=', userId)
+    .set({ [field]: to, updated_at: sql`now()` })
+    .where(`tasks.${field}`, '=', from)
     .returning('id')
     .execute()
   if (rows.length === 0) return
@@ -316,24 +319,41 @@ export async function unassignTasksOf(trx: Transaction<DB>, actor: Actor, userId
       .selectFrom('tasks')
       .leftJoin('leads', 'leads.id', 'tasks.lead_id')
       .leftJoin('clients', 'clients.id', 'tasks.client_id')
-      .where('tasks.id', 'in', ids),
+      .where('tasks.id', 'in', ids)
+      .orderBy('tasks.id'),
   ).execute()
-  const [oldValues, newValues] = [{ assigned_to: userId }, { assigned_to: null }]
+  const [oldValues, newValues] = [{ [field]: from }, { [field]: to }]
   await writeAudit(
     trx,
     actor,
-    ids.map((id) => ({ table: 'tasks' as const, recordId: id, action: 'update' as const, oldValues, newValues })),
+    tasks.map((task) => ({
+      table: 'tasks' as const,
+      recordId: task.id,
+      action: 'update' as const,
+      oldValues,
+      newValues,
+    })),
   )
   await writeEvent(
     trx,
     actor,
     tasks.map((task) => ({
-      type: 'task.updated',
-      resource: 'task',
+      type: 'task.updated' as const,
+      resource: 'task' as const,
       id: task.id,
       old: oldValues,
       new: newValues,
       object: task,
     })),
   )
+}
+
+/** A deleted user's tasks become unassigned, in the transaction that deletes the user. */
+export async function unassignTasksOf(trx: Transaction<DB>, actor: Actor, userId: number): Promise<void> {
+  await changeTasks(trx, actor, 'assigned_to', userId, null)
+}
+
+/** A merged duplicate's own tasks move to the client kept (its leads' tasks follow their leads). */
+export async function moveTasksOfClient(trx: Transaction<DB>, actor: Actor, fromId: number, toId: number) {
+  await changeTasks(trx, actor, 'client_id', fromId, toId)
 }
