@@ -28,14 +28,23 @@ create index tasks_created_by_idx on tasks (created_by);
 
 -- The earliest open task's due_at, kept by the tasks service in the transaction of each task change.
 alter table leads add column next_task_at timestamptz;
--- has_open_task=true, next_task_from/to, and the sort by next_task_at (nulls last) of live leads.
-create index leads_next_task_idx on leads ((next_task_at is null), (coalesce(next_task_at, 'epoch'::timestamptz)), id)
+-- The sort by next_task_at of live leads, leads without an open task last: the expressions of its keyset
+-- (leads/queries.ts nextTaskKeys), one index for each direction, each read forwards or backwards.
+create index leads_next_task_idx
+  on leads (((next_task_at is null)::int), (coalesce(next_task_at, 'epoch'::timestamptz)), id)
   where deleted_at is null;
+create index leads_next_task_desc_idx
+  on leads (((next_task_at is not null)::int), (coalesce(next_task_at, 'epoch'::timestamptz)), id)
+  where deleted_at is null;
+-- has_open_task=true and next_task_from/to: the few leads with an open task.
+create index leads_open_task_idx on leads (next_task_at, id) where deleted_at is null and next_task_at is not null;
 
 alter type audited_table add value if not exists 'tasks';
 alter type activity_type add value if not exists 'task';
 
 -- migrate:down
+drop index leads_open_task_idx;
+drop index leads_next_task_desc_idx;
 drop index leads_next_task_idx;
 alter table leads drop column next_task_at;
 drop table tasks;

@@ -162,7 +162,8 @@ export async function listLeads(db: Database, actor: AuthenticatedActor, query: 
 
 /**
  * next_task_at with the leads without an open task last in either direction: the first key puts
- * them after the others (ascending, it matches the index leads_next_task_idx).
+ * them after the others. Each direction's keys are the expressions of an index of their own
+ * (leads_next_task_idx, leads_next_task_desc_idx), read in the keys' order.
  */
 function nextTaskKeys(direction: 'asc' | 'desc'): SortKey[] {
   const last = direction === 'asc' ? sql`(leads.next_task_at is null)::int` : sql`(leads.next_task_at is not null)::int`
