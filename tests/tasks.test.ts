@@ -359,6 +359,11 @@ describe('tasks', () => {
     assert.equal(updated?.type, 'task.updated')
     assert.deepEqual((updated?.data as { new: unknown } | undefined)?.new, { client_id: client.id })
 
+    // A task on no lead completes without a timeline to write to.
+    const doneAlone = await ctx.as(ctx.adminToken, 'POST', `/tasks/${alone.id}/complete`)
+    assert.equal(doneAlone.statusCode, 200, doneAlone.body)
+    assert.equal((await eventsOf(alone.id)).at(-1)?.type, 'task.completed')
+
     // A stale If-Match is refused.
     const stale = await ctx.inject({
       method: 'PATCH',
