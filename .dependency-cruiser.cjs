@@ -26,6 +26,7 @@ const LAYERS = [
   'views',
   'clients',
   'leads',
+  'tasks',
   'activities',
   'users',
   'inbound',

@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import type { Transaction } from 'kysely'
 import { authRoutes } from './account/routes.js'
 import { authSchemas } from './account/schemas.js'
 import { activityRoutes } from './activities/routes.js'
@@ -17,6 +18,7 @@ import { assignmentRoutes } from './assignment/routes.js'
 import { assignmentSchemas } from './assignment/schemas.js'
 import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
+import type { Actor } from './auth/actor.js'
 import { documentApiKeyLimits } from './auth/api-key-limits.js'
 import { authenticationPlugin } from './auth/authenticate.js'
 import { clientRoutes } from './clients/routes.js'
@@ -24,6 +26,7 @@ import { ClientListQuery, clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
 import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
+import type { DB } from './db/types.js'
 import { eventsWritten } from './events/outbox.js'
 import { corsOptionsOf, FORM_PREFIX, publicFormRoutes } from './forms/public-routes.js'
 import { webFormRoutes } from './forms/routes.js'
@@ -46,6 +49,9 @@ import { searchRoutes } from './search/routes.js'
 import { searchSchemas } from './search/schemas.js'
 import { spreadsheetRoutes } from './spreadsheets/routes.js'
 import { spreadsheetSchemas } from './spreadsheets/schemas.js'
+import { moveTasksOfClient } from './tasks/commands.js'
+import { taskRoutes } from './tasks/routes.js'
+import { taskSchemas } from './tasks/schemas.js'
 import { trashRoutes } from './trash/routes.js'
 import { trashSchemas } from './trash/schemas.js'
 import { userRoutes } from './users/routes.js'
@@ -71,6 +77,7 @@ const componentSchemas = [
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
+  ...taskSchemas,
   ...activitySchemas,
   ...assignmentSchemas,
   ...webFormSchemas,
@@ -279,9 +286,26 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(userRoutes, { db, defaultLocale: config.defaultLocale })
   await app.register(notificationRoutes, { db })
   await app.register(auditRoutes, { db })
-  await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion }, leads: clientLeads })
+  // A merge moves the duplicate's own tasks along with its leads.
+  const leadsAndTasks = {
+    ...clientLeads,
+    dependents: {
+      ...clientLeads.dependents,
+      moveAll: async (trx: Transaction<DB>, actor: Actor, fromId: number, toId: number) => {
+        const moved = await clientLeads.dependents.moveAll(trx, actor, fromId, toId)
+        await moveTasksOfClient(trx, actor, fromId, toId)
+        return moved
+      },
+    },
+  }
+  await app.register(clientRoutes, {
+    db,
+    rules: { defaultPhoneRegion: config.defaultPhoneRegion },
+    leads: leadsAndTasks,
+  })
   await app.register(leadRoutes, { db })
   await app.register(activityRoutes, { db })
+  await app.register(taskRoutes, { db, defaultTimeZone: config.defaultTimeZone })
   await app.register(assignmentRoutes, { db })
   await app.register(webFormRoutes, { db })
   await app.register(publicFormRoutes, {

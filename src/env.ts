@@ -174,7 +174,7 @@ export const EnvSchema = Type.Object({
     default: 'America/Caracas',
     minLength: 1,
     description:
-      'The IANA time zone (`America/Caracas`, `Europe/Madrid`, `UTC`) of a new user who is given none, and of the pipeline settings until an admin sets one: where "today" starts and business hours are counted.',
+      'The IANA time zone (`America/Caracas`, `Europe/Madrid`, `UTC`) of every user whose `time_zone` is null (a new user given none), and of the pipeline settings until an admin sets one: where "today" starts and business hours are counted.',
   }),
   DEFAULT_LOCALE: OneOf(
     USER_LOCALES,

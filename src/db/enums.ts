@@ -40,6 +40,7 @@ export const AUDITED_TABLES = allOf<AuditedTable>()([
   'web_forms',
   'saved_views',
   'api_keys',
+  'tasks',
 ])
 export const VIEW_RESOURCES = allOf<ViewResource>()(['leads', 'clients'])
 export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])
@@ -54,6 +55,7 @@ export const ACTIVITY_TYPES = allOf<ActivityType>()([
   'form',
   'status_change',
   'assignment',
+  'task',
 ])
 export const ACTIVITY_DIRECTIONS = allOf<ActivityDirection>()(['inbound', 'outbound'])
 export const ASSIGNMENT_MODES = allOf<AssignmentMode>()(['none', 'round_robin'])

@@ -7,13 +7,13 @@ import type { ColumnType } from "kysely";
 
 export type ActivityDirection = "inbound" | "outbound";
 
-export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" | "note" | "status_change" | "whatsapp";
+export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" | "note" | "status_change" | "task" | "whatsapp";
 
 export type AssignmentMode = "none" | "round_robin";
 
 export type AuditAction = "create" | "delete" | "export" | "merge" | "purge" | "restore" | "update";
 
-export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "saved_views" | "users" | "web_forms" | "webhooks";
+export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "saved_views" | "tasks" | "users" | "web_forms" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -204,6 +204,7 @@ export interface Leads {
   deleted_at: Timestamp | null;
   deleted_by: number | null;
   id: Generated<number>;
+  next_task_at: Timestamp | null;
   sales_notes: string | null;
   search_vector: Generated<string | null>;
   status: Generated<LeadStatus>;
@@ -259,6 +260,21 @@ export interface SavedViews {
   updated_at: Generated<Timestamp>;
 }
 
+export interface Tasks {
+  assigned_to: number | null;
+  client_id: number | null;
+  created_at: Generated<Timestamp>;
+  created_by: number | null;
+  done_at: Timestamp | null;
+  due_at: Timestamp;
+  id: Generated<number>;
+  lead_id: number | null;
+  notes: string | null;
+  remind_at: Timestamp | null;
+  title: string;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface Users {
   created_at: Generated<Timestamp>;
   email: string | null;
@@ -272,6 +288,7 @@ export interface Users {
   notify_lead_status_changed: Generated<boolean>;
   password_hash: string;
   role: UserRole;
+  time_zone: string | null;
   token_version: Generated<number>;
   updated_at: Generated<Timestamp>;
   username: string;
@@ -339,6 +356,7 @@ export interface DB {
   notifications: Notifications;
   request_counts: RequestCounts;
   saved_views: SavedViews;
+  tasks: Tasks;
   users: Users;
   web_forms: WebForms;
   webhook_deliveries: WebhookDeliveries;
