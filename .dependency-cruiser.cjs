@@ -28,6 +28,7 @@ const LAYERS = [
   'views',
   'clients',
   'leads',
+  'tasks',
   'activities',
   'users',
   'inbound',

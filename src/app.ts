@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import type { Transaction } from 'kysely'
 import { authRoutes } from './account/routes.js'
 import { authSchemas } from './account/schemas.js'
 import { activityRoutes } from './activities/routes.js'
@@ -17,6 +18,7 @@ import { assignmentRoutes } from './assignment/routes.js'
 import { assignmentSchemas } from './assignment/schemas.js'
 import { auditRoutes } from './audit/routes.js'
 import { auditSchemas } from './audit/schemas.js'
+import type { Actor } from './auth/actor.js'
 import { documentApiKeyLimits } from './auth/api-key-limits.js'
 import { authenticationPlugin } from './auth/authenticate.js'
 import { clientRoutes } from './clients/routes.js'
@@ -24,6 +26,7 @@ import { ClientListQuery, clientSchemas } from './clients/schemas.js'
 import type { Config } from './config.js'
 import { dashboardRoutes } from './dashboard/routes.js'
 import type { Database } from './db/database.js'
+import type { DB } from './db/types.js'
 import { eventsWritten } from './events/outbox.js'
 import { corsOptionsOf, FORM_PREFIX, publicFormRoutes } from './forms/public-routes.js'
 import { webFormRoutes } from './forms/routes.js'
@@ -49,6 +52,9 @@ import { searchRoutes } from './search/routes.js'
 import { searchSchemas } from './search/schemas.js'
 import { spreadsheetRoutes } from './spreadsheets/routes.js'
 import { spreadsheetSchemas } from './spreadsheets/schemas.js'
+import { moveTasksOfClient } from './tasks/commands.js'
+import { taskRoutes } from './tasks/routes.js'
+import { taskSchemas } from './tasks/schemas.js'
 import { trashRoutes } from './trash/routes.js'
 import { trashSchemas } from './trash/schemas.js'
 import { userRoutes } from './users/routes.js'
@@ -74,6 +80,7 @@ const componentSchemas = [
   ...auditSchemas,
   ...clientSchemas,
   ...leadSchemas,
+  ...taskSchemas,
   ...activitySchemas,
   ...assignmentSchemas,
   ...pipelineSchemas,
@@ -230,7 +237,11 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     // A token without an end, a subject or a version would outlive every revocation.
     verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'exp', 'iat', 'ver'] },
   })
-  await app.register(authenticationPlugin, { db, cacheMs: config.authCacheMs })
+  await app.register(authenticationPlugin, {
+    db,
+    cacheMs: config.authCacheMs,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+  })
   await app.register(idempotencyPlugin, { db, secret: jwtSecret })
 
   await app.register(swagger, {
@@ -276,13 +287,30 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     limits: config.login,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
   })
-  await app.register(apiKeyRoutes, { db })
+  await app.register(apiKeyRoutes, { db, rateLimitPerMinute: config.rateLimitPerMinute })
   await app.register(userRoutes, { db, defaultLocale: config.defaultLocale })
   await app.register(notificationRoutes, { db })
   await app.register(auditRoutes, { db })
-  await app.register(clientRoutes, { db, rules: { defaultPhoneRegion: config.defaultPhoneRegion }, leads: clientLeads })
+  // A merge moves the duplicate's own tasks along with its leads.
+  const leadsAndTasks = {
+    ...clientLeads,
+    dependents: {
+      ...clientLeads.dependents,
+      moveAll: async (trx: Transaction<DB>, actor: Actor, fromId: number, toId: number) => {
+        const moved = await clientLeads.dependents.moveAll(trx, actor, fromId, toId)
+        await moveTasksOfClient(trx, actor, fromId, toId)
+        return moved
+      },
+    },
+  }
+  await app.register(clientRoutes, {
+    db,
+    rules: { defaultPhoneRegion: config.defaultPhoneRegion },
+    leads: leadsAndTasks,
+  })
   await app.register(leadRoutes, { db })
   await app.register(activityRoutes, { db })
+  await app.register(taskRoutes, { db, defaultTimeZone: config.defaultTimeZone })
   await app.register(assignmentRoutes, { db })
   await app.register(pipelineRoutes, { db })
   await app.register(webFormRoutes, { db })

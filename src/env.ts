@@ -105,6 +105,12 @@ export const EnvSchema = Type.Object({
     maxLength: PASSWORD_MAX_LENGTH,
     description: 'The password of the `admin` that the first start creates.',
   }),
+  RATE_LIMIT_PER_MINUTE: Type.Integer({
+    default: 600,
+    minimum: 1,
+    description:
+      'Requests a minute per user (their tokens together) and per API key (unless the key has its own limit), across all instances, before 429 rate_limited.',
+  }),
   LOGIN_MAX_FAILURES_PER_USER: Type.Integer({
     default: 5,
     minimum: 1,
@@ -168,7 +174,7 @@ export const EnvSchema = Type.Object({
     default: 'America/Caracas',
     minLength: 1,
     description:
-      'The IANA time zone (`America/Caracas`, `Europe/Madrid`, `UTC`) of a new user who is given none, and of the pipeline settings until an admin sets one: where "today" starts and business hours are counted.',
+      'The IANA time zone (`America/Caracas`, `Europe/Madrid`, `UTC`) of every user whose `time_zone` is null (a new user given none), and of the pipeline settings until an admin sets one: where "today" starts and business hours are counted.',
   }),
   DEFAULT_LOCALE: OneOf(
     USER_LOCALES,

@@ -61,6 +61,14 @@ const EXPECTED: Record<string, Expected> = {
   addLeadActivity: { anonymous: 401, salesOwner: 201, salesOther: 404, management: 201, admin: 201 },
   getLeadActivity: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
   deleteLeadActivity: { anonymous: 401, salesOwner: 204, salesOther: 404, management: 204, admin: 204 },
+  // Tasks: every role; salesOwner's task is on their lead and assigned to them, salesOther's is 404.
+  listTasks: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  createTask: { anonymous: 401, salesOwner: 201, salesOther: 201, management: 201, admin: 201 },
+  getTask: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
+  updateTask: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
+  deleteTask: { anonymous: 401, salesOwner: 204, salesOther: 404, management: 204, admin: 204 },
+  completeTask: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
+  reopenTask: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
   // Webhooks, web forms and assignment rules: admin only.
   getAssignmentRules: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   replaceAssignmentRules: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
@@ -178,6 +186,22 @@ describe('authorization matrix', () => {
     return id
   }
 
+  /** A task of the owning sales user on a new lead of theirs; `done`: completed already. */
+  const newTask = async (done = false) => {
+    const response = await ctx.as(fixtures.users.salesOwner.token, 'POST', '/tasks', {
+      title: 'Llamar',
+      due_at: '2026-12-09T14:00:00Z',
+      lead_id: await newLead(),
+    })
+    assert.equal(response.statusCode, 201, response.body)
+    const id = response.json().id as number
+    if (done) {
+      const completed = await ctx.as(fixtures.users.salesOwner.token, 'POST', `/tasks/${id}/complete`)
+      assert.equal(completed.statusCode, 200, completed.body)
+    }
+    return id
+  }
+
   /** A web form, written straight to the table as a fixture. */
   const newWebForm = () =>
     ctx.db
@@ -289,6 +313,15 @@ describe('authorization matrix', () => {
     deleteLeadActivity: async () => ({ params: await newActivity() }),
     getOwnNotificationSettings: async () => ({}),
     updateOwnNotificationSettings: async () => ({ body: { inbound_lead: false } }),
+    listTasks: async () => ({ query: { status: 'due_today', assigned_to: 'me' } }),
+    createTask: async () => ({
+      body: { title: 'Llamar', due_at: '2026-12-09T14:00:00Z', client_id: fixtures.clientId },
+    }),
+    getTask: async () => ({ params: { id: await newTask() } }),
+    updateTask: async () => ({ params: { id: await newTask() }, body: { title: 'Llamar otra vez' } }),
+    deleteTask: async () => ({ params: { id: await newTask() } }),
+    completeTask: async () => ({ params: { id: await newTask() } }),
+    reopenTask: async () => ({ params: { id: await newTask(true) } }),
     getAssignmentRules: async () => ({}),
     replaceAssignmentRules: async () => ({ body: { mode: 'round_robin', users: [fixtures.users.salesOwner.id] } }),
     getPipelineSettings: async () => ({}),

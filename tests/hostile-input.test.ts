@@ -662,7 +662,10 @@ describe('hostile input', () => {
       actor: fc.constant(actor),
       path: fc.tuple(
         ...pathParams.map((parameter) =>
-          parameter.name === 'id' && !op.path.startsWith('/auth/api-keys/') && !op.path.startsWith('/views/')
+          parameter.name === 'id' &&
+          !op.path.startsWith('/auth/api-keys/') &&
+          !op.path.startsWith('/views/') &&
+          !op.path.startsWith('/tasks/')
             ? liveArb(tableOf(op.path))
             : validFor(parameter.schema, parameter.name),
         ),
@@ -864,6 +867,17 @@ describe('hostile input', () => {
     return response.json().id as number
   }
 
+  /** A task of the admin's on a live lead; tasks are outside the consistency check. */
+  const newTask = async () => {
+    const response = await ctx.as(ctx.adminToken, 'POST', '/tasks', {
+      title: 'Llamar',
+      due_at: '2026-12-09T14:00:00Z',
+      lead_id: await newLead(),
+    })
+    assert.equal(response.statusCode, 201, response.body)
+    return response.json().id as number
+  }
+
   const VALID_BODIES: Record<string, () => Record<string, unknown>> = {
     receiveWhatsAppNotification: () => ({ object: 'whatsapp_business_account', entry: [] }),
     sendLeadWhatsApp: () => ({ template: { name: 'hello_world', language: 'es' } }),
@@ -903,6 +917,15 @@ describe('hostile input', () => {
     addLeadActivity: () => ({ type: 'call', body: 'Llamó', occurred_at: '2026-11-26T20:05:00Z' }),
     replaceAssignmentRules: () => ({ mode: 'round_robin', users: [salesId] }),
     replacePipelineSettings: () => ({ response_target: 'PT2H', holidays: ['2026-12-25'], time_zone: 'UTC' }),
+    createTask: () => ({
+      title: 'Enviar la cotización',
+      notes: 'Con descuento',
+      due_at: '2026-12-09T14:00:00-04:00',
+      remind_at: '2026-12-09T13:00:00-04:00',
+      client_id: [...alive.clients][0],
+      assigned_to: salesId,
+    }),
+    updateTask: () => ({ title: 'Llamar otra vez', due_at: '2026-12-10T09:00:00Z', notes: null }),
     createWebForm: () => ({
       name: 'Contacto',
       allowed_origins: ['https://www.example.com'],
@@ -932,8 +955,11 @@ describe('hostile input', () => {
         ? 'api_keys'
         : path.startsWith('/views/')
           ? 'saved_views'
-          : tableOf(path)
+          : path.startsWith('/tasks/')
+            ? 'tasks'
+            : tableOf(path)
       if (table === 'api_keys') id = await newApiKey()
+      else if (table === 'tasks') id = await newTask()
       else if (table === 'saved_views') id = await newView()
       else if (table === 'users') id = fresh ? await newUser() : (aliveIds('users')[0] ?? MISSING_ID)
       else if (table === 'clients')

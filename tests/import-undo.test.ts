@@ -3,14 +3,17 @@ import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { systemActor } from '../src/auth/actor.js'
 import type { AuthenticatedActor } from '../src/auth/authenticate.js'
+import { openDatabase } from '../src/db/database.js'
 import { DomainError } from '../src/errors/domain.js'
 import { importClients } from '../src/spreadsheets/client-import.js'
 import { touchImport, undoAbandonedImports } from '../src/spreadsheets/import-undo.js'
 import { ROWS_PER_LOOKUP, ROWS_PER_WRITE } from '../src/spreadsheets/imports.js'
 import { importLeads } from '../src/spreadsheets/lead-import.js'
 import type { SheetRow } from '../src/spreadsheets/reader.js'
-import { problemOf, startTestContext, type TestContext } from './helpers/context.js'
+import { ADMIN, mode, problemOf, serverEnvironment, startTestContext, type TestContext } from './helpers/context.js'
+import { checkedFetch } from './helpers/contract.js'
 import { createClient, createLead } from './helpers/fixtures.js'
+import { startServer } from './helpers/server.js'
 
 const rules = { defaultPhoneRegion: 'VE' as const, checkClientFields: () => [] }
 const admin = (): AuthenticatedActor => ({ userId: 1, username: 'admin', role: 'admin', requestId: null })
@@ -257,6 +260,18 @@ describe('imports undone', () => {
       .set({ state: 'writing', heartbeat_at: sql`now() - interval '1 hour'`, finished_at: null })
       .where('id', '=', imported.id)
       .execute()
+    // Sent again meanwhile, the file would count those rows unchanged and then lose them: refused until undone.
+    const again = (query: string) =>
+      ctx.inject({
+        method: 'POST',
+        url: `/clients/import?mode=upsert${query}`,
+        headers: { authorization: `Bearer ${ctx.adminToken}`, 'content-type': 'text/csv' },
+        payload: file,
+      })
+    const refused = await again('')
+    assert.equal(refused.statusCode, 409, refused.body)
+    assert.equal(problemOf(refused).code, 'import_in_progress')
+    assert.equal((await again('&dry_run=true')).statusCode, 200)
     const live = await ctx.db
       .insertInto('imports')
       .values({ kind: 'clients', user_id: 1 })
@@ -295,5 +310,138 @@ describe('imports undone', () => {
       ctx.db.transaction().execute((trx) => touchImport(trx, live.id)),
       (error: unknown) => error instanceof DomainError && error.code === 'import_abandoned',
     )
+    await ctx.db.updateTable('imports').set({ state: 'undone' }).where('id', '=', live.id).execute()
+  })
+
+  it('keeps what no longer holds or others built on, and undoes the other abandoned imports all the same', async () => {
+    const before = await ctx.createUser('sales')
+    const after = await ctx.createUser('sales')
+    const client = await createClient(ctx, { contact_name: 'Marta' })
+    const lead = await createLead(ctx, { client_id: client.id, channel: 'web', assigned_to: before.id })
+    const newPhone = phoneOf(6000)
+    const post = (url: string, payload: string) =>
+      ctx.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${ctx.adminToken}`, 'content-type': 'text/csv' },
+        payload,
+      })
+    const leadsImport = await post(
+      '/leads/import?mode=upsert',
+      [
+        'id,phone,nombre,asignado',
+        `${lead.id},0${client.phone.slice(3)},,${after.username}`,
+        `,${newPhone},Nuevo cliente,`,
+      ].join('\n'),
+    )
+    assert.equal(leadsImport.statusCode, 200, leadsImport.body)
+    const leadsImportId = (await latestImport()).id
+    const clientsImport = await post('/clients/import', ['nombre,telefono', `Otra,${phoneOf(6001)}`].join('\n'))
+    assert.equal(clientsImport.statusCode, 200, clientsImport.body)
+    const clientsImportId = (await latestImport()).id
+
+    // Since then: the lead's old assignee left, and somebody noted a call on the imported lead.
+    assert.equal((await ctx.as(ctx.adminToken, 'PATCH', `/users/${before.id}`, { is_active: false })).statusCode, 200)
+    const created = (await ctx.as(ctx.adminToken, 'GET', `/clients/by-phone/${newPhone}`)).json()
+    const createdLead = (await ctx.as(ctx.adminToken, 'GET', `/leads?client_id=${created.id}`)).json().items[0]
+    const note = await ctx.as(ctx.adminToken, 'POST', `/leads/${createdLead.id}/activities`, {
+      type: 'call',
+      body: 'Llamó para confirmar',
+    })
+    assert.equal(note.statusCode, 201, note.body)
+
+    await ctx.db
+      .updateTable('imports')
+      .set({ state: 'writing', heartbeat_at: sql`now() - interval '1 hour'`, finished_at: null })
+      .where('id', 'in', [leadsImportId, clientsImportId])
+      .execute()
+    assert.equal(await undoAbandonedImports(ctx.db, systemActor()), 2)
+
+    const imports = await ctx.db
+      .selectFrom('imports')
+      .select(['id', 'state', 'kept'])
+      .where('id', 'in', [leadsImportId, clientsImportId])
+      .orderBy('id')
+      .execute()
+    // Kept: the assignment (its old assignee is inactive), the lead with the call, and so its client.
+    assert.deepEqual(imports, [
+      { id: leadsImportId, state: 'undone', kept: 3 },
+      { id: clientsImportId, state: 'undone', kept: 0 },
+    ])
+    assert.equal((await ctx.as(ctx.adminToken, 'GET', `/leads/${lead.id}`)).json().assigned_to, after.id)
+    const activities = (await ctx.as(ctx.adminToken, 'GET', `/leads/${createdLead.id}/activities`)).json()
+    assert.ok(activities.items.some((item: { body: string | null }) => item.body === 'Llamó para confirmar'))
+    assert.equal((await ctx.as(ctx.adminToken, 'GET', `/clients/by-phone/${phoneOf(6001)}`)).statusCode, 404)
+  })
+})
+
+// The killed server's database is read while it runs: only a PostgreSQL server allows a second process in.
+describe('an import whose server is killed mid-write', {
+  skip: mode === 'embedded' && 'needs a database server',
+}, () => {
+  it('leaves batches that the undo of abandoned imports removes', async () => {
+    const environment = await serverEnvironment()
+    const handle = openDatabase({
+      url: environment.env.DATABASE_URL as string,
+      poolSize: 1,
+      connectTimeoutMs: 5000,
+      statementTimeoutMs: 30_000,
+    })
+    const server = await startServer(environment.env)
+    try {
+      const login = await checkedFetch(`${server.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(ADMIN),
+      })
+      const { access_token: token } = (await login.json()) as { access_token: string }
+      const rows = 5_000
+      const file = [
+        'nombre,telefono',
+        ...Array.from({ length: rows }, (_, index) => `Corte ${index},${phoneOf(10_000 + index)}`),
+      ]
+      const answer = fetch(`${server.url}/clients/import`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' },
+        body: file.join('\n'),
+      }).catch((error: unknown) => error)
+      // Killed once a few batches are in.
+      const written = () =>
+        handle.db
+          .selectFrom('audit_logs')
+          .select(sql<number>`count(*)`.as('n'))
+          .where('import_id', 'is not', null)
+          .executeTakeFirstOrThrow()
+          .then((row) => Number(row.n))
+      const giveUpAt = Date.now() + 60_000
+      while ((await written()) < ROWS_PER_WRITE * 3 && Date.now() < giveUpAt)
+        await new Promise((r) => setTimeout(r, 50))
+      server.child.kill('SIGKILL')
+      await server.exited
+      assert.ok((await answer) instanceof Error, 'the import got no answer')
+
+      const cut = await handle.db.selectFrom('imports').selectAll().executeTakeFirstOrThrow()
+      assert.equal(cut.state, 'writing')
+      const kept = await handle.db.selectFrom('clients').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow()
+      const left = Number(kept.n)
+      assert.ok(left >= ROWS_PER_WRITE * 3 && left < rows, `${left} clients written before the kill`)
+      // Every batch is whole: a client for each create audit row, no more.
+      assert.equal(await written(), left)
+
+      // Five minutes later for the housekeeping of the next instance.
+      await handle.db.updateTable('imports').set({ heartbeat_at: sql`now() - interval '6 minutes'` }).execute()
+      assert.equal(await undoAbandonedImports(handle.db, systemActor()), 1)
+      const after = await handle.db
+        .selectFrom('clients')
+        .select(sql<number>`count(*)`.as('n'))
+        .executeTakeFirstOrThrow()
+      assert.equal(Number(after.n), 0)
+      const undone = await handle.db.selectFrom('imports').select(['state', 'kept']).executeTakeFirstOrThrow()
+      assert.deepEqual(undone, { state: 'undone', kept: 0 })
+    } finally {
+      server.child.kill('SIGKILL')
+      await handle.close()
+      await environment.cleanup()
+    }
   })
 })

@@ -4,7 +4,10 @@ import { IdParams, problems, ref } from '../http/schemas.js'
 import { ApiKeyCreateSchema, ApiKeyListQuery, ApiKeyPageSchema, ApiKeyWithKeySchema } from './schemas.js'
 import { createApiKey, deleteApiKey, listApiKeys } from './service.js'
 
-export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
+export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ db: Database; rateLimitPerMinute: number }> = async (
+  app,
+  { db, rateLimitPerMinute },
+) => {
   app.addHook('onRequest', app.authenticate)
 
   app.post(
@@ -15,13 +18,16 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (
         operationId: 'createApiKey',
         tags: ['auth'],
         summary: 'Make an API key for yourself; the answer holds the key, shown only here',
-        description: 'The key acts with your role; a ["read"] key may only GET.',
+        description:
+          'The key acts with your role; a ["read"] key may only GET. It has a rate limit of its own (RATE_LIMIT_PER_MINUTE unless rate_limit_per_minute says otherwise), apart from your tokens.',
         body: ref(ApiKeyCreateSchema),
         response: { 201: ref(ApiKeyWithKeySchema), ...problems(403) },
       },
     },
     async (request, reply) => {
-      const apiKey = await db.transaction().execute((trx) => createApiKey(trx, request.actor, request.body))
+      const apiKey = await db
+        .transaction()
+        .execute((trx) => createApiKey(trx, request.actor, request.body, rateLimitPerMinute))
       reply.header('cache-control', 'no-store')
       return reply.code(201).header('location', `/auth/api-keys/${apiKey.id}`).send(apiKey)
     },

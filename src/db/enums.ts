@@ -41,6 +41,7 @@ export const AUDITED_TABLES = allOf<AuditedTable>()([
   'saved_views',
   'api_keys',
   'pipeline_settings',
+  'tasks',
 ])
 export const VIEW_RESOURCES = allOf<ViewResource>()(['leads', 'clients'])
 export const USER_LOCALES = allOf<UserLocale>()(['es', 'en'])
@@ -55,6 +56,7 @@ export const ACTIVITY_TYPES = allOf<ActivityType>()([
   'form',
   'status_change',
   'assignment',
+  'task',
 ])
 export const ACTIVITY_DIRECTIONS = allOf<ActivityDirection>()(['inbound', 'outbound'])
 export const ASSIGNMENT_MODES = allOf<AssignmentMode>()(['none', 'round_robin'])

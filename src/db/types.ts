@@ -7,13 +7,13 @@ import type { ColumnType } from "kysely";
 
 export type ActivityDirection = "inbound" | "outbound";
 
-export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" | "note" | "status_change" | "whatsapp";
+export type ActivityType = "assignment" | "call" | "email" | "form" | "meeting" | "note" | "status_change" | "task" | "whatsapp";
 
 export type AssignmentMode = "none" | "round_robin";
 
 export type AuditAction = "create" | "delete" | "export" | "merge" | "purge" | "restore" | "update";
 
-export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "pipeline_settings" | "saved_views" | "users" | "web_forms" | "webhooks";
+export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "pipeline_settings" | "saved_views" | "tasks" | "users" | "web_forms" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -57,6 +57,7 @@ export interface ApiKeys {
   key_prefix: string;
   last_used_at: Timestamp | null;
   name: string;
+  rate_limit_per_minute: number | null;
   scopes: string[];
   user_id: number;
 }
@@ -204,6 +205,7 @@ export interface Leads {
   deleted_by: number | null;
   first_response_at: Timestamp | null;
   id: Generated<number>;
+  next_task_at: Timestamp | null;
   response_business_seconds: number | null;
   response_seconds: Generated<number | null>;
   sales_notes: string | null;
@@ -253,6 +255,12 @@ export interface PipelineSettings {
   updated_at: Generated<Timestamp>;
 }
 
+export interface RequestCounts {
+  key: string;
+  requests: number;
+  window_started_at: Timestamp;
+}
+
 export interface SavedViews {
   created_at: Generated<Timestamp>;
   filters: Generated<Json>;
@@ -262,6 +270,21 @@ export interface SavedViews {
   resource: ViewResource;
   shared: Generated<boolean>;
   sort: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface Tasks {
+  assigned_to: number | null;
+  client_id: number | null;
+  created_at: Generated<Timestamp>;
+  created_by: number | null;
+  done_at: Timestamp | null;
+  due_at: Timestamp;
+  id: Generated<number>;
+  lead_id: number | null;
+  notes: string | null;
+  remind_at: Timestamp | null;
+  title: string;
   updated_at: Generated<Timestamp>;
 }
 
@@ -278,6 +301,7 @@ export interface Users {
   notify_lead_status_changed: Generated<boolean>;
   password_hash: string;
   role: UserRole;
+  time_zone: string | null;
   token_version: Generated<number>;
   updated_at: Generated<Timestamp>;
   username: string;
@@ -344,7 +368,9 @@ export interface DB {
   login_failures: LoginFailures;
   notifications: Notifications;
   pipeline_settings: PipelineSettings;
+  request_counts: RequestCounts;
   saved_views: SavedViews;
+  tasks: Tasks;
   users: Users;
   web_forms: WebForms;
   webhook_deliveries: WebhookDeliveries;

@@ -63,7 +63,8 @@ export class TooManyRequestsError extends DomainError {
   constructor(
     readonly retryAfterSeconds: number,
     message = 'Too many failed attempts; try again later',
+    code = 'too_many_attempts',
   ) {
-    super(429, 'too_many_attempts', message)
+    super(429, code, message)
   }
 }

@@ -22,12 +22,16 @@ export const EVENT_TYPES = [
   'user.created',
   'user.updated',
   'user.deleted',
+  'task.created',
+  'task.updated',
+  'task.completed',
+  'task.deleted',
 ] as const
 
 export type EventType = (typeof EVENT_TYPES)[number]
 
 /** The kinds of resource an event is about; `lead:42` keys the order of its deliveries. */
-export type EventResource = 'client' | 'lead' | 'lead_activity' | 'user'
+export type EventResource = 'client' | 'lead' | 'lead_activity' | 'user' | 'task'
 
 export type EventValues = Record<string, unknown>
 

@@ -6,7 +6,7 @@ import { visibleLeads } from '../auth/scope.js'
 import type { Database } from '../db/database.js'
 import { dateRange, rangeConditions } from '../db/dates.js'
 import { OPEN_LEAD_STATUSES } from '../db/enums.js'
-import { columnKey, type Page, type PageRequest, paginate, parseSort } from '../db/paginate.js'
+import { columnKey, type Page, type PageRequest, paginate, parseSort, type SortKey } from '../db/paginate.js'
 import { clientIdsMatching, fullTextQuery, queryWords } from '../db/search.js'
 import type { ClientType, DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
 import { NotFoundError } from '../errors/domain.js'
@@ -33,6 +33,7 @@ export const LEAD_COLUMNS = [
   'leads.first_response_at',
   'leads.response_seconds',
   'leads.response_business_seconds',
+  'leads.next_task_at',
 ] as const
 
 /**
@@ -69,6 +70,9 @@ export interface LeadFilter {
   status_changed_to?: string
   has_activity_since?: string
   q?: string
+  has_open_task?: boolean
+  next_task_from?: string
+  next_task_to?: string
 }
 
 /** The lead columns that the `${name}_from` and `${name}_to` filters bound. */
@@ -76,6 +80,7 @@ const LEAD_DATE_FILTERS = {
   created: 'leads.created_at',
   updated: 'leads.updated_at',
   status_changed: 'leads.status_changed_at',
+  next_task: 'leads.next_task_at',
 } as const
 
 export interface LeadListQuery extends LeadFilter, PageRequest {
@@ -107,6 +112,9 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
         ...(unassigned ? [eb('leads.assigned_to', 'is', null)] : []),
       ]),
     )
+  }
+  if (filter.has_open_task !== undefined) {
+    query = query.where('leads.next_task_at', filter.has_open_task ? 'is not' : 'is', null)
   }
   if (filter.client_type) {
     const type = filter.client_type
@@ -145,13 +153,27 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
 export async function listLeads(db: Database, actor: AuthenticatedActor, query: LeadListQuery): Promise<Page<Lead>> {
   const { limit: _limit, offset: _offset, cursor: _cursor, sort, ...filter } = query
   const { column, direction } = parseSort(sort)
+  const keys = column === 'next_task_at' ? nextTaskKeys(direction) : [columnKey(`leads.${column}`, 'timestamp')]
   return paginate(db, {
     matching: filteredLeads(db, actor, filter),
     select: (matching) => withClient(matching),
-    order: { keys: [columnKey(`leads.${column}`, 'timestamp')], id: 'leads.id', direction },
+    order: { keys, id: 'leads.id', direction },
     page: query,
     filters: query,
   })
+}
+
+/**
+ * next_task_at with the leads without an open task last in either direction: the first key puts
+ * them after the others. Each direction's keys are the expressions of an index of their own
+ * (leads_next_task_idx, leads_next_task_desc_idx), read in the keys' order.
+ */
+function nextTaskKeys(direction: 'asc' | 'desc'): SortKey[] {
+  const last = direction === 'asc' ? sql`(leads.next_task_at is null)::int` : sql`(leads.next_task_at is not null)::int`
+  return [
+    { expression: last, type: 'integer' },
+    { expression: sql`coalesce(leads.next_task_at, 'epoch'::timestamptz)`, type: 'timestamp' },
+  ]
 }
 
 export async function getLead(db: Database, actor: AuthenticatedActor, id: number): Promise<Lead> {

@@ -63,6 +63,10 @@ export const LeadSchema = Type.Object(
           'The same span counted in open hours only (GET /pipeline-settings), with the settings in force when the lead was answered',
       }),
     ),
+    next_task_at: {
+      ...NullableDateTime,
+      description: 'When the earliest open task of this lead is due; null when it has none (see /tasks)',
+    },
   },
   { $id: 'Lead', additionalProperties: false },
 )
@@ -206,7 +210,7 @@ export const LeadStatsSchema = Type.Object(
   { $id: 'LeadStats', additionalProperties: false },
 )
 
-export const LEAD_SORTS = ['created_at', 'updated_at', 'status_changed_at'] as const
+export const LEAD_SORTS = ['created_at', 'updated_at', 'status_changed_at', 'next_task_at'] as const
 
 const leadFilters = {
   status: Type.Optional(Type.Array(ref(LeadStatusSchema), { maxItems: 5, description: 'Repeatable' })),
@@ -232,6 +236,11 @@ const leadFilters = {
   q: Type.Optional(
     Type.String({ minLength: 1, maxLength: 100, pattern: '\\S', description: 'Client name or phone, or notes' }),
   ),
+  has_open_task: Type.Optional(
+    Type.Boolean({ description: 'true: leads with an open task (next_task_at set); false: leads without one' }),
+  ),
+  next_task_from: Type.Optional(DateOrTimestamp),
+  next_task_to: Type.Optional(DateOrTimestamp),
 }
 
 export const LeadListQuery = Type.Object(

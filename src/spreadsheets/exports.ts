@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { CLIENT_COLUMNS, type Client, type ClientFilter, filteredClients } from '../clients/queries.js'
 import type { CLIENT_SORTS } from '../clients/schemas.js'
@@ -83,7 +84,11 @@ export function leadExportBatches(
   filter: LeadFilter & { sort: Sort<typeof LEAD_SORTS> },
 ): AsyncGenerator<LeadExportRow[]> {
   const { column, direction } = parseSort(filter.sort)
-  const sortColumn = `leads.${column}`
+  // Leads without an open task last either way: an infinite bound is a value the keyset can pass.
+  const sortColumn =
+    column === 'next_task_at'
+      ? sql`coalesce(leads.next_task_at, ${sql.lit(direction === 'asc' ? 'infinity' : '-infinity')}::timestamptz)`
+      : `leads.${column}`
   const order = { column: sortColumn, id: 'leads.id', direction }
   return keysetBatches((after, limit) => {
     const rows = filteredLeads(db, actor, filter)

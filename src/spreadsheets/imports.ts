@@ -6,7 +6,7 @@ import { isConcurrencyFailure } from '../db/errors.js'
 import type { DB } from '../db/types.js'
 import { DomainError, ValidationError } from '../errors/domain.js'
 import { type ColumnMap, mapColumns } from './columns.js'
-import { beginImport, finishImport, touchImport, undoImport } from './import-undo.js'
+import { assertNoUnfinishedImport, beginImport, finishImport, touchImport, undoImport } from './import-undo.js'
 import type { SheetRow } from './reader.js'
 
 export interface ImportOptions {
@@ -85,6 +85,7 @@ export async function runImport<Item extends PlannedRow>(
   options: ImportOptions,
   steps: ImportSteps<Item>,
 ): Promise<{ result: ImportResult; clientsCreated: number }> {
+  if (!options.dryRun) await assertNoUnfinishedImport(db)
   const report = new Report()
   const items = await steps.plan(report)
   if (options.dryRun) return { result: report.result, clientsCreated: steps.plannedClients?.() ?? 0 }
@@ -166,9 +167,11 @@ async function undoAfterFailure(
   if (error instanceof DomainError && error.code === 'import_abandoned') throw error
   let kept: number
   try {
-    kept = await undoImport(db, actor, importId)
-  } catch {
-    throw error
+    kept = (await undoImport(db, actor, importId)).kept
+  } catch (undoError) {
+    // The undo could not run (the database gone: 503); the housekeeping finishes it later. A
+    // failure of the import's own making is answered as the undo's failure, never as an inner error.
+    throw error instanceof RowsLost || isConcurrencyFailure(error) ? undoError : error
   }
   const keptNote = kept === 0 ? '' : `; ${kept} change(s) somebody else built on meanwhile were kept`
   if (error instanceof RowsLost) {

@@ -1,4 +1,4 @@
-import { type QueryExecutorProvider, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
+import { type Expression, type QueryExecutorProvider, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
 import { keysetPage } from '../db/paginate.js'
 
 /** Where the previous batch ended: the sort column's value as PostgreSQL wrote it, and the id. */
@@ -16,8 +16,8 @@ export const EXPORT_BATCH_SIZE = 1000
  * The sort column as text, to resume after it exactly: a JavaScript Date keeps milliseconds, and
  * a timestamp with microseconds would make the next batch repeat or skip rows.
  */
-export function sortKey(column: string): RawBuilder<string> {
-  return sql<string>`${sql.ref(column)}::text`
+export function sortKey(column: string | Expression<unknown>): RawBuilder<string> {
+  return sql<string>`${typeof column === 'string' ? sql.ref(column) : column}::text`
 }
 
 /**
@@ -27,11 +27,11 @@ export function sortKey(column: string): RawBuilder<string> {
 export function batchAfter<DB, TB extends keyof DB, O>(
   db: QueryExecutorProvider,
   query: SelectQueryBuilder<DB, TB, O>,
-  order: { column: string; id: string; direction: 'asc' | 'desc' },
+  order: { column: string | Expression<unknown>; id: string; direction: 'asc' | 'desc' },
   position: KeysetPosition | null,
   limit: number,
 ): Promise<O[]> {
-  const keys = [sql.ref(order.column), sql.ref(order.id)]
+  const keys = [typeof order.column === 'string' ? sql.ref(order.column) : order.column, sql.ref(order.id)]
   // The sort key is the column's text: PostgreSQL reads it back as the column's type.
   const start = position ? { after: [sql`${position.sort_key}`, sql`${position.id}`] } : { offset: 0 }
   return keysetPage(query, keys, order.direction, limit, start).execute(db)

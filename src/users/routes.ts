@@ -5,6 +5,7 @@ import type { UserLocale } from '../db/types.js'
 import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
 import { unassignLeadsOf } from '../leads/cascades.js'
+import { unassignTasksOf } from '../tasks/commands.js'
 import { UserCreateSchema, UserListQuery, UserPageSchema, UserSchema, UserUpdateSchema } from './schemas.js'
 import { createUser, deleteUser, getUser, listUsers, lockUser, updateUser } from './service.js'
 
@@ -105,7 +106,7 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
         operationId: 'deleteUser',
         tags: ['users'],
         summary: 'Delete a user',
-        description: 'Their leads become unassigned; the audit rows they wrote stay.',
+        description: 'Their leads and tasks become unassigned; the audit rows they wrote stay.',
         params: IdParams,
         response: { 204: Type.Null(), ...problems(403, 404, 409) },
       },
@@ -114,7 +115,10 @@ export const userRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultLocale
       const id = request.params.id
       await db.transaction().execute(async (trx) => {
         await checkIfMatch(request, reply, UserSchema, () => lockUser(trx, id))
-        await deleteUser(trx, request.actor, id, unassignLeadsOf)
+        await deleteUser(trx, request.actor, id, async (trx, actor, userId) => {
+          await unassignLeadsOf(trx, actor, userId)
+          await unassignTasksOf(trx, actor, userId)
+        })
       })
       app.forgetUserState(request.params.id)
       return reply.code(204).send(null)

@@ -17,6 +17,12 @@ const Username = Type.String({
   examples: ['maria.gomez'],
 })
 const FullName = Type.String({ minLength: 1, maxLength: 200 })
+const TimeZone = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  description: 'An IANA time zone; null follows the server’s DEFAULT_TIME_ZONE',
+  examples: ['America/Caracas'],
+})
 
 export const UserSchema = Type.Object(
   {
@@ -27,6 +33,12 @@ export const UserSchema = Type.Object(
     role: ref(RoleSchema),
     is_active: Type.Boolean(),
     locale: ref(LocaleSchema),
+    time_zone: Nullable(
+      Type.String({
+        description:
+          'The IANA time zone where the user’s day starts (what is due today); null: the server’s DEFAULT_TIME_ZONE',
+      }),
+    ),
     created_at: DateTime,
     updated_at: DateTime,
     last_login_at: NullableDateTime,
@@ -43,6 +55,7 @@ export const UserCreateSchema = Type.Object(
     full_name: Type.Optional(Nullable(FullName)),
     is_active: Type.Optional(Type.Boolean({ default: true })),
     locale: Type.Optional(ref(LocaleSchema)),
+    time_zone: Type.Optional(Nullable(TimeZone)),
   },
   {
     $id: 'UserCreate',
@@ -60,6 +73,7 @@ export const UserUpdateSchema = Type.Object(
     full_name: Type.Optional(Nullable(FullName)),
     is_active: Type.Optional(Type.Boolean()),
     locale: Type.Optional(ref(LocaleSchema)),
+    time_zone: Type.Optional(Nullable(TimeZone)),
   },
   { $id: 'UserUpdate', additionalProperties: false, examples: [{ role: 'management' }] },
 )

@@ -15,8 +15,9 @@ import {
 } from '../db/paginate.js'
 import { containsPattern } from '../db/search.js'
 import type { DB, UserLocale, UserRole, Users } from '../db/types.js'
-import { ConflictError, NotFoundError } from '../errors/domain.js'
+import { ConflictError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { writeEvent } from '../events/outbox.js'
+import { canonicalTimeZone } from '../time-zone.js'
 import type { USER_SORTS } from './schemas.js'
 
 export const USER_COLUMNS = [
@@ -27,6 +28,7 @@ export const USER_COLUMNS = [
   'role',
   'is_active',
   'locale',
+  'time_zone',
   'created_at',
   'updated_at',
   'last_login_at',
@@ -42,6 +44,7 @@ export interface NewUser {
   full_name?: string | null
   is_active?: boolean
   locale?: UserLocale
+  time_zone?: string | null
 }
 
 export interface UserPatch {
@@ -52,6 +55,7 @@ export interface UserPatch {
   full_name?: string | null
   is_active?: boolean
   locale?: UserLocale
+  time_zone?: string | null
 }
 
 export interface UserListFilter extends PageRequest {
@@ -109,6 +113,7 @@ export async function createUser(trx: Transaction<DB>, actor: Actor, input: NewU
         full_name: input.full_name ?? null,
         is_active: input.is_active ?? true,
         ...(input.locale && { locale: input.locale }),
+        time_zone: timeZoneOf(input.time_zone) ?? null,
       })
       .returning(USER_COLUMNS)
       .executeTakeFirstOrThrow(),
@@ -137,6 +142,7 @@ export async function updateUser(trx: Transaction<DB>, actor: Actor, id: number,
     ...fields,
     ...(fields.username !== undefined && { username: fields.username.toLowerCase() }),
     ...(fields.email && { email: fields.email.toLowerCase() }),
+    ...(fields.time_zone !== undefined && { time_zone: timeZoneOf(fields.time_zone) }),
   }
   const losesAdmin = normalized.role !== undefined || normalized.is_active === false
   if (losesAdmin) await lockAdminSet(trx)
@@ -252,6 +258,14 @@ async function translateUniqueViolations<T>(run: () => Promise<T>): Promise<T> {
     }
     throw error
   }
+}
+
+/** The zone as the runtime spells it; a 400 naming time_zone when it knows no such zone. */
+function timeZoneOf(name: string | null | undefined): string | null | undefined {
+  if (name == null) return name
+  const zone = canonicalTimeZone(name)
+  if (!zone) throw ValidationError.field('time_zone', `is not an IANA time zone (e.g. America/Caracas): ${name}`)
+  return zone
 }
 
 function auditRow(user: User): AuditValues {
