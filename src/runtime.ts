@@ -12,6 +12,7 @@ import { purgeExpiredSubmissionCounts } from './forms/throttle.js'
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.js'
 import { every, type Periodic } from './jobs/periodic.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
+import { publishStaleLeads } from './leads/stale.js'
 import { undoAbandonedImports } from './spreadsheets/import-undo.js'
 import { purgeExpiredTrash } from './trash/service.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
@@ -22,6 +23,8 @@ const MAX_PURGE_INTERVAL_SECONDS = 600
 const HOURLY_MS = 3_600_000
 // An import left unfinished by a stopped process is undone within a minute of counting as abandoned.
 const ABANDONED_IMPORT_CHECK_MS = 60_000
+// A lead turned stale gets its lead.stale event within a minute.
+const STALE_LEADS_CHECK_MS = 60_000
 
 export interface DatabaseRuntime {
   url: string
@@ -147,6 +150,7 @@ export async function startRuntime(
         () => undoAbandonedImports(db, systemActor()),
         warn('undoing abandoned imports'),
       ),
+      every(STALE_LEADS_CHECK_MS, () => publishStaleLeads(db), warn('publishing stale leads')),
     ]
   } catch (error) {
     await app?.close()

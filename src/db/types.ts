@@ -205,11 +205,13 @@ export interface Leads {
   deleted_by: number | null;
   first_response_at: Timestamp | null;
   id: Generated<number>;
+  last_activity_at: Timestamp | null;
   next_task_at: Timestamp | null;
   response_business_seconds: number | null;
   response_seconds: Generated<number | null>;
   sales_notes: string | null;
   search_vector: Generated<string | null>;
+  stale_published_for: Timestamp | null;
   status: Generated<LeadStatus>;
   status_changed_at: Generated<Timestamp>;
   updated_at: Generated<Timestamp>;

@@ -19,6 +19,7 @@ export const EVENT_TYPES = [
   'lead.status_changed',
   'lead.assigned',
   'lead.activity_added',
+  'lead.stale',
   'user.created',
   'user.updated',
   'user.deleted',

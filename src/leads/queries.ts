@@ -12,9 +12,10 @@ import type { ClientType, DB, LeadChannel, LeadStatus, Leads } from '../db/types
 import { NotFoundError } from '../errors/domain.js'
 import { CLIENT_LEADS_SHOWN, type LEAD_SORTS } from './schemas.js'
 
-export type LeadRow = Omit<Selectable<Leads>, 'search_vector' | 'deleted_at' | 'deleted_by'>
+export type LeadRow = Omit<Selectable<Leads>, 'search_vector' | 'deleted_at' | 'deleted_by' | 'stale_published_for'>
 
 export interface Lead extends LeadRow {
+  stale: boolean
   client: { id: number; contact_name: string; company_name: string | null; phone: string }
 }
 
@@ -34,7 +35,23 @@ export const LEAD_COLUMNS = [
   'leads.response_seconds',
   'leads.response_business_seconds',
   'leads.next_task_at',
+  'leads.last_activity_at',
 ] as const
+
+/** When the lead's stay in its status began: its status change or its last activity, whichever is later. */
+export const STAY_START = sql<Date>`greatest(leads.status_changed_at, leads.last_activity_at)`
+
+/**
+ * True when the lead has sat in its open status longer than stale_after of that status (the
+ * pipeline settings), false otherwise. One term a status, so that each reads leads_stay_idx.
+ */
+export const IS_STALE = sql<boolean>`coalesce(${sql.join(
+  OPEN_LEAD_STATUSES.map(
+    (status) =>
+      sql`(leads.status = ${sql.lit(status)} and ${STAY_START} < now() - (select (pipeline_settings.stale_after ->> ${sql.lit(status)})::interval from pipeline_settings))`,
+  ),
+  sql` or `,
+)}, false)`
 
 /**
  * The lead columns and its client in short, joined in the same query (never one query a row).
@@ -44,6 +61,7 @@ export function withClient<O>(query: SelectQueryBuilder<DB, 'leads', O>) {
   return query
     .innerJoin('clients', 'clients.id', 'leads.client_id')
     .select(LEAD_COLUMNS)
+    .select(IS_STALE.as('stale'))
     .select((eb) =>
       jsonBuildObject({
         id: eb.ref('clients.id'),
@@ -73,6 +91,7 @@ export interface LeadFilter {
   has_open_task?: boolean
   next_task_from?: string
   next_task_to?: string
+  stale?: boolean
 }
 
 /** The lead columns that the `${name}_from` and `${name}_to` filters bound. */
@@ -115,6 +134,9 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
   }
   if (filter.has_open_task !== undefined) {
     query = query.where('leads.next_task_at', filter.has_open_task ? 'is not' : 'is', null)
+  }
+  if (filter.stale !== undefined) {
+    query = query.where(filter.stale ? sql<SqlBool>`${IS_STALE}` : sql<SqlBool>`not ${IS_STALE}`)
   }
   if (filter.client_type) {
     const type = filter.client_type

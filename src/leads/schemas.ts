@@ -67,6 +67,15 @@ export const LeadSchema = Type.Object(
       ...NullableDateTime,
       description: 'When the earliest open task of this lead is due; null when it has none (see /tasks)',
     },
+    last_activity_at: {
+      ...NullableDateTime,
+      description:
+        'When its latest activity happened (status changes and assignments aside), no later than when it was logged; null when none',
+    },
+    stale: Type.Boolean({
+      description:
+        'true when the lead has sat in its open status longer than stale_after of that status (GET /pipeline-settings) without an activity',
+    }),
   },
   { $id: 'Lead', additionalProperties: false },
 )
@@ -241,6 +250,12 @@ const leadFilters = {
   ),
   next_task_from: Type.Optional(DateOrTimestamp),
   next_task_to: Type.Optional(DateOrTimestamp),
+  stale: Type.Optional(
+    Type.Boolean({
+      description:
+        'true: open leads in their status longer than its stale_after without an activity (GET /pipeline-settings); false: the others',
+    }),
+  ),
 }
 
 export const LeadListQuery = Type.Object(

@@ -39,7 +39,8 @@ export interface NewActivity {
 /**
  * The one writer of timeline rows: inserts the activities with their audit rows and
  * `lead.activity_added` events, in the caller's transaction, and the first response of a lead that a
- * call, email, meeting or outbound message answers (pipeline/first-response.ts). An activity whose `external_id` is
+ * call, email, meeting or outbound message answers (pipeline/first-response.ts), and the lead's
+ * last_activity_at, which ends its stay in its status (leads/stale.ts). An activity whose `external_id` is
  * already stored is skipped (a redelivered message); the rows written are returned.
  */
 export async function recordActivities(trx: Transaction<DB>, actor: Actor, inputs: NewActivity[]): Promise<Activity[]> {
@@ -63,6 +64,7 @@ export async function recordActivities(trx: Transaction<DB>, actor: Actor, input
     .execute()
   const activities = rows.map(({ external_id: _external, ...activity }) => activity)
   await recordFirstResponses(trx, activities)
+  await recordLastActivities(trx, activities)
   await writeAudit(
     trx,
     actor,
@@ -87,6 +89,32 @@ export async function recordActivities(trx: Transaction<DB>, actor: Actor, input
     })),
   )
   return activities
+}
+
+/**
+ * The activity types that do not end a lead's stay in its status (see leads/stale.ts): a status
+ * change is status_changed_at itself, an assignment hands the lead over without working it.
+ */
+export const NOT_WORK: readonly ActivityType[] = ['status_change', 'assignment']
+
+/** Moves each lead's last_activity_at to its latest new activity that counts, no later than now. */
+async function recordLastActivities(
+  trx: Transaction<DB>,
+  activities: ReadonlyArray<{ lead_id: number; type: ActivityType; occurred_at: Date | string }>,
+): Promise<void> {
+  const latest = new Map<number, number>()
+  for (const activity of activities) {
+    if (NOT_WORK.includes(activity.type)) continue
+    const at = new Date(activity.occurred_at).getTime()
+    latest.set(activity.lead_id, Math.max(at, latest.get(activity.lead_id) ?? at))
+  }
+  if (latest.size === 0) return
+  const ids = [...latest.keys()]
+  const ats = [...latest.values()].map((at) => new Date(at).toISOString())
+  await sql`
+    update leads set last_activity_at = greatest(leads.last_activity_at, least(latest.at, now()))
+    from unnest(${ids}::bigint[], ${ats}::timestamptz[]) as latest(id, at)
+    where leads.id = latest.id`.execute(trx)
 }
 
 /** One activity (see recordActivities); null when its `external_id` was already stored. */
