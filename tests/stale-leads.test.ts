@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { publishStaleLeads } from '../src/leads/stale.js'
-import { startTestContext, type TestContext, type TestUser } from './helpers/context.js'
+import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
 import { createClient, createLead } from './helpers/fixtures.js'
 
 type Lead = { id: number; status: string; stale: boolean; last_activity_at: string | null }
@@ -78,7 +78,7 @@ describe('stale leads', () => {
     await publishStaleLeads(ctx.db)
     const events = await staleEvents(mine.id)
     assert.equal(events.length, 1)
-    const event = events[0] as { actor: unknown; data: { old: unknown; new: unknown; object: Lead } }
+    const event = events[0] as unknown as { actor: unknown; data: { old: unknown; new: unknown; object: Lead } }
     assert.deepEqual(event.actor, { type: 'system', id: null, name: 'system' })
     assert.deepEqual([event.data.old, event.data.new], [{ stale: false }, { stale: true }])
     assert.equal(event.data.object.id, mine.id)
@@ -125,6 +125,17 @@ describe('stale leads', () => {
       assert.equal((await read(theirs.id)).stale, false)
     }
     assert.deepEqual(await ids(ctx.adminToken, 'stale=true'), [mine.id])
+  })
+
+  it('takes only durations that PostgreSQL reads alike', async () => {
+    for (const duration of ['P1DT-1H', 'PT-1H', 'P1,5D']) {
+      const put = await ctx.as(ctx.adminToken, 'PUT', '/pipeline-settings', {
+        stale_after: { new: duration, contacted: null, quoted: null },
+      })
+      assert.equal(put.statusCode, 400, duration)
+      assert.equal(problemOf(put).errors?.[0]?.field, 'stale_after.new')
+    }
+    assert.equal((await ids(ctx.adminToken, 'stale=true')).length, 1)
   })
 
   it('counts an activity logged ahead as happening now', async () => {

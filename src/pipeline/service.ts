@@ -80,12 +80,19 @@ export async function getPipelineSettings(db: Database): Promise<PipelineSetting
   return settingsOf(await readRow(db, { lock: false }))
 }
 
+/**
+ * Plain unsigned designators, as PostgreSQL reads them too: stale leads compare stays with
+ * `stale_after ->> status)::interval` in SQL, where a value only Luxon reads would fail every list.
+ */
+const PLAIN_DURATION =
+  /^P(?=\d|T\d)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$/
+
 const minutesOf = (time: string) => Number(time.slice(0, 2)) * 60 + Number(time.slice(3, 5))
 
 /** The checks the schema cannot make (it checks the dates): durations that parse, hours in order, a known zone. */
 function assertValid(input: PipelineSettingsUpdate): void {
   for (const [status, duration] of Object.entries(input.stale_after ?? {})) {
-    if (duration !== null && durationSeconds(duration) === null) {
+    if (duration !== null && (!PLAIN_DURATION.test(duration) || durationSeconds(duration) === null)) {
       throw ValidationError.field(`stale_after.${status}`, 'must be a positive ISO 8601 duration (PT2H, P3D)')
     }
   }
