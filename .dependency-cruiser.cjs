@@ -29,6 +29,7 @@ const LAYERS = [
   'clients',
   'leads',
   'tasks',
+  'agenda',
   'activities',
   'users',
   'inbound',

@@ -12,6 +12,8 @@ import { authRoutes } from './account/routes.js'
 import { authSchemas } from './account/schemas.js'
 import { activityRoutes } from './activities/routes.js'
 import { activitySchemas } from './activities/schemas.js'
+import { agendaRoutes } from './agenda/routes.js'
+import { agendaSchemas } from './agenda/schemas.js'
 import { apiKeyRoutes } from './api-keys/routes.js'
 import { apiKeySchemas } from './api-keys/schemas.js'
 import { assignmentRoutes } from './assignment/routes.js'
@@ -81,6 +83,7 @@ const componentSchemas = [
   ...clientSchemas,
   ...leadSchemas,
   ...taskSchemas,
+  ...agendaSchemas,
   ...activitySchemas,
   ...assignmentSchemas,
   ...pipelineSchemas,
@@ -311,6 +314,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(leadRoutes, { db })
   await app.register(activityRoutes, { db })
   await app.register(taskRoutes, { db, defaultTimeZone: config.defaultTimeZone })
+  await app.register(agendaRoutes, { db, defaultTimeZone: config.defaultTimeZone })
   await app.register(assignmentRoutes, { db })
   await app.register(pipelineRoutes, { db })
   await app.register(webFormRoutes, { db })

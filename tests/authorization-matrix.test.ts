@@ -63,6 +63,7 @@ const EXPECTED: Record<string, Expected> = {
   deleteLeadActivity: { anonymous: 401, salesOwner: 204, salesOther: 404, management: 204, admin: 204 },
   // Tasks: every role; salesOwner's task is on their lead and assigned to them, salesOther's is 404.
   listTasks: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  getAgenda: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   createTask: { anonymous: 401, salesOwner: 201, salesOther: 201, management: 201, admin: 201 },
   getTask: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
   updateTask: { anonymous: 401, salesOwner: 200, salesOther: 404, management: 200, admin: 200 },
@@ -314,6 +315,7 @@ describe('authorization matrix', () => {
     getOwnNotificationSettings: async () => ({}),
     updateOwnNotificationSettings: async () => ({ body: { inbound_lead: false } }),
     listTasks: async () => ({ query: { status: 'due_today', assigned_to: 'me' } }),
+    getAgenda: async () => ({}),
     createTask: async () => ({
       body: { title: 'Llamar', due_at: '2026-12-09T14:00:00Z', client_id: fixtures.clientId },
     }),

@@ -41,6 +41,9 @@ export const LEAD_COLUMNS = [
 /** When the lead's stay in its status began: its status change or its last activity, whichever is later. */
 export const STAY_START = sql<Date>`greatest(leads.status_changed_at, leads.last_activity_at)`
 
+/** An open lead that no one has answered yet (see pipeline/first-response.ts). */
+const AWAITING_FIRST_RESPONSE = sql<SqlBool>`(leads.status in (${sql.join(OPEN_LEAD_STATUSES.map((status) => sql.lit(status)))}) and leads.first_response_at is null)`
+
 /**
  * True when the lead has sat in its open status longer than stale_after of that status (the
  * pipeline settings), false otherwise. One term a status, so that each reads leads_stay_idx.
@@ -92,6 +95,7 @@ export interface LeadFilter {
   next_task_from?: string
   next_task_to?: string
   stale?: boolean
+  awaiting_first_response?: boolean
 }
 
 /** The lead columns that the `${name}_from` and `${name}_to` filters bound. */
@@ -137,6 +141,11 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
   }
   if (filter.stale !== undefined) {
     query = query.where(filter.stale ? sql<SqlBool>`${IS_STALE}` : sql<SqlBool>`not ${IS_STALE}`)
+  }
+  if (filter.awaiting_first_response !== undefined) {
+    query = query.where(
+      filter.awaiting_first_response ? AWAITING_FIRST_RESPONSE : sql<SqlBool>`not ${AWAITING_FIRST_RESPONSE}`,
+    )
   }
   if (filter.client_type) {
     const type = filter.client_type

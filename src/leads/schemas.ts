@@ -256,6 +256,11 @@ const leadFilters = {
         'true: open leads in their status longer than its stale_after without an activity (GET /pipeline-settings); false: the others',
     }),
   ),
+  awaiting_first_response: Type.Optional(
+    Type.Boolean({
+      description: 'true: open leads not answered yet (first_response_at null); false: the others',
+    }),
+  ),
 }
 
 export const LeadListQuery = Type.Object(

@@ -8,7 +8,7 @@ import { columnKey, type Page, type PageRequest, paginate, parseSort } from '../
 import type { DB } from '../db/types.js'
 import { NotFoundError } from '../errors/domain.js'
 import { type AssigneeFilter, parseAssignees } from '../leads/queries.js'
-import { localDay } from '../time-zone.js'
+import { canonicalTimeZone, localDay } from '../time-zone.js'
 import type { TASK_SORTS, TASK_STATUSES } from './schemas.js'
 
 export interface Task {
@@ -86,13 +86,19 @@ export interface TaskListFilter extends PageRequest {
   sort: (typeof TASK_SORTS)[number] | `-${(typeof TASK_SORTS)[number]}`
 }
 
-/** `timeZone` is the caller's: where their today starts and ends for `status=due_today`. */
-export async function listTasks(
-  db: Database,
-  actor: AuthenticatedActor,
-  filter: TaskListFilter,
-  timeZone: string,
-): Promise<Page<Task>> {
+/** The caller's zone: their own, or the server's default (also for a zone this runtime no longer knows). */
+export async function callerTimeZone(db: Database, userId: number, defaultTimeZone: string): Promise<string> {
+  const user = await db.selectFrom('users').select('time_zone').where('id', '=', userId).executeTakeFirst()
+  return (user?.time_zone && canonicalTimeZone(user.time_zone)) || defaultTimeZone
+}
+
+export type TaskFilter = Omit<TaskListFilter, 'sort' | keyof PageRequest>
+
+/**
+ * The scoped tasks that match the filters of GET /tasks (and of the agenda). `timeZone` is the
+ * caller's: where their today starts and ends for `status=due_today`.
+ */
+export function filteredTasks(db: Database, actor: AuthenticatedActor, filter: TaskFilter, timeZone: string) {
   let query = visibleTasks(db, actor)
   const assignees = parseAssignees(actor, filter.assigned_to)
   if (assignees) {
@@ -119,6 +125,16 @@ export async function listTasks(
   for (const condition of rangeConditions('tasks.due_at', 'due', filter as unknown as Record<string, unknown>)) {
     query = query.where(condition)
   }
+  return query
+}
+
+export async function listTasks(
+  db: Database,
+  actor: AuthenticatedActor,
+  filter: TaskListFilter,
+  timeZone: string,
+): Promise<Page<Task>> {
+  const query = filteredTasks(db, actor, filter, timeZone)
   const { column, direction } = parseSort(filter.sort)
   return paginate(db, {
     matching: query,

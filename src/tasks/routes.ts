@@ -2,9 +2,8 @@ import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typ
 import type { Database } from '../db/database.js'
 import { checkIfMatch, setETag } from '../http/etag.js'
 import { IdParams, problems, ref } from '../http/schemas.js'
-import { canonicalTimeZone } from '../time-zone.js'
 import { completeTask, createTask, deleteTask, lockTask, reopenTask, updateTask } from './commands.js'
-import { getTask, listTasks } from './queries.js'
+import { callerTimeZone, getTask, listTasks } from './queries.js'
 import { TaskCreateSchema, TaskListQuery, TaskPageSchema, TaskSchema, TaskUpdateSchema } from './schemas.js'
 
 const SCOPE = 'Sales users: the tasks assigned to them and those on the leads assigned to them (others are 404).'
@@ -15,11 +14,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ db: Database; defaultTimeZo
 ) => {
   app.addHook('onRequest', app.authenticate)
 
-  /** The caller's zone: their own, or the server's default (also for a zone this runtime no longer knows). */
-  async function timeZoneOf(userId: number): Promise<string> {
-    const user = await db.selectFrom('users').select('time_zone').where('id', '=', userId).executeTakeFirst()
-    return (user?.time_zone && canonicalTimeZone(user.time_zone)) || defaultTimeZone
-  }
+  const timeZoneOf = (userId: number) => callerTimeZone(db, userId, defaultTimeZone)
 
   app.get(
     '/tasks',
