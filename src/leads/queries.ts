@@ -45,16 +45,20 @@ export const STAY_START = sql<Date>`greatest(leads.status_changed_at, leads.last
 const AWAITING_FIRST_RESPONSE = sql<SqlBool>`(leads.status in (${sql.join(OPEN_LEAD_STATUSES.map((status) => sql.lit(status)))}) and leads.first_response_at is null)`
 
 /**
- * True when the lead has sat in its open status longer than stale_after of that status (the
- * pipeline settings), false otherwise. One term a status, so that each reads leads_stay_idx.
+ * The lead has sat in its open status longer than stale_after of that status (the pipeline
+ * settings): one term a status, each read from leads_stay_idx. Null, not false, for a status
+ * whose stale_after is null: a WHERE drops it either way, and the bare OR keeps the index usable.
  */
-export const IS_STALE = sql<boolean>`coalesce(${sql.join(
+export const STALE_TERMS = sql<SqlBool>`(${sql.join(
   OPEN_LEAD_STATUSES.map(
     (status) =>
       sql`(leads.status = ${sql.lit(status)} and ${STAY_START} < now() - (select (pipeline_settings.stale_after ->> ${sql.lit(status)})::interval from pipeline_settings))`,
   ),
   sql` or `,
-)}, false)`
+)})`
+
+/** True when the lead is stale (STALE_TERMS), false otherwise. */
+export const IS_STALE = sql<boolean>`coalesce(${STALE_TERMS}, false)`
 
 /**
  * The lead columns and its client in short, joined in the same query (never one query a row).
@@ -140,7 +144,7 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
     query = query.where('leads.next_task_at', filter.has_open_task ? 'is not' : 'is', null)
   }
   if (filter.stale !== undefined) {
-    query = query.where(filter.stale ? sql<SqlBool>`${IS_STALE}` : sql<SqlBool>`not ${IS_STALE}`)
+    query = query.where(filter.stale ? STALE_TERMS : sql<SqlBool>`not ${IS_STALE}`)
   }
   if (filter.awaiting_first_response !== undefined) {
     query = query.where(

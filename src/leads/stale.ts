@@ -3,7 +3,7 @@ import { type SqlBool, sql } from 'kysely'
 import { systemActor } from '../auth/actor.js'
 import type { Database } from '../db/database.js'
 import { eventsWritten, writeEvent } from '../events/outbox.js'
-import { IS_STALE, STAY_START, withClient } from './queries.js'
+import { STALE_TERMS, STAY_START, withClient } from './queries.js'
 
 const BATCH = 100
 
@@ -19,7 +19,7 @@ export async function publishStaleLeads(db: Database): Promise<number> {
     const count = await db.transaction().execute(async (trx) => {
       const leads = await withClient(trx.selectFrom('leads'))
         .where('leads.deleted_at', 'is', null)
-        .where(sql<SqlBool>`${IS_STALE}`)
+        .where(STALE_TERMS)
         .where(sql<SqlBool>`leads.stale_published_for is distinct from ${STAY_START}`)
         .orderBy('leads.id')
         .limit(BATCH)
