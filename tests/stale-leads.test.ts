@@ -99,8 +99,8 @@ describe('stale leads', () => {
 
     await age(mine.id, 2)
     assert.deepEqual(await ids(ctx.adminToken, 'stale=true'), [mine.id, theirs.id])
-    await publishStaleLeads(ctx.db)
-    await publishStaleLeads(ctx.db)
+    // Two instances at once: one of them publishes it.
+    await Promise.all([publishStaleLeads(ctx.db), publishStaleLeads(ctx.db)])
     assert.equal((await staleEvents(mine.id)).length, 2)
     assert.equal((await staleEvents(theirs.id)).length, 1)
   })
@@ -149,5 +149,35 @@ describe('stale leads', () => {
     const lead = await read(mine.id)
     assert.ok(new Date(lead.last_activity_at as string).getTime() <= Date.now())
     assert.equal(lead.stale, false)
+  })
+
+  it('publishes every stale lead, batch after batch, once', async () => {
+    const client = await createClient(ctx)
+    const created = await ctx.db
+      .insertInto('leads')
+      .values(
+        Array.from({ length: 230 }, () => ({
+          client_id: client.id,
+          channel: 'web' as const,
+          assigned_to: other.id,
+          status_changed_at: sql<Date>`now() - interval '3 hours'`,
+        })),
+      )
+      .returning('id')
+      .execute()
+    const published = await publishStaleLeads(ctx.db)
+    assert.equal(published, 230)
+    const events = await ctx.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.countAll<number>().as('count'))
+      .where('type', '=', 'lead.stale')
+      .where(
+        'resource_key',
+        'in',
+        created.map((lead) => `lead:${lead.id}`),
+      )
+      .executeTakeFirstOrThrow()
+    assert.equal(Number(events.count), 230)
+    assert.equal(await publishStaleLeads(ctx.db), 0)
   })
 })
