@@ -91,6 +91,8 @@ describe('task reminders in one process', () => {
     // No remind_at: the reminder falls due at due_at.
     const alone = await newTask({ title: 'Send the quote', due_at: inMs(1500), assigned_to: jose.id })
     const unassigned = await newTask({ title: 'Nobody’s', due_at: inMs(1500), assigned_to: null })
+    // A zone the database holds but the runtime does not know (the API refuses one) reads in the default zone.
+    await ctx.db.updateTable('users').set({ time_zone: 'Mars/Olympus_Mons' }).where('id', '=', jose.id).execute()
 
     await waitFor('the three webhooks and the two mails', () => {
       const hooks = [onLead, alone, unassigned].every((task) => hooksFor(receiver, task.id).length > 0)
@@ -120,6 +122,8 @@ describe('task reminders in one process', () => {
     assert.equal(spanish.length, 1)
     assert.equal(spanish[0] && toOf(spanish[0]), 'jose@example.com')
     assert.match(spanish[0]?.text ?? '', new RegExp(`Ver la tarea: ${PUBLIC_URL}/tasks/${alone.id}`))
+    assert.match(spanish[0]?.text ?? '', /Tu tarea #\d+ «Send the quote» vence el .* \(America\/Caracas\)\./)
+    await ctx.db.updateTable('users').set({ time_zone: null }).where('id', '=', jose.id).execute()
     assert.equal(mailsFor(sink, 'Nobody’s').length, 0, 'an unassigned task mails nobody')
   })
 
