@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { startWorkers, type Workers } from '../src/jobs/worker.js'
 import { ADMIN, mode, serverEnvironment, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
 import { checkedFetch } from './helpers/contract.js'
 import { createClient, createLead } from './helpers/fixtures.js'
@@ -36,11 +37,14 @@ describe('task reminders in one process', () => {
   let ann: TestUser
   let jose: TestUser
   let clientId: number
+  let secondWorkers: Workers
 
   before(async () => {
     sink = await startMailSink()
     receiver = await startReceiver()
     ctx = await startTestContext({ ...WORKER_ENV, SMTP_URL: sink.url, MAIL_FROM: 'CRM <crm@example.com>' })
+    // A second set of workers on the same database, as another instance's would claim beside the first.
+    secondWorkers = startWorkers(ctx.db, ctx.config, ctx.app.log)
     ann = await ctx.createUser('sales', {
       email: 'ann@example.com',
       full_name: 'Ann Lee',
@@ -56,6 +60,7 @@ describe('task reminders in one process', () => {
     assert.equal(hook.statusCode, 201, hook.body)
   })
   after(async () => {
+    await secondWorkers.stop()
     await ctx.close()
     await sink.close()
     await receiver.close()
