@@ -20,9 +20,9 @@ export interface Workers {
 }
 
 /**
- * The background jobs on PostgreSQL itself: write due task reminders, fan events out, deliver webhooks, send mails. Each
- * round claims what is due (leases, FOR UPDATE SKIP LOCKED) and works it outside any
- * transaction; rounds follow each other while there is work, else wait WORKER_POLL_MS or a
+ * The background jobs on PostgreSQL itself: write due task reminders, fan events out, deliver
+ * webhooks, send mails. Each round claims what is due (leases, FOR UPDATE SKIP LOCKED) and works it
+ * outside any transaction; rounds follow each other while there is work, else wait WORKER_POLL_MS or a
  * local write, whichever comes first.
  */
 export function startWorkers(db: Database, config: Config, log: FastifyBaseLogger): Workers {
