@@ -14,6 +14,8 @@ const LAYERS = [
   'auth',
   'events',
   'audit',
+  // The pipeline settings and business time, which the timeline's first responses use.
+  'pipeline',
   'timeline',
   'logging.ts',
   'env.ts',

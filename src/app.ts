@@ -45,6 +45,9 @@ import { LeadListQuery, leadSchemas } from './leads/schemas.js'
 import { logDestination } from './logging.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
+import { pipelineRoutes } from './pipeline/routes.js'
+import { pipelineSchemas } from './pipeline/schemas.js'
+import { setDefaultTimeZone } from './pipeline/service.js'
 import { searchRoutes } from './search/routes.js'
 import { searchSchemas } from './search/schemas.js'
 import { spreadsheetRoutes } from './spreadsheets/routes.js'
@@ -80,6 +83,7 @@ const componentSchemas = [
   ...taskSchemas,
   ...activitySchemas,
   ...assignmentSchemas,
+  ...pipelineSchemas,
   ...webFormSchemas,
   ...notificationSchemas,
   ...webhookSchemas,
@@ -180,6 +184,7 @@ function serverOptions(config: Config): FastifyServerOptions {
 
 export async function buildApp({ config, db, jwtSecret }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
+  setDefaultTimeZone(config.defaultTimeZone)
 
   for (const schema of componentSchemas) app.addSchema(schema)
   app.setValidatorCompiler(createValidatorCompiler(componentSchemas))
@@ -307,6 +312,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(activityRoutes, { db })
   await app.register(taskRoutes, { db, defaultTimeZone: config.defaultTimeZone })
   await app.register(assignmentRoutes, { db })
+  await app.register(pipelineRoutes, { db })
   await app.register(webFormRoutes, { db })
   await app.register(publicFormRoutes, {
     prefix: FORM_PREFIX,

@@ -72,6 +72,9 @@ const EXPECTED: Record<string, Expected> = {
   // Webhooks, web forms and assignment rules: admin only.
   getAssignmentRules: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   replaceAssignmentRules: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
+  // Pipeline settings: everyone reads them; only admins change them.
+  getPipelineSettings: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  replacePipelineSettings: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   createWebForm: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 201 },
   listWebForms: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
   getWebForm: { anonymous: 401, salesOwner: 403, salesOther: 403, management: 403, admin: 200 },
@@ -321,6 +324,8 @@ describe('authorization matrix', () => {
     reopenTask: async () => ({ params: { id: await newTask(true) } }),
     getAssignmentRules: async () => ({}),
     replaceAssignmentRules: async () => ({ body: { mode: 'round_robin', users: [fixtures.users.salesOwner.id] } }),
+    getPipelineSettings: async () => ({}),
+    replacePipelineSettings: async () => ({ body: { response_target: 'PT2H', holidays: ['2026-12-25'] } }),
     createWebForm: async () => ({ body: { name: 'Contacto', allowed_origins: ['https://www.example.com'] } }),
     listWebForms: async () => ({ query: { limit: '10' } }),
     getWebForm: async () => ({ params: { id: (await newWebForm()).id } }),

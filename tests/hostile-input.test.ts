@@ -916,6 +916,7 @@ describe('hostile input', () => {
     assignLead: () => ({ assigned_to: salesId }),
     addLeadActivity: () => ({ type: 'call', body: 'Llamó', occurred_at: '2026-11-26T20:05:00Z' }),
     replaceAssignmentRules: () => ({ mode: 'round_robin', users: [salesId] }),
+    replacePipelineSettings: () => ({ response_target: 'PT2H', holidays: ['2026-12-25'], time_zone: 'UTC' }),
     createTask: () => ({
       title: 'Enviar la cotización',
       notes: 'Con descuento',

@@ -40,6 +40,7 @@ export const AUDITED_TABLES = allOf<AuditedTable>()([
   'web_forms',
   'saved_views',
   'api_keys',
+  'pipeline_settings',
   'tasks',
 ])
 export const VIEW_RESOURCES = allOf<ViewResource>()(['leads', 'clients'])

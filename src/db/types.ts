@@ -13,7 +13,7 @@ export type AssignmentMode = "none" | "round_robin";
 
 export type AuditAction = "create" | "delete" | "export" | "merge" | "purge" | "restore" | "update";
 
-export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "saved_views" | "tasks" | "users" | "web_forms" | "webhooks";
+export type AuditedTable = "api_keys" | "assignment_rules" | "clients" | "lead_activities" | "leads" | "pipeline_settings" | "saved_views" | "tasks" | "users" | "web_forms" | "webhooks";
 
 export type ClientType = "juridical" | "natural";
 
@@ -203,8 +203,11 @@ export interface Leads {
   created_by: number | null;
   deleted_at: Timestamp | null;
   deleted_by: number | null;
+  first_response_at: Timestamp | null;
   id: Generated<number>;
   next_task_at: Timestamp | null;
+  response_business_seconds: number | null;
+  response_seconds: Generated<number | null>;
   sales_notes: string | null;
   search_vector: Generated<string | null>;
   status: Generated<LeadStatus>;
@@ -240,6 +243,16 @@ export interface Notifications {
   state: Generated<NotificationState>;
   subject_key: string;
   user_id: number;
+}
+
+export interface PipelineSettings {
+  business_hours: Generated<Json>;
+  holidays: Generated<Json>;
+  id: Generated<number>;
+  response_target: Generated<string>;
+  stale_after: Generated<Json>;
+  time_zone: string | null;
+  updated_at: Generated<Timestamp>;
 }
 
 export interface RequestCounts {
@@ -355,6 +368,7 @@ export interface DB {
   leads: Leads;
   login_failures: LoginFailures;
   notifications: Notifications;
+  pipeline_settings: PipelineSettings;
   request_counts: RequestCounts;
   saved_views: SavedViews;
   tasks: Tasks;

@@ -5,6 +5,7 @@ import { isDatabaseUnavailable } from '../db/errors.js'
 import { eventsWritten } from '../events/outbox.js'
 import { sendDueNotifications } from '../notifications/jobs.js'
 import { createMailer } from '../notifications/mailer.js'
+import { setDefaultTimeZone } from '../pipeline/service.js'
 import { remindDueTasks } from '../tasks/reminders.js'
 import { deliverDueWebhooks, webhookJobOptions } from '../webhooks/jobs.js'
 import { dispatchEvents } from './dispatch.js'
@@ -26,6 +27,8 @@ export interface Workers {
  * local write, whichever comes first.
  */
 export function startWorkers(db: Database, config: Config, log: FastifyBaseLogger): Workers {
+  // Housekeeping (an import undone) may change a lead's status: its first response needs the zone too.
+  setDefaultTimeZone(config.defaultTimeZone)
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, log })
   const webhookOptions = webhookJobOptions(config)
   const mailOptions = {

@@ -9,6 +9,7 @@ import { isForeignKeyViolation } from '../db/errors.js'
 import type { DB, LeadChannel, LeadStatus } from '../db/types.js'
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { type EventType, writeEvent } from '../events/outbox.js'
+import { firstResponseOf, transactionTime } from '../pipeline/first-response.js'
 import { type NewActivity, recordActivities } from '../timeline/record.js'
 import { getLead, LEAD_COLUMNS, type Lead, type LeadRow, withClient } from './queries.js'
 import { assertTransition } from './transitions.js'
@@ -149,6 +150,11 @@ export async function applyChange(
   changes: Changes<LeadRow>,
   options: { statusChanged?: boolean } = {},
 ): Promise<Lead> {
+  // Moving out of `new` answers the lead, unless something answered it before.
+  const firstResponse =
+    options.statusChanged && current.status === 'new' && current.first_response_at === null
+      ? await firstResponseOf(trx, new Date(current.created_at), await transactionTime(trx))
+      : undefined
   const audit = auditRows(actor, {
     table: 'leads',
     recordId: current.id,
@@ -166,6 +172,8 @@ export async function applyChange(
             .set({
               ...changes.set,
               ...(options.statusChanged && { status_changed_at: sql<Date>`now()` }),
+              // The very instant of status_changed_at (the JS time has only milliseconds).
+              ...(firstResponse && { ...firstResponse, first_response_at: sql<Date>`now()` }),
               updated_at: sql`now()`,
             })
             .where('id', '=', current.id)

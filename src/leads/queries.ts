@@ -30,6 +30,9 @@ export const LEAD_COLUMNS = [
   'leads.created_at',
   'leads.updated_at',
   'leads.status_changed_at',
+  'leads.first_response_at',
+  'leads.response_seconds',
+  'leads.response_business_seconds',
   'leads.next_task_at',
 ] as const
 

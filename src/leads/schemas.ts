@@ -45,6 +45,24 @@ export const LeadSchema = Type.Object(
     created_at: DateTime,
     updated_at: DateTime,
     status_changed_at: DateTime,
+    first_response_at: {
+      ...NullableDateTime,
+      description:
+        'The first outbound contact after creation (an outbound message; a call, email or meeting; the move out of new); null until then',
+    },
+    response_seconds: Nullable(
+      Type.Integer({
+        minimum: 0,
+        description: 'first_response_at − created_at, in whole seconds; null until answered',
+      }),
+    ),
+    response_business_seconds: Nullable(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'The same span counted in open hours only (GET /pipeline-settings), with the settings in force when the lead was answered',
+      }),
+    ),
     next_task_at: {
       ...NullableDateTime,
       description: 'When the earliest open task of this lead is due; null when it has none (see /tasks)',
@@ -125,6 +143,29 @@ const countsOf = (keys: readonly string[]) =>
     additionalProperties: false,
   })
 
+const responseTimeProperties = {
+  median_seconds: Nullable(
+    Type.Integer({ minimum: 0, description: 'The median response_seconds of the answered leads; null when none' }),
+  ),
+  p90_seconds: Nullable(
+    Type.Integer({ minimum: 0, description: '90% of the answered leads were answered within this; null when none' }),
+  ),
+  within_target_ratio: Nullable(
+    Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description: 'The share of the answered leads answered within response_target; null when none',
+    }),
+  ),
+  waiting: Type.Integer({ minimum: 0, description: 'Open leads not answered yet' }),
+}
+
+const ResponseTimeSchema = Type.Object(responseTimeProperties, {
+  $id: 'ResponseTime',
+  additionalProperties: false,
+  description: 'First responses of the matching leads (percentile_disc: each figure is a time a lead really had)',
+})
+
 export const LeadStatsSchema = Type.Object(
   {
     total: Type.Integer({ minimum: 0 }),
@@ -138,6 +179,7 @@ export const LeadStatsSchema = Type.Object(
           full_name: Nullable(Type.String({ description: 'The seller’s name as people read it, when set' })),
           total: Type.Integer({ minimum: 0 }),
           closed: Type.Integer({ minimum: 0 }),
+          response_time: ref(ResponseTimeSchema),
         },
         { additionalProperties: false },
       ),
@@ -153,6 +195,16 @@ export const LeadStatsSchema = Type.Object(
         { additionalProperties: false },
       ),
       { description: 'Every UTC day of the range, days without leads included' },
+    ),
+    response_time: Type.Object(
+      {
+        ...responseTimeProperties,
+        by_channel: Type.Object(
+          Object.fromEntries(LEAD_CHANNELS.map((channel) => [channel, ref(ResponseTimeSchema)])),
+          { additionalProperties: false, description: 'The same figures for the matching leads of each channel' },
+        ),
+      },
+      { additionalProperties: false, description: 'How fast the matching leads got their first response' },
     ),
   },
   { $id: 'LeadStats', additionalProperties: false },
@@ -262,6 +314,7 @@ export const leadSchemas = [
   ChannelSchema,
   LeadClientSchema,
   LeadSchema,
+  ResponseTimeSchema,
   LeadCreateSchema,
   LeadUpdateSchema,
   LeadStatusChangeSchema,

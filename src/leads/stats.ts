@@ -3,11 +3,21 @@ import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { scopedAssignee } from '../auth/scope.js'
 import type { Database } from '../db/database.js'
 import { dateRange } from '../db/dates.js'
-import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
+import { LEAD_CHANNELS, LEAD_STATUSES, OPEN_LEAD_STATUSES } from '../db/enums.js'
 import type { LeadChannel, LeadStatus } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
+import { durationSeconds } from '../pipeline/business-time.js'
+import { getPipelineSettings } from '../pipeline/service.js'
 import { filteredLeads, type LeadFilter, parseAssignees } from './queries.js'
 import { MAX_STATS_DAYS } from './schemas.js'
+
+/** How fast leads got their first response (see docs/api.md, "Response times"). */
+export interface ResponseTime {
+  median_seconds: number | null
+  p90_seconds: number | null
+  within_target_ratio: number | null
+  waiting: number
+}
 
 export interface LeadStats {
   total: number
@@ -19,9 +29,16 @@ export interface LeadStats {
     full_name: string | null
     total: number
     closed: number
+    response_time: ResponseTime
   }>
   conversion_rate: number
   per_day: Array<{ date: string; created: number; closed: number }>
+  response_time: ResponseTime & { by_channel: Record<LeadChannel, ResponseTime> }
+}
+
+/** The counts, from the counters or a scan; the response times come from a query of their own. */
+export type LeadCounts = Omit<LeadStats, 'by_assignee' | 'response_time'> & {
+  by_assignee: Array<Omit<LeadStats['by_assignee'][number], 'response_time'>>
 }
 
 /** Filters the counters can answer; any other (q, client_id, client_type, the other date ranges…) is answered by a scan. */
@@ -35,7 +52,76 @@ const DAY_MS = 86_400_000
  * a scan of the matching leads. Both give the same answer; tests/lead-counts.test.ts checks it.
  */
 export async function leadStats(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
-  return countersAnswer(filter) ? statsFromCounters(db, actor, filter) : statsFromScan(db, actor, filter)
+  // A range refused before either query starts.
+  statsRange(filter)
+  const [counts, responses] = await Promise.all([
+    countersAnswer(filter) ? statsFromCounters(db, actor, filter) : statsFromScan(db, actor, filter),
+    responseTimes(db, actor, filter),
+  ])
+  const of = (key: string) => responses.get(key) ?? NO_RESPONSES
+  return {
+    ...counts,
+    by_assignee: counts.by_assignee.map((entry) => ({ ...entry, response_time: of(`assignee:${entry.user_id}`) })),
+    response_time: {
+      ...of('all'),
+      by_channel: Object.fromEntries(LEAD_CHANNELS.map((channel) => [channel, of(`channel:${channel}`)])) as Record<
+        LeadChannel,
+        ResponseTime
+      >,
+    },
+  }
+}
+
+const NO_RESPONSES: ResponseTime = { median_seconds: null, p90_seconds: null, within_target_ratio: null, waiting: 0 }
+
+interface ResponseRow {
+  channel: LeadChannel | null
+  assigned_to: number | null
+  grouping: number
+  /** [median, p90], one sort for both; null when no lead of the group was answered. */
+  percentiles: Array<number | null> | null
+  answered: number
+  within: number
+  waiting: number
+}
+
+/**
+ * Exact percentiles of response_seconds over the matching leads, overall, by channel and by assignee,
+ * in one grouped scan: percentile_disc, so each figure is a response time a lead really had.
+ */
+async function responseTimes(
+  db: Database,
+  actor: AuthenticatedActor,
+  filter: LeadFilter,
+): Promise<Map<string, ResponseTime>> {
+  const settings = await getPipelineSettings(db)
+  const target = durationSeconds(settings.response_target) ?? 0
+  const { rows } = await sql<ResponseRow>`
+    with matching as (${filteredLeads(db, actor, filter).select(['leads.channel', 'leads.assigned_to', 'leads.status', 'leads.response_seconds'])})
+    select channel, assigned_to, grouping(channel, assigned_to) as grouping,
+      percentile_disc(array[0.5, 0.9]) within group (order by response_seconds) as percentiles,
+      count(response_seconds)::int as answered,
+      (count(*) filter (where response_seconds <= ${target}))::int as within,
+      (count(*) filter (where response_seconds is null and status = any(${[...OPEN_LEAD_STATUSES]})))::int as waiting
+    from matching
+    group by grouping sets ((), (channel), (assigned_to))`.execute(db)
+  const times = new Map<string, ResponseTime>()
+  for (const row of rows) {
+    const answered = Number(row.answered)
+    const key =
+      Number(row.grouping) === 0b11
+        ? 'all'
+        : Number(row.grouping) === 0b01
+          ? `channel:${row.channel}`
+          : `assignee:${row.assigned_to}`
+    times.set(key, {
+      median_seconds: answered === 0 ? null : Number(row.percentiles?.[0]),
+      p90_seconds: answered === 0 ? null : Number(row.percentiles?.[1]),
+      within_target_ratio: answered === 0 ? null : Number(row.within) / answered,
+      waiting: Number(row.waiting),
+    })
+  }
+  return times
 }
 
 /** True when no filter is beyond the counters and the creation range falls on whole UTC days. */
@@ -74,7 +160,7 @@ interface Groups {
   lastDay: string
 }
 
-async function assemble(db: Database, groups: Groups): Promise<LeadStats> {
+async function assemble(db: Database, groups: Groups): Promise<LeadCounts> {
   const byStatus = Object.fromEntries(LEAD_STATUSES.map((status) => [status, groups.byStatus.get(status) ?? 0]))
   const byChannel = Object.fromEntries(LEAD_CHANNELS.map((channel) => [channel, groups.byChannel.get(channel) ?? 0]))
   const total = [...groups.byStatus.values()].reduce((sum, count) => sum + count, 0)
@@ -94,7 +180,7 @@ async function assemble(db: Database, groups: Groups): Promise<LeadStats> {
     })
     .sort((a, b) => b.total - a.total || (a.user_id ?? 0) - (b.user_id ?? 0))
 
-  const per_day: LeadStats['per_day'] = []
+  const per_day: LeadCounts['per_day'] = []
   if (groups.firstDay !== null) {
     for (let day = Date.parse(groups.firstDay); day <= Date.parse(groups.lastDay); day += DAY_MS) {
       const date = new Date(day).toISOString().slice(0, 10)
@@ -160,7 +246,7 @@ export async function statsFromCounters(
   db: Database,
   actor: AuthenticatedActor,
   filter: LeadFilter,
-): Promise<LeadStats> {
+): Promise<LeadCounts> {
   const range = statsRange(filter)
   const conditions = and(counterConditions(actor, filter, { status: true, day: true }))
   const sums = sql`sum(leads)::int as total, coalesce(sum(leads) filter (where status = 'closed'), 0)::int as closed`
@@ -236,7 +322,7 @@ export async function statsFromCounters(
 // --- From a scan of the matching leads ------------------------------------------------------------
 
 /** Counts by status, channel and assignee in one grouped scan, and a day-by-day series. */
-export async function statsFromScan(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
+export async function statsFromScan(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadCounts> {
   const range = statsRange(filter)
   const matching = filteredLeads(db, actor, filter)
   const utcDay = (column: string) => sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD')`

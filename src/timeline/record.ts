@@ -3,6 +3,7 @@ import { writeAudit } from '../audit/write.js'
 import type { Actor } from '../auth/actor.js'
 import type { ActivityDirection, ActivityType, DB, LeadActivities } from '../db/types.js'
 import { writeEvent } from '../events/outbox.js'
+import { recordFirstResponses } from '../pipeline/first-response.js'
 
 export const ACTIVITY_COLUMNS = [
   'lead_activities.id',
@@ -37,7 +38,8 @@ export interface NewActivity {
 
 /**
  * The one writer of timeline rows: inserts the activities with their audit rows and
- * `lead.activity_added` events, in the caller's transaction. An activity whose `external_id` is
+ * `lead.activity_added` events, in the caller's transaction, and the first response of a lead that a
+ * call, email, meeting or outbound message answers (pipeline/first-response.ts). An activity whose `external_id` is
  * already stored is skipped (a redelivered message); the rows written are returned.
  */
 export async function recordActivities(trx: Transaction<DB>, actor: Actor, inputs: NewActivity[]): Promise<Activity[]> {
@@ -60,6 +62,7 @@ export async function recordActivities(trx: Transaction<DB>, actor: Actor, input
     .returning([...ACTIVITY_COLUMNS, 'lead_activities.external_id'])
     .execute()
   const activities = rows.map(({ external_id: _external, ...activity }) => activity)
+  await recordFirstResponses(trx, activities)
   await writeAudit(
     trx,
     actor,
