@@ -18,10 +18,19 @@ const STATUS_LABELS = {
 const SALES = { username: 'vendedora', password: 'vendedora-123', full_name: 'Valeria Pérez' }
 const OTHER_SALES = { username: 'otro-vendedor', password: 'otro-vendedor-123' }
 
+interface ResponseTime {
+  median_seconds: number | null
+  p90_seconds: number | null
+  within_target_ratio: number | null
+  waiting: number
+}
+
 interface Stats {
   total: number
   by_status: Record<keyof typeof STATUS_LABELS, number>
   by_channel: Record<string, number>
+  response_time: ResponseTime
+  by_assignee: Array<{ user_id: number | null; response_time: ResponseTime }>
 }
 
 /** A small API client for setting up data and reading the expected figures. */
@@ -116,6 +125,13 @@ describe('the dashboard at /dashboard', () => {
         })
         leads.push(lead.id)
       }
+      // One unassigned lead answered by a call: a first response to show; and one task of the admin's, overdue.
+      await client.call(adminToken, 'POST', `/leads/${leads[6]}/activities`, { type: 'call', body: 'Atendido' })
+      await client.call(adminToken, 'POST', '/tasks', {
+        title: 'Llamar a Cliente 6',
+        due_at: new Date(Date.now() - 3_600_000).toISOString(),
+        lead_id: leads[6],
+      })
       browser = await launchChromium()
       await mkdir(ARTIFACTS, { recursive: true })
       return { server, client, adminToken, sales, leads }
@@ -188,7 +204,16 @@ describe('the dashboard at /dashboard', () => {
       assert.equal(response?.status(), 200)
 
       await signIn(page, ADMIN)
-      await expectFigures(page, await client.stats(adminToken, range))
+      const figures = await client.stats(adminToken, range)
+      await expectFigures(page, figures)
+      await page.locator('#kpi-overdue', { hasText: /^1$/ }).waitFor()
+      // The first responses: the answered lead is unassigned; the seller's leads still wait.
+      assert.notEqual(figures.response_time.median_seconds, null)
+      assert.match((await page.locator('#response-median').textContent()) ?? '', /^\d+\s+s$/)
+      assert.match((await page.locator('#response-within').textContent()) ?? '', /^100\s%$/)
+      const responseRows = await page.locator('#response-sellers tbody tr').allTextContents()
+      assert.equal(responseRows.length, figures.by_assignee.length)
+      assert.match(responseRows[1] ?? '', /^Valeria Pérezsin respuestassin respuestassin respuestas\d+$/)
       // Sellers by their names, in the table and in the filter.
       const sellers = await page.locator('#sellers tbody th').allTextContents()
       assert.deepEqual(sellers, ['Sin asignar', 'Valeria Pérez'])
@@ -231,6 +256,7 @@ describe('the dashboard at /dashboard', () => {
       assert.equal(own.total, 1)
       await expectFigures(page, own)
       assert.equal(await page.locator('#assigned_to').isVisible(), false)
+      assert.equal(await page.locator('#kpi-overdue').textContent(), '0', "the admin's task is not theirs")
     })
   })
   it('links each figure to a list of the leads behind it, and each of those to its page', {
@@ -434,6 +460,7 @@ async function expectFigures(page: Page, stats: Stats) {
   await page.locator('#kpi-total', { hasText: new RegExp(`^${stats.total}$`) }).waitFor()
   const open = stats.by_status.new + stats.by_status.contacted + stats.by_status.quoted
   assert.equal(await page.locator('#kpi-open').textContent(), String(open))
+  assert.equal(await page.locator('#response-waiting').textContent(), String(stats.response_time.waiting))
   const funnel = await page
     .locator('#funnel tbody tr')
     .evaluateAll((rows) =>

@@ -61,3 +61,6 @@ export const leadActivities = (id, limit = 100) => call(`/leads/${encodeURICompo
 
 /** GET /leads with `query` (URLSearchParams: repeatable filters, limit, cursor). */
 export const listLeads = (query) => call(`/leads?${query}`)
+
+/** GET /tasks?status=overdue (the caller's scope), one item: its `total` is what the page shows. */
+export const overdueTasks = () => call('/tasks?status=overdue&limit=1')

@@ -1,4 +1,4 @@
-import { leadStats } from '/dashboard/api.js'
+import { leadStats, overdueTasks } from '/dashboard/api.js'
 import { drawPerDay } from '/dashboard/chart.js'
 import {
   $,
@@ -22,10 +22,26 @@ const CHANNELS = ['web', 'whatsapp', 'instagram', 'manual']
 const FILTERS = ['created_from', 'created_to', 'channel', 'assigned_to']
 
 // `filters`: the ones the figures were drawn with, which their links carry to the list of leads.
-const state = { stats: undefined, sellers: [], filters: {} }
+const state = { stats: undefined, overdue: undefined, sellers: [], filters: {} }
 
 const percent = (value) =>
   new Intl.NumberFormat(shell.language, { style: 'percent', maximumFractionDigits: 1 }).format(value)
+
+/** A span of seconds as people read it: "45 s", "12 min", "3 h 5 min", "2 d 4 h"; a dash for none. */
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return t('noAnswer')
+  const unit = (value, name) =>
+    new Intl.NumberFormat(shell.language, { style: 'unit', unit: name, unitDisplay: 'short' }).format(value)
+  if (seconds < 60) return unit(seconds, 'second')
+  const minutes = Math.round(seconds / 60)
+  if (minutes < 60) return unit(minutes, 'minute')
+  const hours = Math.floor(minutes / 60)
+  if (hours < 24) return minutes % 60 ? `${unit(hours, 'hour')} ${unit(minutes % 60, 'minute')}` : unit(hours, 'hour')
+  const days = Math.floor(hours / 24)
+  return hours % 24 ? `${unit(days, 'day')} ${unit(hours % 24, 'hour')}` : unit(days, 'day')
+}
+
+const ratio = (value) => (value === null ? t('noAnswer') : percent(value))
 
 /** The filters and language in the URL, e.g. ?channel=web&created_from=2026-11-01&lang=en. */
 function readUrl() {
@@ -112,6 +128,11 @@ function translatePage() {
   renderOptions()
   if (shell.user) renderUser()
   if (state.stats) renderStats(state.stats)
+  if (state.overdue !== undefined) renderOverdue(state.overdue)
+}
+
+function renderOverdue(total) {
+  $('kpi-overdue').textContent = integer(total)
 }
 
 /** A cell of `content`: text, or an element such as a link. */
@@ -185,6 +206,25 @@ function renderStats(stats) {
     shell.language,
   )
 
+  const response = stats.response_time
+  $('response-median').textContent = duration(response.median_seconds)
+  $('response-p90').textContent = duration(response.p90_seconds)
+  $('response-within').textContent = ratio(response.within_target_ratio)
+  $('response-waiting').textContent = integer(response.waiting)
+  $('response-sellers').tBodies[0].replaceChildren(
+    ...stats.by_assignee.map((row) => {
+      const tr = document.createElement('tr')
+      tr.append(
+        cell(row.user_id === null ? t('unassigned') : personName(row), true),
+        cell(duration(row.response_time.median_seconds)),
+        cell(duration(row.response_time.p90_seconds)),
+        cell(ratio(row.response_time.within_target_ratio)),
+        cell(integer(row.response_time.waiting)),
+      )
+      return tr
+    }),
+  )
+
   $('sellers').tBodies[0].replaceChildren(
     ...stats.by_assignee.map((row) => {
       const tr = document.createElement('tr')
@@ -215,11 +255,14 @@ async function load() {
   try {
     const withoutSeller = { ...filters, assigned_to: '' }
     // The seller list comes from the same numbers without the seller filter.
-    const [stats, unfiltered] = await Promise.all([
+    const [stats, unfiltered, overdue] = await Promise.all([
       leadStats(filters),
       filters.assigned_to && shell.user.role !== 'sales' ? leadStats(withoutSeller) : undefined,
+      overdueTasks(),
     ])
     state.stats = stats
+    state.overdue = overdue.total
+    renderOverdue(overdue.total)
     state.filters = filters
     state.sellers = (unfiltered ?? stats).by_assignee
     renderOptions()

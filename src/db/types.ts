@@ -286,6 +286,7 @@ export interface Tasks {
   lead_id: number | null;
   notes: string | null;
   remind_at: Timestamp | null;
+  reminded_for: Timestamp | null;
   title: string;
   updated_at: Generated<Timestamp>;
 }

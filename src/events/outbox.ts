@@ -27,6 +27,7 @@ export const EVENT_TYPES = [
   'task.updated',
   'task.completed',
   'task.deleted',
+  'task.due',
 ] as const
 
 export type EventType = (typeof EVENT_TYPES)[number]

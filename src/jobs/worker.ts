@@ -6,12 +6,14 @@ import { eventsWritten } from '../events/outbox.js'
 import { sendDueNotifications } from '../notifications/jobs.js'
 import { createMailer } from '../notifications/mailer.js'
 import { setDefaultTimeZone } from '../pipeline/service.js'
+import { remindDueTasks } from '../tasks/reminders.js'
 import { deliverDueWebhooks, webhookJobOptions } from '../webhooks/jobs.js'
 import { dispatchEvents } from './dispatch.js'
 
 const DISPATCH_BATCH = 200
 const DELIVERY_BATCH = 32
 const MAIL_BATCH = 16
+const REMINDER_BATCH = 100
 
 export interface Workers {
   /** Stops claiming, and resolves once the jobs in hand are finished. */
@@ -19,9 +21,9 @@ export interface Workers {
 }
 
 /**
- * The background jobs on PostgreSQL itself: fan events out, deliver webhooks, send mails. Each
- * round claims what is due (leases, FOR UPDATE SKIP LOCKED) and works it outside any
- * transaction; rounds follow each other while there is work, else wait WORKER_POLL_MS or a
+ * The background jobs on PostgreSQL itself: write due task reminders, fan events out, deliver
+ * webhooks, send mails. Each round claims what is due (leases, FOR UPDATE SKIP LOCKED) and works it
+ * outside any transaction; rounds follow each other while there is work, else wait WORKER_POLL_MS or a
  * local write, whichever comes first.
  */
 export function startWorkers(db: Database, config: Config, log: FastifyBaseLogger): Workers {
@@ -29,19 +31,27 @@ export function startWorkers(db: Database, config: Config, log: FastifyBaseLogge
   setDefaultTimeZone(config.defaultTimeZone)
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, log })
   const webhookOptions = webhookJobOptions(config)
-  const mailOptions = { mailer, publicUrl: config.publicUrl, retryDelaysMs: config.jobRetryDelaysMs, log }
+  const mailOptions = {
+    mailer,
+    publicUrl: config.publicUrl,
+    defaultTimeZone: config.defaultTimeZone,
+    retryDelaysMs: config.jobRetryDelaysMs,
+    log,
+  }
   let stopping = false
   let wake: (() => void) | undefined
   const onWrite = () => wake?.()
   eventsWritten.on('written', onWrite)
 
   const round = async (): Promise<number> => {
+    // Reminders first: their events go out in this same round.
+    const reminded = await remindDueTasks(db, REMINDER_BATCH)
     const dispatched = await dispatchEvents(db, DISPATCH_BATCH)
     const [delivered, mailed] = await Promise.all([
       deliverDueWebhooks(db, webhookOptions, DELIVERY_BATCH),
       sendDueNotifications(db, mailOptions, MAIL_BATCH),
     ])
-    return dispatched + delivered + mailed
+    return reminded + dispatched + delivered + mailed
   }
 
   const loop = async () => {

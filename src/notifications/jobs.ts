@@ -4,6 +4,7 @@ import type { EventActor } from '../auth/actor.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { MAIL_LEASE_SECONDS, retryDelayMs } from '../events/retry.js'
+import { canonicalTimeZone } from '../time-zone.js'
 import type { Mailer } from './mailer.js'
 import { type NotifiableEvent, type NotificationKind, recipientsOf } from './rules.js'
 import { type MailContext, renderMail } from './templates.js'
@@ -28,12 +29,8 @@ export async function planNotifications(trx: Transaction<DB>, events: Dispatched
   for (const event of events) {
     for (const recipients of recipientsOf(event)) {
       if (recipients.kind === 'webhook_disabled') continue
-      let users = trx
-        .selectFrom('users')
-        .select('id')
-        .where('is_active', '=', true)
-        .where('email', 'is not', null)
-        .where(SETTING_OF[recipients.kind], '=', true)
+      let users = trx.selectFrom('users').select('id').where('is_active', '=', true).where('email', 'is not', null)
+      if (recipients.kind !== 'task_due') users = users.where(SETTING_OF[recipients.kind], '=', true)
       users =
         'userId' in recipients ? users.where('id', '=', recipients.userId) : users.where('role', 'in', recipients.roles)
       for (const user of await users.execute()) {
@@ -81,6 +78,8 @@ const INTERRUPTED = 'interrupted while sending; not sent again, so that nobody g
 export interface MailJobOptions {
   mailer: Mailer
   publicUrl: string
+  /** The zone of the times in a mail to a user whose time_zone is null. */
+  defaultTimeZone: string
   retryDelaysMs: number[]
   log: FastifyBaseLogger
 }
@@ -122,7 +121,7 @@ export async function sendDueNotifications(db: Database, options: MailJobOptions
 
   const users = await db
     .selectFrom('users')
-    .select(['id', 'username', 'full_name', 'email', 'locale', 'is_active'])
+    .select(['id', 'username', 'full_name', 'email', 'locale', 'time_zone', 'is_active'])
     .where(
       'id',
       'in',
@@ -148,11 +147,15 @@ export async function sendDueNotifications(db: Database, options: MailJobOptions
       const eventData = event?.data as
         | { object?: MailContext['lead']; old?: { status?: MailContext['oldStatus'] } | null }
         | undefined
+      const isTask = row.kind === 'task_due'
       const mail = renderMail(row.kind as NotificationKind, user.locale, {
         publicUrl: options.publicUrl,
         recipientName: user.full_name ?? user.username,
         actorName: (event?.actor as EventActor | undefined)?.name ?? 'system',
-        lead: eventData?.object,
+        // A zone the database holds but this runtime does not know reads in the default one.
+        timeZone: (user.time_zone && canonicalTimeZone(user.time_zone)) || options.defaultTimeZone,
+        lead: isTask ? undefined : eventData?.object,
+        task: isTask ? (eventData?.object as unknown as MailContext['task']) : undefined,
         oldStatus: eventData?.old?.status,
         webhook: row.data as MailContext['webhook'],
       })

@@ -2,7 +2,8 @@ import type { EventActor } from '../auth/actor.js'
 import type { UserRole } from '../db/types.js'
 
 export const NOTIFICATION_KINDS = ['lead_assigned', 'lead_status_changed', 'inbound_lead'] as const
-export type NotificationKind = (typeof NOTIFICATION_KINDS)[number] | 'webhook_disabled'
+/** Kinds without a setting: a webhook disabled (admins), a task's reminder (its assignee, always). */
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number] | 'webhook_disabled' | 'task_due'
 
 /** What the rules read of an event. */
 export interface NotifiableEvent {
@@ -18,7 +19,8 @@ const INBOUND_ACTORS: ReadonlyArray<EventActor['type']> = ['whatsapp', 'form']
 /**
  * Who an event mails, before each user's settings are applied: the assignee of a lead assigned
  * to them by someone else, the assignee when someone else moves their lead, and admins and
- * management when a lead arrives unassigned from WhatsApp or a web form.
+ * management when a lead arrives unassigned from WhatsApp or a web form, the assignee of a task
+ * whose reminder falls due.
  */
 export function recipientsOf(event: NotifiableEvent): Recipients[] {
   const assignee = event.data.object?.assigned_to ?? null
@@ -37,6 +39,8 @@ export function recipientsOf(event: NotifiableEvent): Recipients[] {
       return assignee === null || byThemselves ? [] : [{ kind: 'lead_assigned', userId: assignee }]
     case 'lead.status_changed':
       return assignee === null || byThemselves ? [] : [{ kind: 'lead_status_changed', userId: assignee }]
+    case 'task.due':
+      return assignee === null ? [] : [{ kind: 'task_due', userId: assignee }]
     default:
       return []
   }

@@ -7,11 +7,13 @@ export interface Mail {
   html: string
 }
 
-/** What a template may show: the lead as the event carried it, or the webhook that was disabled. */
+/** What a template may show: the lead or the task as the event carried it, or the webhook that was disabled. */
 export interface MailContext {
   publicUrl: string
   recipientName: string
   actorName: string
+  /** The recipient's IANA zone, in which times are written. */
+  timeZone?: string
   lead?: {
     id: number
     status: LeadStatus
@@ -20,6 +22,7 @@ export interface MailContext {
   }
   oldStatus?: LeadStatus
   webhook?: { id: number; url: string; reason: string }
+  task?: { id: number; title: string; due_at: string; lead_id: number | null }
 }
 
 const STATUS_NAMES: Record<UserLocale, Record<LeadStatus, string>> = {
@@ -47,6 +50,18 @@ function clientName(context: MailContext): string {
 const leadUrl = (context: MailContext, locale: UserLocale) =>
   `${context.publicUrl}/dashboard/leads/${context.lead?.id}${locale === 'en' ? '?lang=en' : ''}`
 const webhookUrl = (context: MailContext) => `${context.publicUrl}/webhooks/${context.webhook?.id}`
+/** A task on a lead links to the lead's page (where its tasks are); any other task to the task itself. */
+const taskUrl = (context: MailContext, locale: UserLocale) =>
+  context.task?.lead_id == null
+    ? `${context.publicUrl}/tasks/${context.task?.id}`
+    : `${context.publicUrl}/dashboard/leads/${context.task.lead_id}${locale === 'en' ? '?lang=en' : ''}`
+
+/** The task's due time on the recipient's clock, with the zone named. */
+function dueTime(context: MailContext, locale: UserLocale): string {
+  const timeZone = context.timeZone ?? 'UTC'
+  const format = new Intl.DateTimeFormat(locale, { dateStyle: 'full', timeStyle: 'short', timeZone })
+  return `${format.format(new Date(context.task?.due_at ?? 0))} (${timeZone})`
+}
 
 const PHRASES: Record<UserLocale, Phrasebook> = {
   es: {
@@ -88,6 +103,12 @@ const PHRASES: Record<UserLocale, Phrasebook> = {
       link: 'Ver el webhook',
       url: webhookUrl(c),
     }),
+    task_due: (c) => ({
+      subject: `Recordatorio: ${c.task?.title}`,
+      lines: [`Hola ${c.recipientName}:`, `Tu tarea #${c.task?.id} «${c.task?.title}» vence el ${dueTime(c, 'es')}.`],
+      link: c.task?.lead_id == null ? 'Ver la tarea' : 'Ver el lead',
+      url: taskUrl(c, 'es'),
+    }),
   },
   en: {
     lead_assigned: (c) => ({
@@ -127,6 +148,12 @@ const PHRASES: Record<UserLocale, Phrasebook> = {
       ],
       link: 'Open the webhook',
       url: webhookUrl(c),
+    }),
+    task_due: (c) => ({
+      subject: `Reminder: ${c.task?.title}`,
+      lines: [`Hello ${c.recipientName},`, `Your task #${c.task?.id} "${c.task?.title}" is due ${dueTime(c, 'en')}.`],
+      link: c.task?.lead_id == null ? 'Open the task' : 'Open the lead',
+      url: taskUrl(c, 'en'),
     }),
   },
 }

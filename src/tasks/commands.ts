@@ -11,6 +11,7 @@ import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain
 import { type EventType, writeEvent } from '../events/outbox.js'
 import { recordActivities } from '../timeline/record.js'
 import { selectTask, type Task, visibleTasks } from './queries.js'
+import { armReminder, reminderTime } from './reminders.js'
 
 export interface NewTask {
   title: string
@@ -161,6 +162,7 @@ export async function createTask(trx: Transaction<DB>, actor: AuthenticatedActor
     })
     .returning(TASK_ROW_COLUMNS)
     .executeTakeFirstOrThrow()
+  await armReminder(trx, row.id)
   await refreshNextTaskAt(trx, [row.lead_id])
   const task = await readTask(trx, row.id)
   await writeAudit(trx, actor, { table: 'tasks', recordId: row.id, action: 'create', oldValues: null, newValues: row })
@@ -235,6 +237,9 @@ export async function updateTask(
     .set({ ...changes.set, updated_at: sql`now()` })
     .where('id', '=', id)
     .execute()
+  // A new reminder time re-arms the reminder, even one already sent for the old time.
+  const moved = reminderTime({ ...current, ...changes.set }).getTime() !== reminderTime(current).getTime()
+  if (moved) await armReminder(trx, id)
   await refreshNextTaskAt(trx, [current.lead_id, parents.lead_id ?? null])
   const task = await readTask(trx, id)
   await writeAudit(trx, actor, {
@@ -278,6 +283,8 @@ export async function reopenTask(trx: Transaction<DB>, actor: AuthenticatedActor
   if (current.done_at === null) return readTask(trx, id)
   await lockLeads(trx, [current.lead_id])
   await trx.updateTable('tasks').set({ done_at: null, updated_at: sql`now()` }).where('id', '=', id).execute()
+  // A reminder time that passed while the task was done, or was already sent, is not sent now.
+  await armReminder(trx, id)
   await refreshNextTaskAt(trx, [current.lead_id])
   const task = await readTask(trx, id)
   const [oldValues, newValues] = [{ done_at: current.done_at }, { done_at: null }]
