@@ -207,6 +207,8 @@ describe('the dashboard at /dashboard', () => {
       const figures = await client.stats(adminToken, range)
       await expectFigures(page, figures)
       await page.locator('#kpi-overdue', { hasText: /^1$/ }).waitFor()
+      const stale = await client.call<{ total: number }>(adminToken, 'GET', `/leads?stale=true&limit=1&${range}`)
+      assert.equal(await page.locator('#kpi-stale').textContent(), String(stale.total))
       // The first responses: the answered lead is unassigned; the seller's leads still wait.
       assert.notEqual(figures.response_time.median_seconds, null)
       assert.match((await page.locator('#response-median').textContent()) ?? '', /^\d+\s+s$/)

@@ -64,3 +64,10 @@ export const listLeads = (query) => call(`/leads?${query}`)
 
 /** GET /tasks?status=overdue (the caller's scope), one item: its `total` is what the page shows. */
 export const overdueTasks = () => call('/tasks?status=overdue&limit=1')
+
+/** GET /leads?stale=true with the page's filters (they are the list's too), one item: its `total`. */
+export function staleLeads(filters) {
+  const query = new URLSearchParams({ stale: 'true', limit: '1' })
+  for (const [name, value] of Object.entries(filters)) if (value) query.append(name, value)
+  return call(`/leads?${query}`)
+}

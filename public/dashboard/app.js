@@ -1,4 +1,4 @@
-import { leadStats, overdueTasks } from '/dashboard/api.js'
+import { leadStats, overdueTasks, staleLeads } from '/dashboard/api.js'
 import { drawPerDay } from '/dashboard/chart.js'
 import {
   $,
@@ -255,14 +255,16 @@ async function load() {
   try {
     const withoutSeller = { ...filters, assigned_to: '' }
     // The seller list comes from the same numbers without the seller filter.
-    const [stats, unfiltered, overdue] = await Promise.all([
+    const [stats, unfiltered, overdue, stale] = await Promise.all([
       leadStats(filters),
       filters.assigned_to && shell.user.role !== 'sales' ? leadStats(withoutSeller) : undefined,
       overdueTasks(),
+      staleLeads(filters),
     ])
     state.stats = stats
     state.overdue = overdue.total
     renderOverdue(overdue.total)
+    $('kpi-stale').textContent = integer(stale.total)
     state.filters = filters
     state.sellers = (unfiltered ?? stats).by_assignee
     renderOptions()
