@@ -26,7 +26,6 @@ const SECTIONS: Array<{ title: string; names: string[] }> = [
   {
     title: 'Throttles',
     names: [
-      'RATE_LIMIT_PER_MINUTE',
       'LOGIN_MAX_FAILURES_PER_USER',
       'LOGIN_MAX_FAILURES_PER_ADDRESS',
       'LOGIN_THROTTLE_WINDOW_SECONDS',

@@ -240,11 +240,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     // A token without an end, a subject or a version would outlive every revocation.
     verify: { algorithms: ['HS256'], requiredClaims: ['sub', 'exp', 'iat', 'ver'] },
   })
-  await app.register(authenticationPlugin, {
-    db,
-    cacheMs: config.authCacheMs,
-    rateLimitPerMinute: config.rateLimitPerMinute,
-  })
+  await app.register(authenticationPlugin, { db, cacheMs: config.authCacheMs })
   await app.register(idempotencyPlugin, { db, secret: jwtSecret })
 
   await app.register(swagger, {
@@ -290,7 +286,7 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
     limits: config.login,
     accessTokenTtlSeconds: config.accessTokenTtlSeconds,
   })
-  await app.register(apiKeyRoutes, { db, rateLimitPerMinute: config.rateLimitPerMinute })
+  await app.register(apiKeyRoutes, { db })
   await app.register(userRoutes, { db, defaultLocale: config.defaultLocale })
   await app.register(notificationRoutes, { db })
   await app.register(auditRoutes, { db })

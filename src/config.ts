@@ -51,8 +51,6 @@ export interface Config {
   defaultLocale: 'es' | 'en'
   /** IANA name, checked at start. */
   defaultTimeZone: string
-  /** Requests a minute per user and per API key without a limit of its own. */
-  rateLimitPerMinute: number
   /** Unset: mails are written to the log. */
   smtpUrl: string | undefined
   mailFrom: string
@@ -126,7 +124,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     authCacheMs: env.AUTH_CACHE_MS,
     adminPassword: env.ADMIN_PASSWORD,
     adminPasswordIsDefault: env.ADMIN_PASSWORD === DEFAULT_ADMIN_PASSWORD,
-    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     login: {
       maxFailuresPerUser: env.LOGIN_MAX_FAILURES_PER_USER,
       maxFailuresPerAddress: env.LOGIN_MAX_FAILURES_PER_ADDRESS,

@@ -105,12 +105,6 @@ export const EnvSchema = Type.Object({
     maxLength: PASSWORD_MAX_LENGTH,
     description: 'The password of the `admin` that the first start creates.',
   }),
-  RATE_LIMIT_PER_MINUTE: Type.Integer({
-    default: 600,
-    minimum: 1,
-    description:
-      'Requests a minute per user (their tokens together) and per API key (unless the key has its own limit), across all instances, before 429 rate_limited.',
-  }),
   LOGIN_MAX_FAILURES_PER_USER: Type.Integer({
     default: 5,
     minimum: 1,

@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { systemActor } from './auth/actor.js'
 import { purgeExpiredLoginFailures } from './auth/login-failures-purge.js'
-import { purgeEndedRequestCounts } from './auth/rate-limit.js'
 import { type Config, resolveJwtSecret } from './config.js'
 import { type DatabaseHandle, openDatabase, waitForDatabase } from './db/database.js'
 import { type EmbeddedPostgres, embeddedUrl, isServing, startEmbeddedPostgres } from './db/embedded.js'
@@ -138,7 +137,6 @@ export async function startRuntime(
         warn('purging expired form submission counts'),
       ),
       every(purgeIntervalMs, () => purgeExpiredIdempotencyKeys(db), warn('purging expired idempotency keys')),
-      every(60_000, () => purgeEndedRequestCounts(db), warn('purging ended request counts')),
       every(HOURLY_MS, () => purgeOldEvents(db, config.eventRetentionDays), warn('purging old events')),
       every(
         HOURLY_MS,

@@ -4,10 +4,7 @@ import { IdParams, problems, ref } from '../http/schemas.js'
 import { ApiKeyCreateSchema, ApiKeyListQuery, ApiKeyPageSchema, ApiKeyWithKeySchema } from './schemas.js'
 import { createApiKey, deleteApiKey, listApiKeys } from './service.js'
 
-export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ db: Database; rateLimitPerMinute: number }> = async (
-  app,
-  { db, rateLimitPerMinute },
-) => {
+export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (app, { db }) => {
   app.addHook('onRequest', app.authenticate)
 
   app.post(
@@ -18,16 +15,13 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ db: Database; rateLimitPe
         operationId: 'createApiKey',
         tags: ['auth'],
         summary: 'Make an API key for yourself; the answer holds the key, shown only here',
-        description:
-          'The key acts with your role; a ["read"] key may only GET. It has a rate limit of its own (RATE_LIMIT_PER_MINUTE unless rate_limit_per_minute says otherwise), apart from your tokens.',
+        description: 'The key acts with your role; a ["read"] key may only GET.',
         body: ref(ApiKeyCreateSchema),
         response: { 201: ref(ApiKeyWithKeySchema), ...problems(403) },
       },
     },
     async (request, reply) => {
-      const apiKey = await db
-        .transaction()
-        .execute((trx) => createApiKey(trx, request.actor, request.body, rateLimitPerMinute))
+      const apiKey = await db.transaction().execute((trx) => createApiKey(trx, request.actor, request.body))
       reply.header('cache-control', 'no-store')
       return reply.code(201).header('location', `/auth/api-keys/${apiKey.id}`).send(apiKey)
     },

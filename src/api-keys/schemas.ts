@@ -16,9 +16,6 @@ const apiKeyFields = {
   }),
   user_id: Type.Integer({ description: 'The owner: the key acts with this user’s role' }),
   expires_at: NullableDateTime,
-  rate_limit_per_minute: Nullable(
-    Type.Integer({ description: 'Requests a minute this key may make; null: RATE_LIMIT_PER_MINUTE, as its owner' }),
-  ),
   last_used_at: Nullable(DateTime),
   created_at: DateTime,
 }
@@ -50,16 +47,6 @@ export const ApiKeyCreateSchema = Type.Object(
     }),
     expires_at: Type.Optional(
       Nullable(Type.String({ format: 'date-time', description: 'In the future; none: the key does not expire' })),
-    ),
-    rate_limit_per_minute: Type.Optional(
-      Nullable(
-        Type.Integer({
-          minimum: 1,
-          maximum: 1_000_000,
-          description:
-            'Requests a minute for this key alone (its owner’s tokens count apart); above RATE_LIMIT_PER_MINUTE only an admin may set it (403). None: RATE_LIMIT_PER_MINUTE',
-        }),
-      ),
     ),
   },
   {

@@ -11,7 +11,6 @@ const API_KEY_COLUMNS = [
   'id',
   'name',
   'scopes',
-  'rate_limit_per_minute',
   'key_prefix',
   'user_id',
   'expires_at',
@@ -29,7 +28,6 @@ export interface NewApiKey {
   name: string
   scopes: ApiKeyScope[]
   expires_at?: string | null
-  rate_limit_per_minute?: number | null
 }
 
 /**
@@ -40,14 +38,8 @@ export async function createApiKey(
   trx: Transaction<DB>,
   actor: AuthenticatedActor,
   input: NewApiKey,
-  defaultRateLimit: number,
 ): Promise<ApiKey & { key: string }> {
   if (!input.scopes.includes('read')) throw ValidationError.field('scopes', 'must be ["read"] or ["read", "write"]')
-  const rateLimit = input.rate_limit_per_minute ?? null
-  // A leaked key must not outrun the limit of its owner's own tokens unless an admin says so.
-  if (rateLimit !== null && rateLimit > defaultRateLimit && actor.role !== 'admin') {
-    throw new ForbiddenError(`Only admins may give a key a rate limit above ${defaultRateLimit} a minute`)
-  }
   const expiresAt = input.expires_at == null ? null : new Date(input.expires_at)
   if (expiresAt !== null && expiresAt.getTime() <= Date.now()) {
     throw ValidationError.field('expires_at', 'must be in the future')
@@ -62,7 +54,6 @@ export async function createApiKey(
       key_prefix: prefix,
       scopes: input.scopes.includes('write') ? ['read', 'write'] : ['read'],
       expires_at: expiresAt,
-      rate_limit_per_minute: rateLimit,
     })
     .returning(API_KEY_COLUMNS)
     .$narrowType<{ scopes: ApiKeyScope[] }>()

@@ -7,7 +7,6 @@ import { ForbiddenError, UnauthorizedError } from '../errors/domain.js'
 import type { Actor } from './actor.js'
 import { refuseApiKeysWhereNotAllowed } from './api-key-limits.js'
 import { hashApiKey, isApiKey } from './api-keys.js'
-import { countRequest } from './rate-limit.js'
 
 export interface TokenClaims {
   sub: string
@@ -63,8 +62,8 @@ interface UserState {
  * is_active bumps token_version, and a deleted user has no row. The row is cached for at most
  * `cacheMs` (≤ 5 s), so a revocation reaches every instance within that time.
  */
-export const authenticationPlugin = fp<{ db: Database; cacheMs: number; rateLimitPerMinute: number }>(
-  async (app: FastifyInstance, { db, cacheMs, rateLimitPerMinute }) => {
+export const authenticationPlugin = fp<{ db: Database; cacheMs: number }>(
+  async (app: FastifyInstance, { db, cacheMs }) => {
     const cache = new Map<number, { state: UserState | null; loadedAt: number }>()
 
     async function loadState(userId: number): Promise<UserState | null> {
@@ -87,15 +86,11 @@ export const authenticationPlugin = fp<{ db: Database; cacheMs: number; rateLimi
      * An API key (crm_...), looked up by its hash on every request, with no cache: a revoked key
      * (its row deleted) or a deactivated owner is refused at once on every instance.
      */
-    async function authenticateApiKey(
-      request: FastifyRequest,
-      key: string,
-    ): Promise<{ actor: AuthenticatedActor; rateLimit: number | null }> {
+    async function authenticateApiKey(request: FastifyRequest, key: string): Promise<AuthenticatedActor> {
       const found = await db
         .selectFrom('api_keys')
         .innerJoin('users', 'users.id', 'api_keys.user_id')
-        .select(['api_keys.id', 'api_keys.name', 'api_keys.scopes', 'api_keys.rate_limit_per_minute'])
-        .select(['users.id as user_id', 'users.username'])
+        .select(['api_keys.id', 'api_keys.name', 'api_keys.scopes', 'users.id as user_id', 'users.username'])
         .select(['users.role', 'users.is_active'])
         .select(sql<boolean>`api_keys.expires_at is not null and api_keys.expires_at <= now()`.as('expired'))
         .select(
@@ -124,25 +119,20 @@ export const authenticationPlugin = fp<{ db: Database; cacheMs: number; rateLimi
         throw new ForbiddenError('This API key may only read: its scopes are ["read"]', 'insufficient_scope')
       }
       return {
-        actor: {
-          userId: found.user_id,
-          username: found.username,
-          role: found.role,
-          requestId: request.id,
-          via: { type: 'api_key', id: found.id, name: found.name },
-        },
-        rateLimit: found.rate_limit_per_minute,
+        userId: found.user_id,
+        username: found.username,
+        role: found.role,
+        requestId: request.id,
+        via: { type: 'api_key', id: found.id, name: found.name },
       }
     }
 
     app.decorateRequest('actor', null as unknown as AuthenticatedActor)
 
-    app.decorate('authenticate', async (request: FastifyRequest, reply: FastifyReply) => {
+    app.decorate('authenticate', async (request: FastifyRequest) => {
       const token = bearerToken(request)
       if (token !== undefined && isApiKey(token)) {
-        const { actor, rateLimit } = await authenticateApiKey(request, token)
-        request.actor = actor
-        await countRequest(db, reply, actor, rateLimit ?? rateLimitPerMinute)
+        request.actor = await authenticateApiKey(request, token)
         return
       }
       let claims: TokenClaims
@@ -168,7 +158,6 @@ export const authenticationPlugin = fp<{ db: Database; cacheMs: number; rateLimi
         throw new UnauthorizedError('The token has been revoked')
       }
       request.actor = { userId, username: state.username, role: state.role, requestId: request.id }
-      await countRequest(db, reply, request.actor, rateLimitPerMinute)
     })
 
     app.decorate('requireRole', (...roles: UserRole[]) => async (request: FastifyRequest) => {

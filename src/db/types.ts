@@ -57,7 +57,6 @@ export interface ApiKeys {
   key_prefix: string;
   last_used_at: Timestamp | null;
   name: string;
-  rate_limit_per_minute: number | null;
   scopes: string[];
   user_id: number;
 }
@@ -257,12 +256,6 @@ export interface PipelineSettings {
   updated_at: Generated<Timestamp>;
 }
 
-export interface RequestCounts {
-  key: string;
-  requests: number;
-  window_started_at: Timestamp;
-}
-
 export interface SavedViews {
   created_at: Generated<Timestamp>;
   filters: Generated<Json>;
@@ -371,7 +364,6 @@ export interface DB {
   login_failures: LoginFailures;
   notifications: Notifications;
   pipeline_settings: PipelineSettings;
-  request_counts: RequestCounts;
   saved_views: SavedViews;
   tasks: Tasks;
   users: Users;

@@ -5,7 +5,6 @@ import type { DB } from './types.js'
 export type WindowCounterTable =
   | { table: 'login_failures'; count: 'failures' }
   | { table: 'form_submission_counts'; count: 'submissions' }
-  | { table: 'request_counts'; count: 'requests' }
 
 export interface WindowCount {
   key: string

@@ -63,8 +63,7 @@ export class TooManyRequestsError extends DomainError {
   constructor(
     readonly retryAfterSeconds: number,
     message = 'Too many failed attempts; try again later',
-    code = 'too_many_attempts',
   ) {
-    super(429, code, message)
+    super(429, 'too_many_attempts', message)
   }
 }

@@ -43,16 +43,8 @@ export function corsOptionsOf(db: Database, apiOrigins: string[]) {
     if (key === undefined) {
       return {
         origin: apiOrigins.length > 0 ? apiOrigins : false,
-        // Headers a browser's script may read: what conditional requests, retries, creations and the rate limit answer.
-        exposedHeaders: [
-          'ETag',
-          'Location',
-          'Idempotent-Replayed',
-          'Retry-After',
-          'X-Request-Id',
-          'RateLimit',
-          'RateLimit-Policy',
-        ],
+        // Headers a browser's script may read: what conditional requests, retries and creations answer.
+        exposedHeaders: ['ETag', 'Location', 'Idempotent-Replayed', 'Retry-After', 'X-Request-Id'],
       }
     }
     request.webForm = key ? await webFormByKey(db, key) : undefined

@@ -25,7 +25,7 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
  * Completes each route's documented responses, so the OpenAPI document lists every answer a
  * route can give: the errors that every route of its kind can return (400 for bad input, 401
  * without a valid token, 403 for a write with a read-only API key, 413/415 for bodies, 414 for an
- * over-long path parameter, 409 for a change cancelled by a deadlock, 429 past the rate limit, 503 without the database), as problem+json, and a description
+ * over-long path parameter, 409 for a change cancelled by a deadlock, 503 without the database), as problem+json, and a description
  * for each status.
  */
 export function completeRouteDocumentation(route: RouteOptions): void {
@@ -36,11 +36,7 @@ export function completeRouteDocumentation(route: RouteOptions): void {
   if (schema.querystring) schema.querystring = withDefaultsOptional(schema.querystring)
   const statuses = new Set(Object.keys(schema.response).map(Number))
   if (schema.body || schema.querystring || schema.params) statuses.add(400)
-  if (schema.security === undefined) {
-    statuses.add(401)
-    // Past RATE_LIMIT_PER_MINUTE (or the API key's own limit): 429 rate_limited.
-    statuses.add(429)
-  }
+  if (schema.security === undefined) statuses.add(401)
   const writes = [route.method].flat().some((method) => WRITE_METHODS.has(method))
   // A read-only API key is refused any write with 403 insufficient_scope.
   if (schema.security === undefined && writes) statuses.add(403)

@@ -75,8 +75,6 @@ export function testConfig(overrides: Record<string, string> = {}, dataDir?: str
       LOG_LEVEL: 'silent',
       JWT_SECRET: randomBytes(32).toString('hex'),
       DATA_DIR: dataDir ?? join(tmpdir(), 'mini-crm-test-unused'),
-      // Tests send far more than a person would; the rate limit's own test sets it.
-      RATE_LIMIT_PER_MINUTE: '1000000',
       ...overrides,
     },
     { dotenv: false },

@@ -46,16 +46,7 @@ export function spawnTs(
 ): ChildProcess {
   return spawn(process.execPath, ['--import', TSX, join(root, file), ...(options.args ?? [])], {
     cwd: options.cwd ?? root,
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'info',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      // Tests and benchmarks send far more than a person would.
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      ...env,
-    },
+    env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'info', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
 }
