@@ -9,6 +9,7 @@ import { visibleLeads } from '../auth/scope.js'
 import type { DB } from '../db/types.js'
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors/domain.js'
 import { type EventType, writeEvent } from '../events/outbox.js'
+import { assertLiveClient } from '../leads/commands.js'
 import { recordActivities } from '../timeline/record.js'
 import { selectTask, type Task, visibleTasks } from './queries.js'
 import { armReminder, reminderTime } from './reminders.js'
@@ -86,18 +87,6 @@ async function lockParentLead(trx: Transaction<DB>, actor: AuthenticatedActor, l
   return lead.client_id
 }
 
-/** A client a task is put on: live (FOR SHARE waits for a concurrent trash of it). */
-async function assertParentClient(trx: Transaction<DB>, clientId: number): Promise<void> {
-  const client = await trx
-    .selectFrom('clients')
-    .select('id')
-    .where('id', '=', clientId)
-    .where('deleted_at', 'is', null)
-    .forShare()
-    .executeTakeFirst()
-  if (!client) throw ValidationError.field('client_id', `no client with id ${clientId} (or it is in the trash)`)
-}
-
 /** Sales users keep tasks to themselves; anyone else is checked to be an active user. */
 async function assertAssignee(trx: Transaction<DB>, actor: AuthenticatedActor, assignedTo: number | null) {
   if (actor.role === 'sales' && assignedTo !== actor.userId) {
@@ -120,7 +109,7 @@ async function parentsOf(
     }
     return { lead_id: leadId, client_id: null }
   }
-  if (clientId != null) await assertParentClient(trx, clientId)
+  if (clientId != null) await assertLiveClient(trx, clientId)
   return { lead_id: null, client_id: clientId ?? null }
 }
 
