@@ -170,6 +170,13 @@ export const EnvSchema = Type.Object({
     description:
       'The IANA time zone (`America/Caracas`, `Europe/Madrid`, `UTC`) of every user whose `time_zone` is null (a new user given none), and of the pipeline settings until an admin sets one: where "today" starts and business hours are counted.',
   }),
+  DIGEST_HOUR: Type.Integer({
+    default: 8,
+    minimum: 0,
+    maximum: 23,
+    description:
+      "The local hour (0–23, in each user's `time_zone`) during which users who turned `daily_digest` on get their morning digest mail.",
+  }),
   DEFAULT_LOCALE: OneOf(
     USER_LOCALES,
     'es',
