@@ -53,7 +53,7 @@ describe('tasks of what the trash purges', () => {
         events.map((event) => event.type),
         ['task.created', 'task.deleted'],
       )
-      assert.equal((events[1]?.data as { object: { id: number } }).object.id, task.id)
+      assert.equal((events[1]?.data as { object?: { id: number } } | undefined)?.object?.id, task.id)
     }
     assert.equal((await ctx.as(ctx.adminToken, 'GET', `/tasks/${other.id}`)).statusCode, 200)
     assert.deepEqual(
