@@ -210,7 +210,9 @@ export async function updateTask(
   if (patch.assigned_to !== undefined && patch.assigned_to !== current.assigned_to) {
     await assertAssignee(trx, actor, patch.assigned_to)
   }
-  await lockLeads(trx, [current.lead_id])
+  // The lead it leaves and the one it joins, in id order: two tasks crossing between the same two
+  // leads at once then queue instead of deadlocking.
+  await lockLeads(trx, [current.lead_id, patch.lead_id ?? null])
   const parents = await patchedParents(trx, actor, current, patch)
   const changes = diff<TaskRow>(current, {
     title: patch.title,
