@@ -17,6 +17,8 @@ const LAYERS = [
   // The pipeline settings and business time, which the timeline's first responses use.
   'pipeline',
   'timeline',
+  // The metrics registry, which the jobs and the login count into.
+  'metrics',
   'logging.ts',
   'env.ts',
   'config.ts',

@@ -10,6 +10,7 @@ import { EnvSchema } from '../src/env.js'
 /** The sections both files group the variables in, in order; every variable stands in one. */
 const SECTIONS: Array<{ title: string; names: string[] }> = [
   { title: 'Server', names: ['NODE_ENV', 'HOST', 'PORT', 'PUBLIC_URL', 'LOG_LEVEL', 'LOG_FORMAT'] },
+  { title: 'Metrics', names: ['METRICS_TOKEN', 'METRICS_PORT'] },
   {
     title: 'Database',
     names: [

@@ -8,6 +8,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Transaction } from 'kysely'
+import type pg from 'pg'
 import { authRoutes } from './account/routes.js'
 import { authSchemas } from './account/schemas.js'
 import { activityRoutes } from './activities/routes.js'
@@ -45,6 +46,9 @@ import { clientLeads } from './leads/of-client.js'
 import { leadRoutes } from './leads/routes.js'
 import { LeadListQuery, leadSchemas } from './leads/schemas.js'
 import { logDestination } from './logging.js'
+import { metricsScraper } from './metrics/database.js'
+import { observeRequest } from './metrics/registry.js'
+import { metricsRoutes } from './metrics/routes.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
 import { pipelineRoutes } from './pipeline/routes.js'
@@ -128,6 +132,8 @@ export interface AppDependencies {
   config: Config
   db: Database
   jwtSecret: string
+  /** The pool behind db, whose connections GET /metrics reports. */
+  pool?: pg.Pool
 }
 
 /** The server's options: logging with redaction, limits, request ids, and problem+json for router errors. */
@@ -185,7 +191,7 @@ function serverOptions(config: Config): FastifyServerOptions {
   }
 }
 
-export async function buildApp({ config, db, jwtSecret }: AppDependencies): Promise<FastifyInstance> {
+export async function buildApp({ config, db, jwtSecret, pool }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
   setDefaultTimeZone(config.defaultTimeZone)
 
@@ -214,6 +220,10 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  // Counted under the route's pattern (/leads/:id): an id in a label would make a series per record.
+  app.addHook('onResponse', async (request, reply) => {
+    observeRequest(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000)
   })
   // A write that succeeded has committed its events: this process's workers look at once.
   app.addHook('onResponse', async (request, reply) => {
@@ -279,6 +289,9 @@ export async function buildApp({ config, db, jwtSecret }: AppDependencies): Prom
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { validatorUrl: null, persistAuthorization: false } })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
+  if (config.metrics.token !== undefined) {
+    await app.register(metricsRoutes, { scraper: metricsScraper(db, pool), token: config.metrics.token })
+  }
   await app.register(indexRoutes, { version: packageJson.version })
   await app.register(healthRoutes, { db })
   await app.register(authRoutes, {

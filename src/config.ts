@@ -64,6 +64,8 @@ export interface Config {
   jobRetryDelaysMs: number[]
   webhookAllowPrivateNetworks: boolean
   webhookTimeoutMs: number
+  /** GET /metrics: its bearer token on the API port, and/or a port of its own; neither: not served. */
+  metrics: { token: string | undefined; port: number | undefined }
   /** Days a trashed client or lead is kept before the workers purge it. */
   trashRetentionDays: number
   /** Unset: the WhatsApp routes answer 404. */
@@ -155,8 +157,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     jobRetryDelaysMs: env.JOB_RETRY_DELAYS_SECONDS.split(',').map((seconds) => Math.round(Number(seconds) * 1000)),
     webhookAllowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
     webhookTimeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    metrics: { token: env.METRICS_TOKEN, port: env.METRICS_PORT },
     trashRetentionDays: env.TRASH_RETENTION_DAYS,
     whatsapp: whatsappConfig(env),
+  }
+  if (config.metrics.port !== undefined && config.metrics.port !== 0 && config.metrics.port === config.port) {
+    throw new ConfigError(`Invalid configuration: METRICS_PORT must differ from PORT (${config.port})`)
   }
   if (config.env === 'production') {
     if (!config.jwtSecret || config.jwtSecret.length < MIN_PRODUCTION_SECRET_LENGTH) {

@@ -222,6 +222,21 @@ export const EnvSchema = Type.Object({
     maximum: 10_000,
     description: 'A delivery answered 2xx within this time is a success (at most 10 s).',
   }),
+  METRICS_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 16,
+      description:
+        'Serves `GET /metrics` on the API port to a caller sending it as `Authorization: Bearer …` (at least 16 characters). Unset, and without `METRICS_PORT`, `/metrics` is a 404.',
+    }),
+  ),
+  METRICS_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description:
+        'Serves `GET /metrics` without a token on a listener of its own, on `HOST` and this port (0: any free one): keep it off the public network. `npm run worker` serves its own there too.',
+    }),
+  ),
   TRASH_RETENTION_DAYS: Type.Integer({
     default: 30,
     minimum: 1,

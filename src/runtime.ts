@@ -12,6 +12,8 @@ import { purgeExpiredIdempotencyKeys } from './http/idempotency.js'
 import { every, type Periodic } from './jobs/periodic.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
 import { publishStaleLeads } from './leads/stale.js'
+import { metricsScraper } from './metrics/database.js'
+import { startMetricsListener } from './metrics/listener.js'
 import { countHistoricResponses } from './pipeline/first-response.js'
 import { undoAbandonedImports } from './spreadsheets/import-undo.js'
 import { purgeExpiredTrash } from './trash/service.js'
@@ -92,6 +94,8 @@ export async function openConfiguredDatabase(
 export interface Runtime {
   app: FastifyInstance
   database: DatabaseRuntime
+  /** The METRICS_PORT listener, when configured. */
+  metrics: FastifyInstance | undefined
   close(): Promise<void>
 }
 
@@ -111,10 +115,17 @@ export async function startRuntime(
     onPoolError: (error) => app?.log.warn({ err: { message: error.message } }, 'database connection lost'),
   })
   let housekeeping: Periodic[] = []
+  let metrics: FastifyInstance | undefined
   try {
     await waitForDatabase(database.handle, { url: database.url, seconds: config.dbWaitSeconds, log })
     if (config.migrateOnStart) await migrate(database.url, { log })
-    app = await buildApp({ config, db: database.handle.db, jwtSecret })
+    app = await buildApp({ config, db: database.handle.db, jwtSecret, pool: database.handle.pool })
+    if (config.metrics.port !== undefined) {
+      metrics = await startMetricsListener(metricsScraper(database.handle.db, database.handle.pool), {
+        host: config.host,
+        port: config.metrics.port,
+      })
+    }
     if (await ensureFirstAdmin(database.handle.db, config.adminPassword, config.defaultLocale)) {
       if (config.adminPasswordIsDefault) {
         app.log.warn(
@@ -160,6 +171,7 @@ export async function startRuntime(
     ]
   } catch (error) {
     await app?.close()
+    await metrics?.close()
     await database.close()
     throw error
   }
@@ -171,9 +183,10 @@ export async function startRuntime(
   return {
     app: started,
     database,
+    metrics,
     async close() {
       // Stop taking connections and finish the requests and jobs in flight, then let go of the database.
-      await Promise.all([started.close(), workers?.stop()])
+      await Promise.all([started.close(), metrics?.close(), workers?.stop()])
       await Promise.all(startedHousekeeping.map((task) => task.stop()))
       await database.close()
     },

@@ -4,6 +4,8 @@ import pino from 'pino'
 import { ConfigError, loadConfig } from './config.js'
 import { migrate } from './db/migrate.js'
 import { startWorkers } from './jobs/worker.js'
+import { metricsScraper } from './metrics/database.js'
+import { startMetricsListener } from './metrics/listener.js'
 import { openConfiguredDatabase } from './runtime.js'
 
 let config: ReturnType<typeof loadConfig>
@@ -22,10 +24,18 @@ const database = await openConfiguredDatabase(config, {
 if (config.migrateOnStart) await migrate(database.url)
 const workers = startWorkers(database.handle.db, config, log.child({ component: 'workers' }))
 log.info('workers started')
+// The jobs' counters live in this process: METRICS_PORT serves them (and the backlog) here too.
+const metrics =
+  config.metrics.port === undefined
+    ? undefined
+    : await startMetricsListener(metricsScraper(database.handle.db, database.handle.pool), {
+        host: config.host,
+        port: config.metrics.port,
+      })
 
 closeWithGrace({ delay: 15_000 }, async ({ signal, err }) => {
   if (err) log.error({ err: { type: err.name, message: err.message } }, 'shutting down after an error')
   else log.info({ signal }, 'shutting down: finishing the jobs in hand')
-  await workers.stop()
+  await Promise.all([workers.stop(), metrics?.close()])
   await database.close()
 })

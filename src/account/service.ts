@@ -3,7 +3,8 @@ import { verifyPassword } from '../auth/passwords.js'
 import { clearUserFailures, releaseAttempt, reserveAttempt, type ThrottleLimits } from '../auth/throttle.js'
 import type { Database } from '../db/database.js'
 import type { UserRole } from '../db/types.js'
-import { UnauthorizedError, ValidationError } from '../errors/domain.js'
+import { TooManyRequestsError, UnauthorizedError, ValidationError } from '../errors/domain.js'
+import { loginFailures } from '../metrics/registry.js'
 
 export interface LoginResult {
   userId: number
@@ -23,7 +24,12 @@ export async function login(
 ): Promise<LoginResult> {
   const username = credentials.username.trim().toLowerCase()
   const keys = { user: username, address }
-  await reserveAttempt(db, keys, limits)
+  try {
+    await reserveAttempt(db, keys, limits)
+  } catch (error) {
+    if (error instanceof TooManyRequestsError) loginFailures.inc({ reason: 'throttled' })
+    throw error
+  }
   const user = await db
     .selectFrom('users')
     .select(['id', 'role', 'is_active', 'password_hash', 'token_version'])
@@ -31,6 +37,7 @@ export async function login(
     .executeTakeFirst()
   const passwordMatches = await verifyPassword(user?.password_hash, credentials.password)
   if (!user || !passwordMatches || !user.is_active) {
+    loginFailures.inc({ reason: 'invalid_credentials' })
     throw new UnauthorizedError('Invalid username or password', 'invalid_credentials')
   }
   await releaseAttempt(db, keys)

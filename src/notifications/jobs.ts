@@ -4,6 +4,7 @@ import type { EventActor } from '../auth/actor.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { MAIL_LEASE_SECONDS, retryDelayMs } from '../events/retry.js'
+import { countAttempt } from '../metrics/registry.js'
 import { canonicalTimeZone } from '../time-zone.js'
 import type { Mailer } from './mailer.js'
 import { type NotifiableEvent, type NotificationKind, recipientsOf } from './rules.js'
@@ -160,7 +161,8 @@ export async function sendDueNotifications(db: Database, options: MailJobOptions
         digest: row.kind === 'daily_digest' ? (row.data as unknown as MailContext['digest']) : undefined,
       })
       try {
-        await options.mailer.send(user.email, mail)
+        const to = user.email
+        await countAttempt('mail', () => options.mailer.send(to, mail))
         await finish(db, row.id, { state: 'sent', sent_at: sql<Date>`now()`, last_error: null })
       } catch (error) {
         const delay = retryDelayMs(row.attempts, options.retryDelaysMs)

@@ -5,6 +5,7 @@ import { systemActor } from '../auth/actor.js'
 import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { writeEvent } from '../events/outbox.js'
+import { countAttempt } from '../metrics/registry.js'
 import { selectTask } from './queries.js'
 
 /** When a task's reminder falls due: its remind_at, else its due_at. */
@@ -35,6 +36,10 @@ export async function armReminder(trx: Transaction<DB>, id: number): Promise<voi
  * Returns how many tasks it claimed.
  */
 export async function remindDueTasks(db: Database, limit: number): Promise<number> {
+  return countAttempt('reminder', () => claimDueReminders(db, limit))
+}
+
+async function claimDueReminders(db: Database, limit: number): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const claimed = await sql<{ id: number }>`
       update tasks set reminded_for = coalesce(remind_at, due_at)

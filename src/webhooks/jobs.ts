@@ -7,6 +7,7 @@ import type { Database } from '../db/database.js'
 import type { DB } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { DELIVERY_LEASE_MARGIN_MS, retryDelayMs } from '../events/retry.js'
+import { recordWebhookDelivery } from '../metrics/registry.js'
 import { notifyAdmins } from '../notifications/jobs.js'
 import { type DeliveryOutcome, deliver, type SignedMessage } from './deliver.js'
 
@@ -153,6 +154,7 @@ async function attempt(
       const target = targets.get(delivery.id)
       if (!target) return
       const outcome = await deliver(target, eventBody(target), options)
+      recordWebhookDelivery(outcome)
       await recordOutcome(db, delivery, outcome, options, manual)
     }),
   )
