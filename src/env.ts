@@ -234,7 +234,7 @@ export const EnvSchema = Type.Object({
       minimum: 0,
       maximum: 65535,
       description:
-        'Serves `GET /metrics` without a token on a listener of its own, on `HOST` and this port (0: any free one): keep it off the public network. `npm run worker` serves its own there too.',
+        'Serves `GET /metrics` without a token on a listener of its own, on `HOST` and this port (0: any free one): keep it off the public network. `npm run worker` serves its job series there too: a worker beside `npm start` on one host needs a port of its own.',
     }),
   ),
   TRASH_RETENTION_DAYS: Type.Integer({
