@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { openDatabase } from '../src/db/database.js'
+import { metricsScraper } from '../src/metrics/database.js'
 import { countAttempt, jobAttempts, jobFailures, observeRequest, processRegistry } from '../src/metrics/registry.js'
 import { bearerMatches } from '../src/metrics/routes.js'
 
@@ -39,5 +41,28 @@ describe('the metrics token', () => {
     assert.equal(bearerMatches(`Basic ${token}`, token), false)
     assert.equal(bearerMatches(`Bearer ${token.slice(0, -1)}`, token), false)
     assert.equal(bearerMatches(`Bearer ${token} `, token), false)
+  })
+})
+
+describe('the metrics scraper', () => {
+  it('serves the other series, without the backlog, while the database does not answer; no pool, no pool series', async () => {
+    const unreachable = openDatabase({
+      url: 'postgres://postgres@127.0.0.1:1/none',
+      poolSize: 1,
+      connectTimeoutMs: 500,
+      statementTimeoutMs: 1000,
+    })
+    try {
+      const withPool = metricsScraper(unreachable.db, unreachable.pool)
+      const text = await withPool.scrape()
+      assert.match(text, /^crm_db_pool_connections\{state="total"\} \d+$/m)
+      assert.match(text, /^crm_job_attempts_total\{kind="mail"\} \d+$/m)
+      assert.doesNotMatch(text, /^crm_event_backlog\{/m)
+      assert.doesNotMatch(text, /^crm_event_backlog_oldest_age_seconds /m)
+      const withoutPool = await metricsScraper(unreachable.db, undefined).scrape()
+      assert.doesNotMatch(withoutPool, /^crm_db_pool_connections/m)
+    } finally {
+      await unreachable.close()
+    }
   })
 })

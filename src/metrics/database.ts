@@ -51,14 +51,13 @@ export interface MetricsScraper {
 }
 
 export function metricsScraper(db: Database, pool: pg.Pool | undefined): MetricsScraper {
-  const registry = new Registry()
-  const registers = [registry]
+  const poolRegistry = new Registry()
   if (pool) {
     const connections = new Gauge({
       name: 'crm_db_pool_connections',
       help: "This process's database connections, by state: total, idle, and waiting (requests queued for one)",
       labelNames: ['state'] as const,
-      registers,
+      registers: [poolRegistry],
       collect() {
         connections.set({ state: 'total' }, pool.totalCount)
         connections.set({ state: 'idle' }, pool.idleCount)
@@ -66,27 +65,36 @@ export function metricsScraper(db: Database, pool: pg.Pool | undefined): Metrics
       },
     })
   }
+  const backlogRegistry = new Registry()
   const pending = new Gauge({
     name: 'crm_event_backlog',
     help: 'Work not done yet, by queue: events not yet fanned out, webhook deliveries to active webhooks, mails to send',
     labelNames: ['queue'] as const,
-    registers,
+    registers: [backlogRegistry],
   })
   const oldest = new Gauge({
     name: 'crm_event_backlog_oldest_age_seconds',
     help: 'Age of the oldest event not yet fanned out, delivered to an active webhook or mailed (0: none)',
-    registers,
+    registers: [backlogRegistry],
   })
-  const merged = Registry.merge([processRegistry, registry])
+  const all = Registry.merge([processRegistry, poolRegistry, backlogRegistry])
+  const withoutBacklog = Registry.merge([processRegistry, poolRegistry])
   return {
-    contentType: merged.contentType,
+    contentType: all.contentType,
     async scrape() {
-      const backlog = await readBacklog(db)
+      let backlog: Backlog
+      try {
+        backlog = await readBacklog(db)
+      } catch {
+        // The database not answering is when the other series matter most: they are served, the
+        // backlog left out rather than shown stale.
+        return withoutBacklog.metrics()
+      }
       pending.set({ queue: 'events' }, backlog.undispatched_events)
       pending.set({ queue: 'webhook_deliveries' }, backlog.pending_deliveries)
       pending.set({ queue: 'mails' }, backlog.pending_mails)
       oldest.set(Math.max(0, backlog.oldest_age_seconds ?? 0))
-      return merged.metrics()
+      return all.metrics()
     },
   }
 }
