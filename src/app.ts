@@ -45,6 +45,7 @@ import { clientLeads } from './leads/of-client.js'
 import { leadRoutes } from './leads/routes.js'
 import { LeadListQuery, leadSchemas } from './leads/schemas.js'
 import { logDestination } from './logging.js'
+import { setDefaultCurrency } from './money.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
 import { pipelineRoutes } from './pipeline/routes.js'
@@ -188,6 +189,7 @@ function serverOptions(config: Config): FastifyServerOptions {
 export async function buildApp({ config, db, jwtSecret }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
   setDefaultTimeZone(config.defaultTimeZone)
+  setDefaultCurrency(config.defaultCurrency)
 
   for (const schema of componentSchemas) app.addSchema(schema)
   app.setValidatorCompiler(createValidatorCompiler(componentSchemas))

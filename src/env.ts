@@ -164,6 +164,12 @@ export const EnvSchema = Type.Object({
     pattern: '^[A-Z]{2}$',
     description: 'The country of phone numbers written without a country prefix.',
   }),
+  DEFAULT_CURRENCY: Type.String({
+    default: 'USD',
+    pattern: '^[A-Z]{3}$',
+    description:
+      'The ISO 4217 code (`USD`, `EUR`, `VES`) of a lead created without a `currency`. Leads written outside the API (seed data, leads older than deal values) have `USD`.',
+  }),
   DEFAULT_TIME_ZONE: Type.String({
     default: 'America/Caracas',
     minLength: 1,

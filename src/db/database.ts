@@ -8,6 +8,8 @@ import type { DB } from './types.js'
 
 // int8 (ids of audit rows, count(*)) as numbers: every value here stays far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10))
+// date as its text (2026-12-31): a JS Date would put it at local midnight, a day off west of UTC.
+pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value)
 
 export type Database = Kysely<DB>
 

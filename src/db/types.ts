@@ -41,6 +41,8 @@ export type LeadStatus = "closed" | "contacted" | "discarded" | "new" | "quoted"
 
 export type NotificationState = "failed" | "pending" | "sending" | "sent" | "skipped";
 
+export type Numeric = ColumnType<string, number | string, number | string>;
+
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export type UserLocale = "en" | "es";
@@ -170,8 +172,8 @@ export interface LeadActivities {
 export interface LeadClosedCounts {
   assigned_to: number | null;
   channel: LeadChannel;
-  closed_day: Timestamp;
-  day: Timestamp;
+  closed_day: string;
+  day: string;
   leads: number;
   shard: number;
 }
@@ -179,7 +181,7 @@ export interface LeadClosedCounts {
 export interface LeadClosedDayCounts {
   assigned_to: number | null;
   channel: LeadChannel;
-  closed_day: Timestamp;
+  closed_day: string;
   leads: number;
   shard: number;
 }
@@ -187,7 +189,7 @@ export interface LeadClosedDayCounts {
 export interface LeadCounts {
   assigned_to: number | null;
   channel: LeadChannel;
-  day: Timestamp;
+  day: string;
   leads: number;
   shard: number;
   status: LeadStatus;
@@ -195,16 +197,20 @@ export interface LeadCounts {
 
 export interface Leads {
   admin_notes: string | null;
+  amount: Numeric | null;
   assigned_to: number | null;
   channel: LeadChannel;
   client_id: number;
   created_at: Generated<Timestamp>;
   created_by: number | null;
+  currency: Generated<string>;
   deleted_at: Timestamp | null;
   deleted_by: number | null;
+  expected_close_date: string | null;
   first_response_at: Timestamp | null;
   id: Generated<number>;
   last_activity_at: Timestamp | null;
+  lost_reason: string | null;
   next_task_at: Timestamp | null;
   response_business_seconds: number | null;
   response_seconds: Generated<number | null>;
@@ -250,7 +256,9 @@ export interface PipelineSettings {
   business_hours: Generated<Json>;
   holidays: Generated<Json>;
   id: Generated<number>;
+  lost_reasons: Generated<Json>;
   response_target: Generated<string>;
+  stage_probability: Generated<Json>;
   stale_after: Generated<Json>;
   time_zone: string | null;
   updated_at: Generated<Timestamp>;

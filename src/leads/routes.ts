@@ -135,7 +135,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       schema: {
         operationId: 'updateLead',
         tags: ['leads'],
-        summary: 'Change a lead’s client, channel or notes',
+        summary: 'Change a lead’s client, channel, notes or deal (amount, currency, expected close date, lost reason)',
         params: IdParams,
         body: ref(LeadUpdateSchema),
         response: { 200: ref(LeadSchema), ...problems(403, 404) },
@@ -155,7 +155,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         operationId: 'changeLeadStatus',
         tags: ['leads'],
         summary: 'Move a lead to another status',
-        description: `${describeTransitions()} Anything else is a 409 invalid_transition listing the allowed next states.`,
+        description: `${describeTransitions()} Anything else is a 409 invalid_transition listing the allowed next states. Moving to discarded needs a lost_reason from lost_reasons in GET /pipeline-settings (400 naming lost_reason otherwise); reopening clears it.`,
         params: IdParams,
         body: ref(LeadStatusChangeSchema),
         response: { 200: ref(LeadSchema), ...problems(404, 409) },
@@ -163,7 +163,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
     },
     async (request, reply) =>
       changeLead(request, reply, request.params.id, (trx) =>
-        changeLeadStatus(trx, request.actor, request.params.id, request.body.status),
+        changeLeadStatus(trx, request.actor, request.params.id, request.body.status, request.body.lost_reason),
       ),
   )
 
