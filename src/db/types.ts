@@ -230,6 +230,28 @@ export interface LeadTotals {
   status: LeadStatus;
 }
 
+export interface LeadValueTotals {
+  amount: Numeric;
+  assigned_to: number | null;
+  channel: LeadChannel;
+  currency: string;
+  leads: number;
+  priced: number;
+  shard: number;
+  status: LeadStatus;
+}
+
+export interface LeadWonMonthTotals {
+  amount: Numeric;
+  assigned_to: number | null;
+  channel: LeadChannel;
+  currency: string;
+  leads: number;
+  month: string;
+  priced: number;
+  shard: number;
+}
+
 export interface LoginFailures {
   failures: number;
   key: string;
@@ -368,6 +390,8 @@ export interface DB {
   lead_closed_day_counts: LeadClosedDayCounts;
   lead_counts: LeadCounts;
   lead_totals: LeadTotals;
+  lead_value_totals: LeadValueTotals;
+  lead_won_month_totals: LeadWonMonthTotals;
   leads: Leads;
   login_failures: LoginFailures;
   notifications: Notifications;

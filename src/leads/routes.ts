@@ -28,6 +28,7 @@ import {
 } from './schemas.js'
 import { leadStats } from './stats.js'
 import { describeTransitions, LEAD_ACTION_ROLES } from './transitions.js'
+import { leadValueStats } from './value-stats.js'
 
 /** status and assigned_to have routes of their own: say which, rather than "not an accepted field". */
 const pointToOwnRoutes: preValidationHookHandler = async (request) => {
@@ -99,7 +100,8 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       schema: {
         operationId: 'getLeadStats',
         tags: ['leads'],
-        summary: 'Counts by status, channel, assignee and day, with the same filters as the list',
+        summary:
+          'Counts by status, channel, assignee and day, and deal values per currency, with the same filters as the list',
         description: `per_day covers created_from..created_to, or the first lead's day to today without them: at most ${MAX_STATS_DAYS} days, a longer range is a 400.`,
         querystring: LeadStatsQuery,
         response: { 200: ref(LeadStatsSchema) },
@@ -108,7 +110,11 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
     async (request) => {
       // The view's filters are in the query by now (applyView): its id is no filter of its own.
       const { view: _view, ...filter } = request.query
-      return leadStats(db, request.actor, filter)
+      const [counts, value] = await Promise.all([
+        leadStats(db, request.actor, filter),
+        leadValueStats(db, request.actor, filter),
+      ])
+      return { ...counts, value }
     },
   )
 

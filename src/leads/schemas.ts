@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { ClientSchema, ClientTypeSchema } from '../clients/schemas.js'
-import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
+import { LEAD_CHANNELS, LEAD_STATUSES, OPEN_LEAD_STATUSES } from '../db/enums.js'
 import {
   DateOrTimestamp,
   DateTime,
@@ -236,6 +236,60 @@ const ResponseTimeSchema = Type.Object(responseTimeProperties, {
   description: 'First responses of the matching leads (percentile_disc: each figure is a time a lead really had)',
 })
 
+const DecimalText = Type.String({ pattern: '^\\d+\\.\\d{2}$', description: 'A decimal string with 2 decimals' })
+const valueSum = (description: string) =>
+  Type.Object(
+    { amount: DecimalText, leads: Type.Integer({ minimum: 0, description: 'How many leads (with an amount or not)' }) },
+    { additionalProperties: false, description },
+  )
+
+const CurrencyValueSchema = Type.Object(
+  {
+    currency: Currency,
+    open: Type.Object(
+      {
+        ...valueSum('').properties,
+        by_status: Type.Object(
+          Object.fromEntries(OPEN_LEAD_STATUSES.map((status) => [status, valueSum(`Leads in ${status}`)])),
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false, description: 'The open pipeline (new, contacted, quoted): the sum of amounts' },
+    ),
+    weighted_forecast: {
+      ...DecimalText,
+      description: 'The sum of amount × stage_probability of its status over the open leads, rounded to cents once',
+    },
+    won: Type.Object(
+      {
+        ...valueSum('').properties,
+        by_month: Type.Array(
+          Type.Object(
+            {
+              month: Type.String({
+                pattern: '^\\d{4}-\\d{2}$',
+                description: 'The UTC month they were closed, 2026-12',
+              }),
+              ...valueSum('').properties,
+            },
+            { additionalProperties: false },
+          ),
+          { description: 'Months with closed leads only, oldest first' },
+        ),
+      },
+      { additionalProperties: false, description: 'Closed (won) leads' },
+    ),
+    average_won: Nullable({
+      ...DecimalText,
+      description: 'The won amount ÷ the closed leads that have an amount, to the nearest cent; null when none',
+    }),
+    win_rate: Nullable(
+      Type.Number({ minimum: 0, maximum: 1, description: 'closed ÷ (closed + discarded) leads; null when neither' }),
+    ),
+  },
+  { $id: 'CurrencyValue', additionalProperties: false, description: 'Deal values in one currency' },
+)
+
 export const LeadStatsSchema = Type.Object(
   {
     total: Type.Integer({ minimum: 0 }),
@@ -275,6 +329,15 @@ export const LeadStatsSchema = Type.Object(
         ),
       },
       { additionalProperties: false, description: 'How fast the matching leads got their first response' },
+    ),
+    value: Type.Object(
+      {
+        by_currency: Type.Array(ref(CurrencyValueSchema), {
+          description:
+            'One entry per currency of the matching leads, by code: amounts of two currencies are never summed',
+        }),
+      },
+      { additionalProperties: false, description: 'Deal values of the matching leads' },
     ),
   },
   { $id: 'LeadStats', additionalProperties: false },
@@ -419,6 +482,7 @@ export const leadSchemas = [
   LeadClientSchema,
   LeadSchema,
   ResponseTimeSchema,
+  CurrencyValueSchema,
   LeadCreateSchema,
   LeadUpdateSchema,
   LeadStatusChangeSchema,
