@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { parse } from 'csv-parse/sync'
+import { cursorAfter } from '../src/db/paginate.js'
 import { problemOf, startTestContext, type TestContext, type TestUser } from './helpers/context.js'
 import { createClient, createLead } from './helpers/fixtures.js'
 
@@ -159,6 +160,19 @@ describe('deal value of leads', () => {
       cursor = page.json().next_cursor
     } while (cursor)
     assert.deepEqual(dates, [c, a, d, b])
+    // A cursor whose amount or date is no such value is a 400 naming cursor, never a 500.
+    for (const [sort, value] of [
+      ['amount', '1.2.3'],
+      ['amount', 5],
+      ['expected_close_date', '2027-02-30'],
+      ['expected_close_date', 'tomorrow'],
+    ] as const) {
+      const forged = cursorAfter([0, value, 1], { client_id: client, sort })
+      const response = await list(`sort=${sort}&cursor=${forged}`)
+      assert.equal(response.statusCode, 400, `${sort} ${value}`)
+      assert.deepEqual(fieldsOf(response), ['cursor'])
+      assert.doesNotMatch(problemOf(response).errors?.[0]?.message ?? '', /other filters/)
+    }
     // Saved views keep the new filters.
     const view = await ctx.as(ctx.adminToken, 'POST', '/views', {
       name: 'Big deals',
