@@ -400,5 +400,27 @@ describe('deal value of leads', () => {
       .where('leads.channel', '=', 'whatsapp')
       .executeTakeFirstOrThrow()
     assert.deepEqual(reopened, { lost_reason: null, status: 'contacted', amount: '20.00' })
+    // Discarding again by upsert names a reason from the list as it is when written.
+    const discard = (reason: string) =>
+      ctx.inject({
+        method: 'POST',
+        url: '/leads/import?mode=upsert',
+        headers: { authorization: `Bearer ${ctx.adminToken}`, 'content-type': 'text/csv' },
+        payload: ['telefono,canal,estado,lost_reason', `${phone},whatsapp,descartado,${reason}`].join('\n'),
+      })
+    const unknown = await discard('weather')
+    assert.equal(unknown.statusCode, 422, unknown.body)
+    assert.equal(unknown.json().errors[0]?.field, 'lost_reason')
+    const again = await discard('no_response')
+    assert.equal(again.statusCode, 200, again.body)
+    assert.equal(again.json().updated, 1)
+    const lost = await ctx.db
+      .selectFrom('leads')
+      .innerJoin('clients', 'clients.id', 'leads.client_id')
+      .select(['lost_reason', 'status'])
+      .where('clients.phone', '=', phone)
+      .where('leads.channel', '=', 'whatsapp')
+      .executeTakeFirstOrThrow()
+    assert.deepEqual(lost, { lost_reason: 'no_response', status: 'discarded' })
   })
 })
