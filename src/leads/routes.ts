@@ -110,11 +110,14 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
     async (request) => {
       // The view's filters are in the query by now (applyView): its id is no filter of its own.
       const { view: _view, ...filter } = request.query
-      const [counts, value] = await Promise.all([
+      // Both refuse a bad filter alike: wait for both, so that neither rejection goes unhandled.
+      const [counts, value] = await Promise.allSettled([
         leadStats(db, request.actor, filter),
         leadValueStats(db, request.actor, filter),
       ])
-      return { ...counts, value }
+      if (counts.status === 'rejected') throw counts.reason
+      if (value.status === 'rejected') throw value.reason
+      return { ...counts.value, value: value.value }
     },
   )
 

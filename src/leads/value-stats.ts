@@ -40,7 +40,11 @@ export function valueCountersAnswer(filter: LeadFilter): boolean {
  * (db/migrations/20261207160200_lead_value_totals.sql) when they can answer the filters, otherwise
  * from a scan of the matching leads: both give the same answer (tests/value-stats.test.ts).
  */
-export function leadValueStats(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadValueStats> {
+export async function leadValueStats(
+  db: Database,
+  actor: AuthenticatedActor,
+  filter: LeadFilter,
+): Promise<LeadValueStats> {
   return valueCountersAnswer(filter) ? valueStatsFromCounters(db, actor, filter) : valueStatsFromScan(db, actor, filter)
 }
 
@@ -66,7 +70,7 @@ function counterConditions(actor: AuthenticatedActor, filter: LeadFilter, withSt
   return sql.join(conditions, sql` and `) as Expression<SqlBool>
 }
 
-export function valueStatsFromCounters(
+export async function valueStatsFromCounters(
   db: Database,
   actor: AuthenticatedActor,
   filter: LeadFilter,
@@ -82,7 +86,7 @@ export function valueStatsFromCounters(
   })
 }
 
-export function valueStatsFromScan(
+export async function valueStatsFromScan(
   db: Database,
   actor: AuthenticatedActor,
   filter: LeadFilter,
