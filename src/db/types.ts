@@ -193,6 +193,14 @@ export interface LeadCounts {
   status: LeadStatus;
 }
 
+export interface LeadResponseBuckets {
+  assigned_to: number | null;
+  bucket: number | null;
+  channel: LeadChannel;
+  leads: number;
+  shard: number;
+}
+
 export interface Leads {
   admin_notes: string | null;
   assigned_to: number | null;
@@ -254,6 +262,12 @@ export interface PipelineSettings {
   stale_after: Generated<Json>;
   time_zone: string | null;
   updated_at: Generated<Timestamp>;
+}
+
+export interface ResponseBucketBounds {
+  bucket: number;
+  hi: number;
+  lo: number;
 }
 
 export interface SavedViews {
@@ -359,11 +373,13 @@ export interface DB {
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;
   lead_counts: LeadCounts;
+  lead_response_buckets: LeadResponseBuckets;
   lead_totals: LeadTotals;
   leads: Leads;
   login_failures: LoginFailures;
   notifications: Notifications;
   pipeline_settings: PipelineSettings;
+  response_bucket_bounds: ResponseBucketBounds;
   saved_views: SavedViews;
   tasks: Tasks;
   users: Users;
