@@ -116,7 +116,7 @@ async function responseTimes(
         select channel, assigned_to, grouping(channel, assigned_to) as grouping,
           percentile_disc(${PERCENTILES}::float8[]) within group (order by response_seconds) as percentiles,
           count(response_seconds)::int as answered,
-          (count(*) filter (where response_seconds <= ${target}))::int as within,
+          (count(*) filter (where response_seconds <= ${target}::bigint))::int as within,
           (count(*) filter (where response_seconds is null and status = any(${[...OPEN_LEAD_STATUSES]})))::int as waiting
         from matching
         group by grouping sets ((), (channel), (assigned_to))`.execute(db)
