@@ -66,6 +66,7 @@ export async function checkFloorSql(floor: ServerProcess, spec: FloorSpec): Prom
       ['fulltext', `/${role}/search?q=${encodeURIComponent(sentinels.qFullText)}`, { q: sentinels.qFullText }],
       ['stats', `/${role}/leads/stats`, {}],
       ['stats_month', `/${role}/leads/stats${monthly}`, {}],
+      ['agenda', `/${role}/me/agenda`, {}],
     ]
     for (const [scenario, path, inputs] of reads) {
       compare(
@@ -154,6 +155,7 @@ export async function explainReads(url: string, spec: FloorSpec, samples: Sample
       await explain('list_deep', role, apiStatements(spec, 'list_deep', role, {}))
       await explain('stats', role, apiStatements(spec, 'stats', role, {}))
       await explain('stats_month', role, apiStatements(spec, 'stats_month', role, {}))
+      await explain('agenda', role, apiStatements(spec, 'agenda', role, {}))
     }
     for (const q of samples.fragments) await explain('search', 'any', apiStatements(spec, 'search', 'admin', { q }), q)
     for (const role of ROLES) {
