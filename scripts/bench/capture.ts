@@ -104,6 +104,9 @@ export async function captureStatements(
           text.includes('"pipeline_settings"'),
         )
         statements[STATEMENT_NAMES.statsResponses(variant)] = pick(stats, 'stats response times', isResponses)
+        statements[STATEMENT_NAMES.statsResponsesSetting(variant)] = pick(stats, 'stats response setting', (text) =>
+          text.startsWith('set local'),
+        )
         statements[STATEMENT_NAMES.statsClosed(variant)] = pick(
           stats,
           'stats closed per day',
@@ -237,6 +240,7 @@ export function apiStatements(spec: FloorSpec, scenario: string, role: Role, inp
         get(STATEMENT_NAMES.statsClosed(variant)),
         ...optional(STATEMENT_NAMES.statsUsers(variant)),
         get(STATEMENT_NAMES.statsSettings(variant)),
+        get(STATEMENT_NAMES.statsResponsesSetting(variant)),
         get(STATEMENT_NAMES.statsResponses(variant)),
       ]
     }

@@ -17,7 +17,8 @@
  *   GET  /:role/clients/search?q=           items and count (the search setting is sent on each new connection)
  *   GET  /:role/search?q=                   BEGIN; the planner setting; ranked hits; their count; COMMIT
  *   GET  /:role/leads/stats[?month=1]        grouped counters and closed per day, then assignee names; beside
- *                                           them the pipeline settings, then the response times
+ *                                           them the pipeline settings, then BEGIN; a setting; the response
+ *                                           times; COMMIT
  *   GET  /:role/me/agenda                   the caller's time zone, then four lists' items and counts
  *   POST /:role/leads                       BEGIN; insert lead returning it with its client; insert audit row; COMMIT
  *   PATCH /:role/leads/:id/status           BEGIN; lock; update + audit row + client in one statement; COMMIT
@@ -74,6 +75,8 @@ export const STATEMENT_NAMES = {
   statsClosed: (variant: string) => `stats.closed.${variant}`,
   statsSettings: (variant: string) => `stats.settings.${variant}`,
   statsResponses: (variant: string) => `stats.responses.${variant}`,
+  /** The setting the response times' transaction makes before their statement. */
+  statsResponsesSetting: (variant: string) => `stats.responses_setting.${variant}`,
   /** GET /me/agenda: the caller's time zone, then its eight lists' items and counts (sent in parallel). */
   agendaTimeZone: (role: Role) => `agenda.time_zone.${role}`,
   /** Without an index: the prefix of them all. */
@@ -285,6 +288,7 @@ async function main(): Promise<void> {
     const closedStatement = statement(STATEMENT_NAMES.statsClosed(variant))
     const settingsStatement = statement(STATEMENT_NAMES.statsSettings(variant))
     const responsesStatement = statement(STATEMENT_NAMES.statsResponses(variant))
+    const responsesSetting = statement(STATEMENT_NAMES.statsResponsesSetting(variant))
     const counts = async () => {
       const [groups, closed] = await Promise.all([
         run<{ grouping: number; assigned_to: number | null; total: number }>(
@@ -311,7 +315,10 @@ async function main(): Promise<void> {
     // The response target is the captured one: the floor reads the settings as the API does, not to use them.
     const responses = async () => {
       await run(pool, settingsStatement.text, settingsStatement.params)
-      return run(pool, responsesStatement.text, responsesStatement.params)
+      return transaction(async (client) => {
+        await run(client, responsesSetting.text, responsesSetting.params)
+        return run(client, responsesStatement.text, responsesStatement.params)
+      })
     }
     const [{ groups, closed, users }, times] = await Promise.all([counts(), responses()])
     return answer({ groups, users, closed, times })
