@@ -107,7 +107,7 @@ async function responseTimes(
   filter: LeadFilter,
 ): Promise<Map<string, ResponseTime>> {
   const settings = await getPipelineSettings(db)
-  // response_seconds is whole: at most a fractional target is at most its whole part.
+  // response_seconds is whole: it is within a fractional target exactly when within its whole part.
   const target = Math.floor(durationSeconds(settings.response_target) ?? 0)
   const rows = await db.transaction().execute(async (trx) => {
     // Both reads are estimated far above their cost (the planner cannot bound a lookup inside a bucket,
