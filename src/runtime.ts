@@ -73,6 +73,7 @@ export async function openConfiguredDatabase(
   const handle = openDatabase({
     url,
     poolSize: embedded || shared ? 1 : config.dbPoolSize,
+    embedded: Boolean(embedded || shared),
     connectTimeoutMs: config.dbConnectTimeoutMs,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     onPoolError: options.onPoolError,
@@ -112,7 +113,12 @@ export async function startRuntime(
   })
   let housekeeping: Periodic[] = []
   try {
-    await waitForDatabase(database.handle, { url: database.url, seconds: config.dbWaitSeconds, log })
+    await waitForDatabase({
+      url: database.url,
+      seconds: config.dbWaitSeconds,
+      connectTimeoutMs: config.dbConnectTimeoutMs,
+      log,
+    })
     if (config.migrateOnStart) await migrate(database.url, { log })
     app = await buildApp({ config, db: database.handle.db, jwtSecret })
     if (await ensureFirstAdmin(database.handle.db, config.adminPassword, config.defaultLocale)) {
