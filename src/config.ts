@@ -51,6 +51,8 @@ export interface Config {
   defaultLocale: 'es' | 'en'
   /** IANA name, checked at start. */
   defaultTimeZone: string
+  /** The local hour of the morning digest. */
+  digestHour: number
   /** Unset: mails are written to the log. */
   smtpUrl: string | undefined
   mailFrom: string
@@ -144,6 +146,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     defaultPhoneRegion: env.DEFAULT_PHONE_REGION as CountryCode,
     defaultLocale: env.DEFAULT_LOCALE,
     defaultTimeZone: env.DEFAULT_TIME_ZONE,
+    digestHour: env.DIGEST_HOUR,
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM,
     workers: env.WORKERS,

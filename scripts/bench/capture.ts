@@ -5,7 +5,6 @@ import { getAgenda } from '../../src/agenda/queries.js'
 import type { AuthenticatedActor } from '../../src/auth/authenticate.js'
 import { getClient, searchClients } from '../../src/clients/queries.js'
 import type { Database } from '../../src/db/database.js'
-import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
 import type { DB } from '../../src/db/types.js'
 import { changeLeadStatus, createLead } from '../../src/leads/commands.js'
 import { leadsOfClient, listLeads } from '../../src/leads/queries.js'
@@ -44,7 +43,6 @@ export async function captureStatements(
 ): Promise<Record<string, Statement>> {
   const captured: Statement[] = []
   const pool = new pg.Pool({ connectionString: url, max: 2, statement_timeout: 600_000 })
-  pool.on('connect', (client) => client.query(SEARCH_SESSION_SQL).catch(() => {}))
   const db = new Kysely<DB>({
     dialect: new PostgresDialect({ pool }),
     log: (event) => {

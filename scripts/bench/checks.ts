@@ -1,5 +1,4 @@
 import pg from 'pg'
-import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
 import type { ServerProcess } from '../../tests/helpers/server.js'
 import { apiStatements } from './capture.js'
 import { ROLES, SALES_NOTE } from './common.js'
@@ -112,7 +111,6 @@ export interface PlanRecord {
 export async function explainReads(url: string, spec: FloorSpec, samples: Samples): Promise<PlanRecord[]> {
   const client = new pg.Client({ connectionString: url, statement_timeout: 600_000 })
   await client.connect()
-  await client.query(SEARCH_SESSION_SQL)
   const records: PlanRecord[] = []
   const explain = async (scenario: string, role: Role | 'any', statements: Statement[], q?: string) => {
     await client.query('begin')

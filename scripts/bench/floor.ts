@@ -31,7 +31,7 @@ import { pathToFileURL } from 'node:url'
 import argon2 from 'argon2'
 import Fastify, { type FastifyRequest } from 'fastify'
 import pg from 'pg'
-import { fullTextTerms, queryWords, SEARCH_SESSION_SQL } from '../../src/db/search.js'
+import { fullTextTerms, queryWords } from '../../src/db/search.js'
 
 export interface Statement {
   text: string
@@ -179,7 +179,6 @@ async function main(): Promise<void> {
     application_name: 'mini-crm-bench-floor',
   })
   pool.on('error', () => {})
-  pool.on('connect', (client) => client.query(SEARCH_SESSION_SQL).catch(() => {}))
 
   /** Runs a statement, writing it down when the request asked for a trace. */
   const runner = (request: FastifyRequest) => {

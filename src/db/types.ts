@@ -306,6 +306,7 @@ export interface Users {
   is_active: Generated<boolean>;
   last_login_at: Timestamp | null;
   locale: Generated<UserLocale>;
+  notify_daily_digest: Generated<boolean>;
   notify_inbound_lead: Generated<boolean>;
   notify_lead_assigned: Generated<boolean>;
   notify_lead_status_changed: Generated<boolean>;
