@@ -51,6 +51,7 @@ const SECTIONS: Array<{ title: string; names: string[] }> = [
     names: [
       'DEFAULT_LOCALE',
       'DEFAULT_TIME_ZONE',
+      'DIGEST_HOUR',
       'SMTP_URL',
       'MAIL_FROM',
       'WORKERS',

@@ -53,6 +53,8 @@ export interface Config {
   /** IANA name, checked at start. */
   defaultTimeZone: string
   defaultCurrency: string
+  /** The local hour of the morning digest. */
+  digestHour: number
   /** Unset: mails are written to the log. */
   smtpUrl: string | undefined
   mailFrom: string
@@ -152,6 +154,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     defaultLocale: env.DEFAULT_LOCALE,
     defaultTimeZone: env.DEFAULT_TIME_ZONE,
     defaultCurrency: env.DEFAULT_CURRENCY,
+    digestHour: env.DIGEST_HOUR,
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM,
     workers: env.WORKERS,

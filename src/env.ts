@@ -70,8 +70,9 @@ export const EnvSchema = Type.Object({
   }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({
     default: 15000,
-    minimum: 100,
-    description: 'The longest a statement may run.',
+    minimum: 0,
+    description:
+      "The longest a statement may run, sent when connecting. 0: none sent, the server's own applies: behind PgBouncer, which refuses it at connect, set it on the role instead (`ALTER ROLE crm SET statement_timeout = '15s'`).",
   }),
   DB_WAIT_SECONDS: Type.Integer({
     default: 30,
@@ -175,6 +176,13 @@ export const EnvSchema = Type.Object({
     minLength: 1,
     description:
       'The IANA time zone (`America/Caracas`, `Europe/Madrid`, `UTC`) of every user whose `time_zone` is null (a new user given none), and of the pipeline settings until an admin sets one: where "today" starts and business hours are counted.',
+  }),
+  DIGEST_HOUR: Type.Integer({
+    default: 8,
+    minimum: 0,
+    maximum: 23,
+    description:
+      "The local hour (0–23, in each user's `time_zone`) during which users who turned `daily_digest` on get their morning digest mail.",
   }),
   DEFAULT_LOCALE: OneOf(
     USER_LOCALES,

@@ -12,6 +12,7 @@ import { purgeExpiredIdempotencyKeys } from './http/idempotency.js'
 import { every, type Periodic } from './jobs/periodic.js'
 import { startWorkers, type Workers } from './jobs/worker.js'
 import { publishStaleLeads } from './leads/stale.js'
+import { countHistoricResponses } from './pipeline/first-response.js'
 import { undoAbandonedImports } from './spreadsheets/import-undo.js'
 import { purgeExpiredTrash } from './trash/service.js'
 import { ensureFirstAdmin } from './users/bootstrap.js'
@@ -24,6 +25,8 @@ const HOURLY_MS = 3_600_000
 const ABANDONED_IMPORT_CHECK_MS = 60_000
 // A lead turned stale gets its lead.stale event within a minute.
 const STALE_LEADS_CHECK_MS = 60_000
+// First responses taken from history get their business seconds soon after start.
+const HISTORIC_RESPONSES_CHECK_MS = 60_000
 
 export interface DatabaseRuntime {
   url: string
@@ -70,6 +73,7 @@ export async function openConfiguredDatabase(
   const handle = openDatabase({
     url,
     poolSize: embedded || shared ? 1 : config.dbPoolSize,
+    embedded: Boolean(embedded || shared),
     connectTimeoutMs: config.dbConnectTimeoutMs,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     onPoolError: options.onPoolError,
@@ -109,7 +113,12 @@ export async function startRuntime(
   })
   let housekeeping: Periodic[] = []
   try {
-    await waitForDatabase(database.handle, { url: database.url, seconds: config.dbWaitSeconds, log })
+    await waitForDatabase({
+      url: database.url,
+      seconds: config.dbWaitSeconds,
+      connectTimeoutMs: config.dbConnectTimeoutMs,
+      log,
+    })
     if (config.migrateOnStart) await migrate(database.url, { log })
     app = await buildApp({ config, db: database.handle.db, jwtSecret })
     if (await ensureFirstAdmin(database.handle.db, config.adminPassword, config.defaultLocale)) {
@@ -149,6 +158,11 @@ export async function startRuntime(
         warn('undoing abandoned imports'),
       ),
       every(STALE_LEADS_CHECK_MS, () => publishStaleLeads(db), warn('publishing stale leads')),
+      every(
+        HISTORIC_RESPONSES_CHECK_MS,
+        () => countHistoricResponses(db),
+        warn('counting the business seconds of earlier first responses'),
+      ),
     ]
   } catch (error) {
     await app?.close()

@@ -23,6 +23,7 @@ const EXPECTED: Record<string, Expected> = {
   login: { anonymous: 200, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   // Your own account: anyone signed in.
   getCurrentUser: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
+  updateCurrentUser: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   changeOwnPassword: { anonymous: 401, salesOwner: 204, salesOther: 204, management: 204, admin: 204 },
   getOwnNotificationSettings: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
   updateOwnNotificationSettings: { anonymous: 401, salesOwner: 200, salesOther: 200, management: 200, admin: 200 },
@@ -269,6 +270,7 @@ describe('authorization matrix', () => {
     getReadiness: async () => ({}),
     login: async () => ({ body: { username: fixtures.loginUser.username, password: fixtures.loginUser.password } }),
     getCurrentUser: async () => ({}),
+    updateCurrentUser: async () => ({ body: { locale: 'en' } }),
     changeOwnPassword: async (who) => {
       // It ends the caller's tokens: use a fresh user of the principal's role.
       if (who === 'anonymous') return { body: { current_password: 'whatever-it-is', new_password: 'a-new-password' } }

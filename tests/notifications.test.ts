@@ -71,7 +71,12 @@ describe('notification mails', () => {
   it('starts with every setting on, and lets each user change their own', async () => {
     const defaults = await ctx.as(spanish.token, 'GET', '/auth/me/notifications')
     assert.equal(defaults.statusCode, 200)
-    assert.deepEqual(defaults.json(), { lead_assigned: true, lead_status_changed: true, inbound_lead: true })
+    assert.deepEqual(defaults.json(), {
+      lead_assigned: true,
+      lead_status_changed: true,
+      inbound_lead: true,
+      daily_digest: false,
+    })
     const bad = await ctx.as(spanish.token, 'PATCH', '/auth/me/notifications', { lead_assigned: 'nope' })
     assert.equal(bad.statusCode, 400)
     const unknown = await ctx.as(spanish.token, 'PATCH', '/auth/me/notifications', { everything: false })
@@ -125,7 +130,12 @@ describe('notification mails', () => {
     assert.deepEqual(await planned(own.id), [])
 
     const off = await ctx.as(english.token, 'PATCH', '/auth/me/notifications', { lead_assigned: false })
-    assert.deepEqual(off.json(), { lead_assigned: false, lead_status_changed: true, inbound_lead: true })
+    assert.deepEqual(off.json(), {
+      lead_assigned: false,
+      lead_status_changed: true,
+      inbound_lead: true,
+      daily_digest: false,
+    })
     const audit = (await ctx.auditRows('users', english.id)).at(-1)
     assert.deepEqual(audit?.new_values, { notify_lead_assigned: false })
     const before = mailsTo('ann@example.com').length

@@ -110,6 +110,7 @@ describe('pipeline settings', () => {
       [{ stale_after: { new: null, contacted: null, quoted: null, closed: 'P1D' } }, 'stale_after.closed'],
       [{ response_target: 'P1Q' }, 'response_target'],
       [{ response_target: '1h' }, 'response_target'],
+      [{ response_target: 'PT2H-30M' }, 'response_target'],
       [monday([{ from: '18:00', to: '09:00' }]), 'business_hours.monday.0'],
       [monday([{ from: '09:00', to: '09:00' }]), 'business_hours.monday.0'],
       [

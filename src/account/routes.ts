@@ -4,7 +4,7 @@ import { hashPassword, prepareUnknownUserHash } from '../auth/passwords.js'
 import type { ThrottleLimits } from '../auth/throttle.js'
 import type { Database } from '../db/database.js'
 import { problems, ref } from '../http/schemas.js'
-import { UserSchema } from '../users/schemas.js'
+import { ProfileUpdateSchema, UserSchema } from '../users/schemas.js'
 import { getUser, updateUser } from '../users/service.js'
 import { LoginSchema, PasswordChangeSchema, TokenSchema } from './schemas.js'
 import { assertCurrentPassword, login } from './service.js'
@@ -60,6 +60,24 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteOptions> = async (ap
       },
     },
     async (request) => getUser(db, request.actor.userId),
+  )
+
+  app.patch(
+    '/auth/me',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        operationId: 'updateCurrentUser',
+        tags: ['auth'],
+        summary: 'Change your own name, language or time zone',
+        description:
+          'locale is the language of your mails; time_zone (IANA, null for DEFAULT_TIME_ZONE) is where your "today" starts for tasks, the agenda and the morning digest. Audited as a change of your user.',
+        body: ref(ProfileUpdateSchema),
+        response: { 200: ref(UserSchema) },
+      },
+    },
+    async (request) =>
+      db.transaction().execute((trx) => updateUser(trx, request.actor, request.actor.userId, request.body)),
   )
 
   app.post(

@@ -195,6 +195,14 @@ export interface LeadCounts {
   status: LeadStatus;
 }
 
+export interface LeadResponseBuckets {
+  assigned_to: number | null;
+  bucket: number | null;
+  channel: LeadChannel;
+  leads: number;
+  shard: number;
+}
+
 export interface Leads {
   admin_notes: string | null;
   amount: Numeric | null;
@@ -286,6 +294,12 @@ export interface PipelineSettings {
   updated_at: Generated<Timestamp>;
 }
 
+export interface ResponseBucketBounds {
+  bucket: number;
+  hi: number;
+  lo: number;
+}
+
 export interface SavedViews {
   created_at: Generated<Timestamp>;
   filters: Generated<Json>;
@@ -322,6 +336,7 @@ export interface Users {
   is_active: Generated<boolean>;
   last_login_at: Timestamp | null;
   locale: Generated<UserLocale>;
+  notify_daily_digest: Generated<boolean>;
   notify_inbound_lead: Generated<boolean>;
   notify_lead_assigned: Generated<boolean>;
   notify_lead_status_changed: Generated<boolean>;
@@ -389,6 +404,7 @@ export interface DB {
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;
   lead_counts: LeadCounts;
+  lead_response_buckets: LeadResponseBuckets;
   lead_totals: LeadTotals;
   lead_value_totals: LeadValueTotals;
   lead_won_month_totals: LeadWonMonthTotals;
@@ -396,6 +412,7 @@ export interface DB {
   login_failures: LoginFailures;
   notifications: Notifications;
   pipeline_settings: PipelineSettings;
+  response_bucket_bounds: ResponseBucketBounds;
   saved_views: SavedViews;
   tasks: Tasks;
   users: Users;

@@ -4,6 +4,7 @@ import type { Database } from '../db/database.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
 import { eventsWritten } from '../events/outbox.js'
 import { setDefaultCurrency } from '../money.js'
+import { planDigests } from '../notifications/digest.js'
 import { sendDueNotifications } from '../notifications/jobs.js'
 import { createMailer } from '../notifications/mailer.js'
 import { setDefaultTimeZone } from '../pipeline/service.js'
@@ -16,6 +17,11 @@ const DELIVERY_BATCH = 32
 const MAIL_BATCH = 16
 const REMINDER_BATCH = 100
 
+export interface WorkerOptions {
+  /** What time it is for the morning digest: the system's clock unless a test sets another. */
+  clock?: () => Date
+}
+
 export interface Workers {
   /** Stops claiming, and resolves once the jobs in hand are finished. */
   stop(): Promise<void>
@@ -25,9 +31,15 @@ export interface Workers {
  * The background jobs on PostgreSQL itself: write due task reminders, fan events out, deliver
  * webhooks, send mails. Each round claims what is due (leases, FOR UPDATE SKIP LOCKED) and works it
  * outside any transaction; rounds follow each other while there is work, else wait WORKER_POLL_MS or a
- * local write, whichever comes first.
+ * local write, whichever comes first. Once a minute on the clock a round also plans the digests due.
  */
-export function startWorkers(db: Database, config: Config, log: FastifyBaseLogger): Workers {
+export function startWorkers(
+  db: Database,
+  config: Config,
+  log: FastifyBaseLogger,
+  options: WorkerOptions = {},
+): Workers {
+  const clock = options.clock ?? (() => new Date())
   // Housekeeping (an import undone) may change a lead's status: its first response needs the zone too.
   setDefaultTimeZone(config.defaultTimeZone)
   setDefaultCurrency(config.defaultCurrency)
@@ -45,15 +57,26 @@ export function startWorkers(db: Database, config: Config, log: FastifyBaseLogge
   const onWrite = () => wake?.()
   eventsWritten.on('written', onWrite)
 
+  let digestMinute: number | undefined
+  const planDueDigests = async (): Promise<number> => {
+    const now = clock()
+    const minute = Math.floor(now.getTime() / 60_000)
+    if (minute === digestMinute) return 0
+    // Set first: a failed run is tried again the next minute, not on every round.
+    digestMinute = minute
+    return planDigests(db, { now, hour: config.digestHour, defaultTimeZone: config.defaultTimeZone })
+  }
+
   const round = async (): Promise<number> => {
-    // Reminders first: their events go out in this same round.
+    // Reminders and digests first: their events and mails go out in this same round.
     const reminded = await remindDueTasks(db, REMINDER_BATCH)
+    const digests = await planDueDigests()
     const dispatched = await dispatchEvents(db, DISPATCH_BATCH)
     const [delivered, mailed] = await Promise.all([
       deliverDueWebhooks(db, webhookOptions, DELIVERY_BATCH),
       sendDueNotifications(db, mailOptions, MAIL_BATCH),
     ])
-    return reminded + dispatched + delivered + mailed
+    return reminded + digests + dispatched + delivered + mailed
   }
 
   const loop = async () => {

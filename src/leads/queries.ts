@@ -248,7 +248,7 @@ function nextTaskKeys(direction: 'asc' | 'desc'): SortKey[] {
 
 /**
  * A nullable column with the leads without a value last in either direction, as next_task_at:
- * the keys are the expressions of the column's two indexes (db/migrations/20261207160000_lead_value.sql).
+ * the keys are the expressions of the column's two indexes (db/migrations/20261207173000_lead_value.sql).
  */
 function nullsLastKeys(
   filled: RawBuilder<unknown>,

@@ -37,7 +37,7 @@ export function valueCountersAnswer(filter: LeadFilter): boolean {
 
 /**
  * From the counters a trigger keeps in the transaction of every lead change
- * (db/migrations/20261207160200_lead_value_totals.sql) when they can answer the filters, otherwise
+ * (db/migrations/20261207173200_lead_value_totals.sql) when they can answer the filters, otherwise
  * from a scan of the matching leads: both give the same answer (tests/value-stats.test.ts).
  */
 export async function leadValueStats(

@@ -28,7 +28,6 @@ export async function planNotifications(trx: Transaction<DB>, events: Dispatched
   const rows: Array<{ subject_key: string; user_id: number; kind: string; event_id: number }> = []
   for (const event of events) {
     for (const recipients of recipientsOf(event)) {
-      if (recipients.kind === 'webhook_disabled') continue
       let users = trx.selectFrom('users').select('id').where('is_active', '=', true).where('email', 'is not', null)
       if (recipients.kind !== 'task_due') users = users.where(SETTING_OF[recipients.kind], '=', true)
       users =
@@ -157,7 +156,8 @@ export async function sendDueNotifications(db: Database, options: MailJobOptions
         lead: isTask ? undefined : eventData?.object,
         task: isTask ? (eventData?.object as unknown as MailContext['task']) : undefined,
         oldStatus: eventData?.old?.status,
-        webhook: row.data as MailContext['webhook'],
+        webhook: row.kind === 'webhook_disabled' ? (row.data as MailContext['webhook']) : undefined,
+        digest: row.kind === 'daily_digest' ? (row.data as unknown as MailContext['digest']) : undefined,
       })
       try {
         await options.mailer.send(user.email, mail)

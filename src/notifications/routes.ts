@@ -13,7 +13,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = a
       schema: {
         operationId: 'getOwnNotificationSettings',
         tags: ['auth'],
-        summary: 'Which mails you get (all on by default)',
+        summary: 'Which mails you get (all on by default but the daily digest)',
         response: { 200: ref(NotificationSettingsSchema) },
       },
     },

@@ -2,8 +2,11 @@ import type { EventActor } from '../auth/actor.js'
 import type { UserRole } from '../db/types.js'
 
 export const NOTIFICATION_KINDS = ['lead_assigned', 'lead_status_changed', 'inbound_lead'] as const
-/** Kinds without a setting: a webhook disabled (admins), a task's reminder (its assignee, always). */
-export type NotificationKind = (typeof NOTIFICATION_KINDS)[number] | 'webhook_disabled' | 'task_due'
+/**
+ * Kinds no event rule gives: a webhook disabled (admins), a task's reminder (its assignee, always),
+ * the morning digest (planned by the clock, for users who asked for it).
+ */
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number] | 'webhook_disabled' | 'task_due' | 'daily_digest'
 
 /** What the rules read of an event. */
 export interface NotifiableEvent {
@@ -12,7 +15,11 @@ export interface NotifiableEvent {
   data: { object?: { assigned_to?: number | null } | null; new?: Record<string, unknown> | null }
 }
 
-export type Recipients = { kind: NotificationKind } & ({ userId: number } | { roles: UserRole[] })
+/** What the events' rules give: kinds with a setting, and the reminder. */
+export type Recipients = { kind: (typeof NOTIFICATION_KINDS)[number] | 'task_due' } & (
+  | { userId: number }
+  | { roles: UserRole[] }
+)
 
 const INBOUND_ACTORS: ReadonlyArray<EventActor['type']> = ['whatsapp', 'form']
 

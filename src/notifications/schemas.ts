@@ -7,6 +7,10 @@ export const NotificationSettingsSchema = Type.Object(
     inbound_lead: Type.Boolean({
       description: 'A lead arrives unassigned from WhatsApp or a web form (admin and management)',
     }),
+    daily_digest: Type.Boolean({
+      description:
+        'A morning mail at DIGEST_HOUR in my time_zone: my tasks due that day, overdue tasks, leads awaiting a first response, stale leads (off by default)',
+    }),
   },
   { $id: 'NotificationSettings', additionalProperties: false },
 )

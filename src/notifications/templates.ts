@@ -1,4 +1,5 @@
 import type { LeadStatus, UserLocale } from '../db/types.js'
+import type { Digest, DigestLead, DigestTask } from './digest.js'
 import type { NotificationKind } from './rules.js'
 
 export interface Mail {
@@ -23,6 +24,7 @@ export interface MailContext {
   oldStatus?: LeadStatus
   webhook?: { id: number; url: string; reason: string }
   task?: { id: number; title: string; due_at: string; lead_id: number | null }
+  digest?: Digest
 }
 
 const STATUS_NAMES: Record<UserLocale, Record<LeadStatus, string>> = {
@@ -30,9 +32,16 @@ const STATUS_NAMES: Record<UserLocale, Record<LeadStatus, string>> = {
   en: { new: 'new', contacted: 'contacted', quoted: 'quoted', closed: 'closed', discarded: 'discarded' },
 }
 
+/** A heading and its items, each with the page it links to. */
+interface Section {
+  heading: string
+  items: Array<{ text: string; url: string }>
+}
+
 interface Wording {
   subject: string
   lines: string[]
+  sections?: Section[]
   link: string
   /** The page the mail points to. */
   url: string
@@ -41,8 +50,10 @@ interface Wording {
 type Phrasebook = Record<NotificationKind, (context: MailContext) => Wording>
 
 function clientName(context: MailContext): string {
-  const client = context.lead?.client
-  if (!client) return ''
+  return context.lead ? nameOf(context.lead.client) : ''
+}
+
+function nameOf(client: { contact_name: string; company_name: string | null }): string {
   return client.company_name ? `${client.contact_name} (${client.company_name})` : client.contact_name
 }
 
@@ -61,6 +72,65 @@ function dueTime(context: MailContext, locale: UserLocale): string {
   const timeZone = context.timeZone ?? 'UTC'
   const format = new Intl.DateTimeFormat(locale, { dateStyle: 'full', timeStyle: 'short', timeZone })
   return `${format.format(new Date(context.task?.due_at ?? 0))} (${timeZone})`
+}
+
+/** The task's due time on the recipient's clock, shorter, for a line of the digest. */
+function shortTime(dueAt: string, context: MailContext, locale: UserLocale): string {
+  const format = new Intl.DateTimeFormat(locale, {
+    dateStyle: 'medium',
+    timeStyle: 'short',
+    timeZone: context.timeZone ?? 'UTC',
+  })
+  return format.format(new Date(dueAt))
+}
+
+const dashboardUrl = (context: MailContext, path: string, locale: UserLocale) =>
+  `${context.publicUrl}/dashboard${path}${locale === 'en' ? '?lang=en' : ''}`
+
+const taskItem = (task: DigestTask, context: MailContext, locale: UserLocale) => ({
+  text: `#${task.id} ${task.title} (${shortTime(task.due_at, context, locale)})`,
+  url: taskUrl({ ...context, task }, locale),
+})
+
+const leadItem = (lead: DigestLead, context: MailContext, locale: UserLocale) => ({
+  text: `#${lead.id} ${nameOf(lead.client)} (${STATUS_NAMES[locale][lead.status]})`,
+  url: dashboardUrl(context, `/leads/${lead.id}`, locale),
+})
+
+/** The digest's four lists, those with something in them, each saying how many are not shown. */
+function digestSections(
+  context: MailContext,
+  locale: UserLocale,
+  headings: Record<DigestListName, string>,
+  more: (count: number) => string,
+): Section[] {
+  const digest = context.digest
+  if (!digest) return []
+  return DIGEST_LISTS.flatMap((name) => {
+    const list = digest[name]
+    if (list.total === 0) return []
+    const items =
+      name === 'overdue_tasks' || name === 'tasks_today'
+        ? (list.items as DigestTask[]).map((task) => taskItem(task, context, locale))
+        : (list.items as DigestLead[]).map((lead) => leadItem(lead, context, locale))
+    const hidden = list.total - list.items.length
+    const heading = `${headings[name]} (${list.total})`
+    return [
+      {
+        heading,
+        items: hidden > 0 ? [...items, { text: more(hidden), url: dashboardUrl(context, '', locale) }] : items,
+      },
+    ]
+  })
+}
+
+const DIGEST_LISTS = ['overdue_tasks', 'tasks_today', 'awaiting_first_response', 'stale_leads'] as const
+type DigestListName = (typeof DIGEST_LISTS)[number]
+
+/** The local date of the digest, written out in the mail's language. */
+function digestDate(context: MailContext, locale: UserLocale): string {
+  const date = context.digest?.date ?? '1970-01-01'
+  return new Intl.DateTimeFormat(locale, { dateStyle: 'full', timeZone: 'UTC' }).format(new Date(`${date}T00:00:00Z`))
 }
 
 const PHRASES: Record<UserLocale, Phrasebook> = {
@@ -109,6 +179,23 @@ const PHRASES: Record<UserLocale, Phrasebook> = {
       link: c.task?.lead_id == null ? 'Ver la tarea' : 'Ver el lead',
       url: taskUrl(c, 'es'),
     }),
+    daily_digest: (c) => ({
+      subject: `Tu día: ${digestDate(c, 'es')}`,
+      lines: [`Hola ${c.recipientName}:`, 'Esto es lo que tienes pendiente hoy.'],
+      sections: digestSections(
+        c,
+        'es',
+        {
+          overdue_tasks: 'Tareas vencidas',
+          tasks_today: 'Tareas para hoy',
+          awaiting_first_response: 'Leads esperando una primera respuesta',
+          stale_leads: 'Leads estancados',
+        },
+        (count) => `y ${count} más`,
+      ),
+      link: 'Abrir el panel',
+      url: dashboardUrl(c, '', 'es'),
+    }),
   },
   en: {
     lead_assigned: (c) => ({
@@ -155,6 +242,23 @@ const PHRASES: Record<UserLocale, Phrasebook> = {
       link: c.task?.lead_id == null ? 'Open the task' : 'Open the lead',
       url: taskUrl(c, 'en'),
     }),
+    daily_digest: (c) => ({
+      subject: `Your day: ${digestDate(c, 'en')}`,
+      lines: [`Hello ${c.recipientName},`, 'Here is what is waiting for you today.'],
+      sections: digestSections(
+        c,
+        'en',
+        {
+          overdue_tasks: 'Overdue tasks',
+          tasks_today: 'Tasks due today',
+          awaiting_first_response: 'Leads awaiting a first response',
+          stale_leads: 'Stale leads',
+        },
+        (count) => `and ${count} more`,
+      ),
+      link: 'Open the dashboard',
+      url: dashboardUrl(c, '', 'en'),
+    }),
   },
 }
 
@@ -167,8 +271,18 @@ export function escapeHtml(text: string): string {
 /** The mail in the recipient's language, as plain text and as HTML where everything users typed is escaped. */
 export function renderMail(kind: NotificationKind, locale: UserLocale, context: MailContext): Mail {
   const wording = PHRASES[locale][kind](context)
-  const text = `${wording.lines.join('\n\n')}\n\n${wording.link}: ${wording.url}\n`
-  const paragraphs = wording.lines.map((line) => `<p>${escapeHtml(line)}</p>`).join('\n')
+  const sections = wording.sections ?? []
+  const textSections = sections.map(
+    (section) => `${section.heading}:\n${section.items.map((item) => `- ${item.text}: ${item.url}`).join('\n')}`,
+  )
+  const text = `${[...wording.lines, ...textSections].join('\n\n')}\n\n${wording.link}: ${wording.url}\n`
+  const htmlSections = sections.map(
+    (section) =>
+      `<h2>${escapeHtml(section.heading)}</h2>\n<ul>\n${section.items
+        .map((item) => `<li><a href="${escapeHtml(item.url)}">${escapeHtml(item.text)}</a></li>`)
+        .join('\n')}\n</ul>`,
+  )
+  const paragraphs = [...wording.lines.map((line) => `<p>${escapeHtml(line)}</p>`), ...htmlSections].join('\n')
   const html = `<!doctype html>
 <html lang="${locale}"><head><meta charset="utf-8"><title>${escapeHtml(wording.subject)}</title></head>
 <body>

@@ -1,5 +1,6 @@
 // A lead's first response: the first outbound contact after it was created, kept once set.
-import type { Transaction } from 'kysely'
+import { sql, type Transaction } from 'kysely'
+import type { Database } from '../db/database.js'
 import type { ActivityDirection, ActivityType, DB } from '../db/types.js'
 import { businessSeconds } from './business-time.js'
 import { getPipelineSettings } from './service.js'
@@ -71,5 +72,42 @@ export async function recordFirstResponses(
       .where('id', '=', lead.id)
       .where('first_response_at', 'is', null)
       .execute()
+  }
+}
+
+/**
+ * Counts the business seconds of first responses taken from history when they were first recorded
+ * (db/migrations/20261207171000_first_response_history.sql), with today's settings, in batches of
+ * `batch` leads per transaction until none is left. Returns how many it counted. Safe on several
+ * instances at once: each batch skips the leads another holds.
+ */
+export async function countHistoricResponses(db: Database, batch = 1000): Promise<number> {
+  let counted = 0
+  for (;;) {
+    const done = await db.transaction().execute(async (trx) => {
+      const leads = await trx
+        .selectFrom('leads')
+        .select(['id', 'created_at', 'first_response_at'])
+        .where('first_response_at', 'is not', null)
+        .where('response_business_seconds', 'is', null)
+        .orderBy('id')
+        .limit(batch)
+        .forUpdate()
+        .skipLocked()
+        .execute()
+      if (leads.length === 0) return 0
+      const settings = await getPipelineSettings(trx)
+      const values = leads.map(
+        (lead) =>
+          sql`(${lead.id}::integer, ${businessSeconds(new Date(lead.created_at), new Date(lead.first_response_at as Date), settings)}::integer)`,
+      )
+      await sql`
+        update leads set response_business_seconds = counted.seconds
+        from (values ${sql.join(values)}) as counted (id, seconds)
+        where leads.id = counted.id`.execute(trx)
+      return leads.length
+    })
+    counted += done
+    if (done < batch) return counted
   }
 }

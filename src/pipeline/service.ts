@@ -107,16 +107,19 @@ export async function getPipelineSettings(db: Database): Promise<PipelineSetting
 const PLAIN_DURATION =
   /^P(?=\d|T\d)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$/
 
+const isPlainDuration = (text: string) => PLAIN_DURATION.test(text) && durationSeconds(text) !== null
+
 const minutesOf = (time: string) => Number(time.slice(0, 2)) * 60 + Number(time.slice(3, 5))
 
 /** The checks the schema cannot make (it checks the dates): durations that parse, hours in order, a known zone. */
 function assertValid(input: PipelineSettingsUpdate): void {
   for (const [status, duration] of Object.entries(input.stale_after ?? {})) {
-    if (duration !== null && (!PLAIN_DURATION.test(duration) || durationSeconds(duration) === null)) {
+    if (duration !== null && !isPlainDuration(duration)) {
       throw ValidationError.field(`stale_after.${status}`, 'must be a positive ISO 8601 duration (PT2H, P3D)')
     }
   }
-  if (input.response_target !== undefined && durationSeconds(input.response_target) === null) {
+  // The same form as stale_after, so one rule holds for every duration of the settings.
+  if (input.response_target !== undefined && !isPlainDuration(input.response_target)) {
     throw ValidationError.field('response_target', 'must be a positive ISO 8601 duration (PT1H)')
   }
   for (const day of WEEKDAYS) {

@@ -7,6 +7,7 @@ import { columnKey, type Page, type PageOrder, type PageRequest, paginate } from
 import type { DB } from '../db/types.js'
 import { NotFoundError } from '../errors/domain.js'
 import { LEAD_COLUMNS, type Lead, withClient } from '../leads/queries.js'
+import { purgeTasksOf } from '../tasks/commands.js'
 import type { TrashType } from './schemas.js'
 
 const TRASHED_CLIENT_COLUMNS = [...CLIENT_COLUMNS, 'clients.deleted_at', 'clients.deleted_by'] as const
@@ -52,6 +53,7 @@ export async function listTrash(
 /** Deletes trashed leads for good, one `purge` audit row each holding the row purged. */
 async function purgeLeads(trx: Transaction<DB>, actor: Actor, ids: number[]): Promise<number> {
   if (ids.length === 0) return 0
+  await purgeTasksOf(trx, actor, { leadIds: ids, clientIds: [] })
   const purged = await trx
     .deleteFrom('leads')
     .where('id', 'in', ids)
@@ -81,6 +83,7 @@ async function purgeClients(trx: Transaction<DB>, actor: Actor, ids: number[]): 
     actor,
     leads.map((lead) => lead.id),
   )
+  await purgeTasksOf(trx, actor, { leadIds: [], clientIds: ids })
   const purged = await trx
     .deleteFrom('clients')
     .where('id', 'in', ids)

@@ -11,12 +11,14 @@ export interface NotificationSettings {
   lead_assigned: boolean
   lead_status_changed: boolean
   inbound_lead: boolean
+  daily_digest: boolean
 }
 
 const SETTING_COLUMNS = {
   lead_assigned: 'notify_lead_assigned',
   lead_status_changed: 'notify_lead_status_changed',
   inbound_lead: 'notify_inbound_lead',
+  daily_digest: 'notify_daily_digest',
 } as const
 
 async function readSettings(db: Database | Transaction<DB>, userId: number, lock = false) {
@@ -26,6 +28,7 @@ async function readSettings(db: Database | Transaction<DB>, userId: number, lock
       'notify_lead_assigned as lead_assigned',
       'notify_lead_status_changed as lead_status_changed',
       'notify_inbound_lead as inbound_lead',
+      'notify_daily_digest as daily_digest',
     ])
     .where('id', '=', userId)
   if (lock) query = query.forUpdate()

@@ -78,6 +78,20 @@ export const UserUpdateSchema = Type.Object(
   { $id: 'UserUpdate', additionalProperties: false, examples: [{ role: 'management' }] },
 )
 
+/** What every user may change of their own: how they are named, their language and their clock. */
+export const ProfileUpdateSchema = Type.Object(
+  {
+    full_name: Type.Optional(Nullable(FullName)),
+    locale: Type.Optional(ref(LocaleSchema)),
+    time_zone: Type.Optional(Nullable(TimeZone)),
+  },
+  {
+    $id: 'ProfileUpdate',
+    additionalProperties: false,
+    examples: [{ locale: 'en', time_zone: 'Europe/Madrid' }],
+  },
+)
+
 export const USER_SORTS = ['id', 'username', 'created_at', 'last_login_at'] as const
 
 export const UserListQuery = Type.Object(
@@ -92,4 +106,12 @@ export const UserListQuery = Type.Object(
 
 export const UserPageSchema = Page(ref(UserSchema), 'UserPage')
 
-export const userSchemas = [RoleSchema, LocaleSchema, UserSchema, UserCreateSchema, UserUpdateSchema, UserPageSchema]
+export const userSchemas = [
+  RoleSchema,
+  LocaleSchema,
+  UserSchema,
+  UserCreateSchema,
+  UserUpdateSchema,
+  ProfileUpdateSchema,
+  UserPageSchema,
+]
