@@ -93,10 +93,21 @@ export async function captureStatements(
         await leadStats(db, actor(role), filter)
         const stats = take()
         const isResponses = (text: string) => text.includes('response_seconds')
+        const isValue = (text: string) => text.includes('currency')
         statements[STATEMENT_NAMES.statsGroups(variant)] = pick(
           stats,
           'stats groups',
-          (text) => text.includes('grouping sets') && !isResponses(text),
+          (text) => text.includes('grouping sets') && !isResponses(text) && !isValue(text),
+        )
+        statements[STATEMENT_NAMES.statsValueOpen(variant)] = pick(
+          stats,
+          'stats value by status',
+          (text) => isValue(text) && text.includes('stage_probability'),
+        )
+        statements[STATEMENT_NAMES.statsValueWon(variant)] = pick(
+          stats,
+          'stats value won per month',
+          (text) => isValue(text) && !text.includes('stage_probability'),
         )
         statements[STATEMENT_NAMES.statsSettings(variant)] = pick(stats, 'stats settings', (text) =>
           text.includes('"pipeline_settings"'),
@@ -108,7 +119,7 @@ export async function captureStatements(
         statements[STATEMENT_NAMES.statsClosed(variant)] = pick(
           stats,
           'stats closed per day',
-          (text) => text.includes('closed_day') && !isResponses(text),
+          (text) => text.includes('closed_day') && !isResponses(text) && !isValue(text),
         )
         // Absent when no lead is assigned: then the floor never needs it either.
         const usersStatement = stats.find((statement) => statement.text.includes('from "users"'))
@@ -240,6 +251,8 @@ export function apiStatements(spec: FloorSpec, scenario: string, role: Role, inp
         get(STATEMENT_NAMES.statsSettings(variant)),
         get(STATEMENT_NAMES.statsResponsesSetting(variant)),
         get(STATEMENT_NAMES.statsResponses(variant)),
+        get(STATEMENT_NAMES.statsValueOpen(variant)),
+        get(STATEMENT_NAMES.statsValueWon(variant)),
       ]
     }
     case 'agenda':

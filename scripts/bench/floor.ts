@@ -75,6 +75,9 @@ export const STATEMENT_NAMES = {
   statsClosed: (variant: string) => `stats.closed.${variant}`,
   statsSettings: (variant: string) => `stats.settings.${variant}`,
   statsResponses: (variant: string) => `stats.responses.${variant}`,
+  /** Deal values per currency: open by status with the forecast, and won per month (sent in parallel). */
+  statsValueOpen: (variant: string) => `stats.value_open.${variant}`,
+  statsValueWon: (variant: string) => `stats.value_won.${variant}`,
   /** The setting the response times' transaction makes before their statement. */
   statsResponsesSetting: (variant: string) => `stats.responses_setting.${variant}`,
   /** GET /me/agenda: the caller's time zone, then its eight lists' items and counts (sent in parallel). */
@@ -319,8 +322,12 @@ async function main(): Promise<void> {
         return run(client, responsesStatement.text, responsesStatement.params)
       })
     }
-    const [{ groups, closed, users }, times] = await Promise.all([counts(), responses()])
-    return answer({ groups, users, closed, times })
+    const valueOpen = statement(STATEMENT_NAMES.statsValueOpen(variant))
+    const valueWon = statement(STATEMENT_NAMES.statsValueWon(variant))
+    const values = () =>
+      Promise.all([run(pool, valueOpen.text, valueOpen.params), run(pool, valueWon.text, valueWon.params)])
+    const [{ groups, closed, users }, times, value] = await Promise.all([counts(), responses(), values()])
+    return answer({ groups, users, closed, times, value })
   })
 
   app.get('/:role/me/agenda', async (request) => {

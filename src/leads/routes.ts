@@ -28,7 +28,6 @@ import {
 } from './schemas.js'
 import { leadStats } from './stats.js'
 import { describeTransitions, LEAD_ACTION_ROLES } from './transitions.js'
-import { leadValueStats } from './value-stats.js'
 
 /** status and assigned_to have routes of their own: say which, rather than "not an accepted field". */
 const pointToOwnRoutes: preValidationHookHandler = async (request) => {
@@ -110,14 +109,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
     async (request) => {
       // The view's filters are in the query by now (applyView): its id is no filter of its own.
       const { view: _view, ...filter } = request.query
-      // Both refuse a bad filter alike: wait for both, so that neither rejection goes unhandled.
-      const [counts, value] = await Promise.allSettled([
-        leadStats(db, request.actor, filter),
-        leadValueStats(db, request.actor, filter),
-      ])
-      if (counts.status === 'rejected') throw counts.reason
-      if (value.status === 'rejected') throw value.reason
-      return { ...counts.value, value: value.value }
+      return leadStats(db, request.actor, filter)
     },
   )
 

@@ -10,6 +10,7 @@ import { durationSeconds } from '../pipeline/business-time.js'
 import { getPipelineSettings } from '../pipeline/service.js'
 import { filteredLeads, type LeadFilter, parseAssignees } from './queries.js'
 import { MAX_STATS_DAYS } from './schemas.js'
+import { type LeadValueStats, leadValueStats } from './value-stats.js'
 
 /** How fast leads got their first response (see docs/api.md, "Response times"). */
 export interface ResponseTime {
@@ -34,10 +35,11 @@ export interface LeadStats {
   conversion_rate: number
   per_day: Array<{ date: string; created: number; closed: number }>
   response_time: ResponseTime & { by_channel: Record<LeadChannel, ResponseTime> }
+  value: LeadValueStats
 }
 
 /** The counts, from the counters or a scan; the response times come from a query of their own. */
-export type LeadCounts = Omit<LeadStats, 'by_assignee' | 'response_time'> & {
+export type LeadCounts = Omit<LeadStats, 'by_assignee' | 'response_time' | 'value'> & {
   by_assignee: Array<Omit<LeadStats['by_assignee'][number], 'response_time'>>
 }
 
@@ -54,9 +56,10 @@ const DAY_MS = 86_400_000
 export async function leadStats(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
   // A range refused before either query starts.
   statsRange(filter)
-  const [counts, responses] = await Promise.all([
+  const [counts, responses, value] = await Promise.all([
     countersAnswer(filter) ? statsFromCounters(db, actor, filter) : statsFromScan(db, actor, filter),
     responseTimes(db, actor, filter),
+    leadValueStats(db, actor, filter),
   ])
   const of = (key: string) => responses.get(key) ?? NO_RESPONSES
   return {
@@ -69,6 +72,7 @@ export async function leadStats(db: Database, actor: AuthenticatedActor, filter:
         ResponseTime
       >,
     },
+    value,
   }
 }
 
