@@ -9,6 +9,7 @@ const LAYERS = [
   'errors',
   'phone.ts',
   'time-zone.ts',
+  'money.ts',
   'db',
   'http',
   'auth',

@@ -44,6 +44,7 @@ const SECTIONS: Array<{ title: string; names: string[] }> = [
       'UPLOAD_IDLE_TIMEOUT_MS',
       'UPLOAD_MAX_INFLATED_BYTES',
       'DEFAULT_PHONE_REGION',
+      'DEFAULT_CURRENCY',
     ],
   },
   {

@@ -24,7 +24,7 @@ try {
     '--exclude-pattern',
     'schema_migrations',
     '--type-mapping',
-    JSON.stringify({ int8: 'number' }),
+    JSON.stringify({ int8: 'number', date: 'string' }),
     ...process.argv.slice(2),
   ]
   const { stdout, stderr } = await promisify(execFile)(process.execPath, args)

@@ -49,6 +49,7 @@ import { logDestination } from './logging.js'
 import { metricsScraper } from './metrics/database.js'
 import { observeRequest } from './metrics/registry.js'
 import { metricsRoutes } from './metrics/routes.js'
+import { setDefaultCurrency } from './money.js'
 import { notificationRoutes } from './notifications/routes.js'
 import { notificationSchemas } from './notifications/schemas.js'
 import { pipelineRoutes } from './pipeline/routes.js'
@@ -194,6 +195,7 @@ function serverOptions(config: Config): FastifyServerOptions {
 export async function buildApp({ config, db, jwtSecret, pool }: AppDependencies): Promise<FastifyInstance> {
   const app = Fastify(serverOptions(config)).withTypeProvider<TypeBoxTypeProvider>()
   setDefaultTimeZone(config.defaultTimeZone)
+  setDefaultCurrency(config.defaultCurrency)
 
   for (const schema of componentSchemas) app.addSchema(schema)
   app.setValidatorCompiler(createValidatorCompiler(componentSchemas))

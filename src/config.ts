@@ -10,6 +10,7 @@ import { preparePrivateFolder } from './db/data-dir.js'
 import { DEFAULT_ADMIN_PASSWORD, type Env, EnvSchema } from './env.js'
 import { StartupError } from './errors/startup.js'
 import { defaultLogFormat, type LogFormat } from './logging.js'
+import { isCurrency } from './money.js'
 import { isCountryCode } from './phone.js'
 import { isTimeZone } from './time-zone.js'
 
@@ -51,6 +52,7 @@ export interface Config {
   defaultLocale: 'es' | 'en'
   /** IANA name, checked at start. */
   defaultTimeZone: string
+  defaultCurrency: string
   /** The local hour of the morning digest. */
   digestHour: number
   /** Unset: mails are written to the log. */
@@ -106,6 +108,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
       `Invalid configuration: DEFAULT_PHONE_REGION ${env.DEFAULT_PHONE_REGION} is not a known country`,
     )
   }
+  if (!isCurrency(env.DEFAULT_CURRENCY)) {
+    throw new ConfigError(
+      `Invalid configuration: DEFAULT_CURRENCY ${env.DEFAULT_CURRENCY} is not an ISO 4217 currency code`,
+    )
+  }
   if (!isTimeZone(env.DEFAULT_TIME_ZONE)) {
     throw new ConfigError(`Invalid configuration: DEFAULT_TIME_ZONE ${env.DEFAULT_TIME_ZONE} is not a known time zone`)
   }
@@ -148,6 +155,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env, options: { d
     defaultPhoneRegion: env.DEFAULT_PHONE_REGION as CountryCode,
     defaultLocale: env.DEFAULT_LOCALE,
     defaultTimeZone: env.DEFAULT_TIME_ZONE,
+    defaultCurrency: env.DEFAULT_CURRENCY,
     digestHour: env.DIGEST_HOUR,
     smtpUrl: env.SMTP_URL || undefined,
     mailFrom: env.MAIL_FROM,

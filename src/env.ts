@@ -70,8 +70,9 @@ export const EnvSchema = Type.Object({
   }),
   DB_STATEMENT_TIMEOUT_MS: Type.Integer({
     default: 15000,
-    minimum: 100,
-    description: 'The longest a statement may run.',
+    minimum: 0,
+    description:
+      "The longest a statement may run, sent when connecting. 0: none sent, the server's own applies: behind PgBouncer, which refuses it at connect, set it on the role instead (`ALTER ROLE crm SET statement_timeout = '15s'`).",
   }),
   DB_WAIT_SECONDS: Type.Integer({
     default: 30,
@@ -163,6 +164,12 @@ export const EnvSchema = Type.Object({
     default: 'VE',
     pattern: '^[A-Z]{2}$',
     description: 'The country of phone numbers written without a country prefix.',
+  }),
+  DEFAULT_CURRENCY: Type.String({
+    default: 'USD',
+    pattern: '^[A-Z]{3}$',
+    description:
+      'The ISO 4217 code (`USD`, `EUR`, `VES`) of a lead created without a `currency`. Leads written outside the API (seed data, leads older than deal values) have `USD`.',
   }),
   DEFAULT_TIME_ZONE: Type.String({
     default: 'America/Caracas',

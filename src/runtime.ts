@@ -75,6 +75,7 @@ export async function openConfiguredDatabase(
   const handle = openDatabase({
     url,
     poolSize: embedded || shared ? 1 : config.dbPoolSize,
+    embedded: Boolean(embedded || shared),
     connectTimeoutMs: config.dbConnectTimeoutMs,
     statementTimeoutMs: config.dbStatementTimeoutMs,
     onPoolError: options.onPoolError,
@@ -117,7 +118,12 @@ export async function startRuntime(
   let housekeeping: Periodic[] = []
   let metrics: FastifyInstance | undefined
   try {
-    await waitForDatabase(database.handle, { url: database.url, seconds: config.dbWaitSeconds, log })
+    await waitForDatabase({
+      url: database.url,
+      seconds: config.dbWaitSeconds,
+      connectTimeoutMs: config.dbConnectTimeoutMs,
+      log,
+    })
     if (config.migrateOnStart) await migrate(database.url, { log })
     app = await buildApp({ config, db: database.handle.db, jwtSecret, pool: database.handle.pool })
     if (config.metrics.port !== undefined) {

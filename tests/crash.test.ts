@@ -184,7 +184,8 @@ function mutationStream(url: string, token: string) {
         const leadId = pick(leadIds)
         const status = pick(NEXT[leads.get(leadId)?.status as Status])
         mutation = { requestId, table: 'leads', action: 'update', recordId: leadId, acknowledged: false }
-        send = () => call(url, token, 'PATCH', `/leads/${leadId}/status`, { status }, requestId)
+        const lostReason = status === 'discarded' ? { lost_reason: 'price' } : {}
+        send = () => call(url, token, 'PATCH', `/leads/${leadId}/status`, { status, ...lostReason }, requestId)
         expected = 200
         apply = () => leads.set(leadId, { status, clientId: leads.get(leadId)?.clientId as number })
       } else if (kind === 'address') {

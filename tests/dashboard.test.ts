@@ -122,6 +122,7 @@ describe('the dashboard at /dashboard', () => {
           channel,
           status,
           assigned_to: assignee,
+          ...(status === 'discarded' && { lost_reason: 'price' }),
         })
         leads.push(lead.id)
       }

@@ -55,15 +55,21 @@ describe('lead counters', () => {
     const lead = leads.length > 0 ? rng.pick(leads) : undefined
     if (roll < 0.35 || !lead) {
       const assignee = rng.pick([null, ...sellers.map((seller) => seller.id)])
+      const status = rng.pick(STATUSES)
       return ctx.as(ctx.adminToken, 'POST', '/leads', {
         client_id: rng.pick(clientIds),
         channel: rng.pick(CHANNELS),
-        status: rng.pick(STATUSES),
+        status,
         assigned_to: assignee,
+        ...(status === 'discarded' && { lost_reason: 'price' }),
       })
     }
     if (roll < 0.6) {
-      return ctx.as(ctx.adminToken, 'PATCH', `/leads/${lead.id}/status`, { status: rng.pick(NEXT[lead.status] ?? []) })
+      const status = rng.pick(NEXT[lead.status] ?? [])
+      return ctx.as(ctx.adminToken, 'PATCH', `/leads/${lead.id}/status`, {
+        status,
+        ...(status === 'discarded' && { lost_reason: 'price' }),
+      })
     }
     if (roll < 0.72) {
       const assignee = rng.pick([null, ...sellers.map((seller) => seller.id)])

@@ -204,7 +204,10 @@ describe('leads', () => {
         for (const user of [sales, management]) {
           const lead = await newLead(sales.token)
           await forceStatus(lead.id, from)
-          const response = await ctx.as(user.token, 'PATCH', `/leads/${lead.id}/status`, { status: to })
+          const response = await ctx.as(user.token, 'PATCH', `/leads/${lead.id}/status`, {
+            status: to,
+            ...(to === 'discarded' && { lost_reason: 'price' }),
+          })
           const reopen = (from === 'closed' || from === 'discarded') && to === 'contacted' && user.role !== 'sales'
           const allowed = ALLOWED[from].includes(to) || reopen
           const label = `${from} → ${to} as ${user.role}`
@@ -213,8 +216,13 @@ describe('leads', () => {
             assert.equal(response.json().status, to)
             assert.ok(response.json().status_changed_at > lead.status_changed_at, label)
             const rows = await ctx.auditRows('leads', lead.id)
-            assert.deepEqual(rows.at(-1)?.old_values, { status: from }, label)
-            assert.deepEqual(rows.at(-1)?.new_values, { status: to }, label)
+            const reason = to === 'discarded' ? { lost_reason: 'price' } : {}
+            assert.deepEqual(
+              rows.at(-1)?.old_values,
+              { status: from, ...(to === 'discarded' && { lost_reason: null }) },
+              label,
+            )
+            assert.deepEqual(rows.at(-1)?.new_values, { status: to, ...reason }, label)
           } else {
             assert.equal(response.statusCode, 409, label)
             const problem = problemOf(response)

@@ -16,6 +16,8 @@ const DEFAULTS = {
   },
   holidays: [],
   response_target: 'PT1H',
+  lost_reasons: ['price', 'competitor', 'no_response', 'not_interested', 'other'],
+  stage_probability: { new: 0.1, contacted: 0.3, quoted: 0.6 },
   time_zone: 'Europe/Madrid',
 }
 
@@ -32,6 +34,8 @@ const SETTINGS = {
   holidays: ['2026-12-25', '2027-01-01'],
   response_target: 'PT30M',
   time_zone: 'America/Caracas',
+  lost_reasons: ['Precio', 'Otro'],
+  stage_probability: { new: 0, contacted: 0.25, quoted: 1 },
 }
 
 describe('pipeline settings', () => {
@@ -88,7 +92,9 @@ describe('pipeline settings', () => {
     assert.deepEqual(Object.keys(audit?.new_values ?? {}).sort(), [
       'business_hours',
       'holidays',
+      'lost_reasons',
       'response_target',
+      'stage_probability',
       'stale_after',
       'time_zone',
     ])

@@ -262,6 +262,7 @@ describe('the plan of a lead import', () => {
     ]),
     clients: new Map([['+584121110002', { id: 20 }]]),
     leads: [lead(7, 'new'), lead(8, 'closed'), lead(9, 'quoted')],
+    lostReasons: ['price'],
   }
 
   it('creates, updates, leaves unchanged and fails each row by the rules of the JSON routes', () => {

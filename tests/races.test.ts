@@ -114,7 +114,7 @@ describe('races on one API instance', () => {
             management.token,
             'PATCH',
             `/leads/${leadId}/status`,
-            { status },
+            { status, ...(status === 'discarded' && { lost_reason: 'price' }) },
             requestId(`status-race-${round}-${index}`),
           ),
         ),
@@ -141,7 +141,13 @@ describe('races on one API instance', () => {
         assert.equal(row.action, 'update')
         const from = row.old_values?.status as Status
         const to = row.new_values?.status as Status
-        assert.deepEqual(Object.keys(row.new_values ?? {}), ['status'], 'only the status is in the row')
+        // A discard names its reason, and a reopening clears it.
+        const reason = from === 'discarded' || to === 'discarded' ? ['lost_reason'] : []
+        assert.deepEqual(
+          Object.keys(row.new_values ?? {}).sort(),
+          [...reason, 'status'],
+          'only the status is in the row',
+        )
         assert.equal(from, visited.at(-1), `row ${row.id} starts where the previous one ended`)
         assert.ok(ALLOWED_FOR_MANAGEMENT[from].includes(to), `row ${row.id}: ${from} → ${to} is not allowed`)
         visited.push(to)

@@ -28,6 +28,10 @@ const LEAD_HEADER = [
   'created_at',
   'updated_at',
   'status_changed_at',
+  'amount',
+  'currency',
+  'expected_close_date',
+  'lost_reason',
 ]
 const INJECTION = '=HYPERLINK("http://x")'
 const today = () => new Date().toISOString().slice(0, 10)

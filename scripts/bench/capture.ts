@@ -1,15 +1,16 @@
 import { Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import { login } from '../../src/account/service.js'
+import { getAgenda } from '../../src/agenda/queries.js'
 import type { AuthenticatedActor } from '../../src/auth/authenticate.js'
 import { getClient, searchClients } from '../../src/clients/queries.js'
 import type { Database } from '../../src/db/database.js'
-import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
 import type { DB } from '../../src/db/types.js'
 import { changeLeadStatus, createLead } from '../../src/leads/commands.js'
 import { leadsOfClient, listLeads } from '../../src/leads/queries.js'
 import { leadStats } from '../../src/leads/stats.js'
 import { search } from '../../src/search/service.js'
+import { callerTimeZone } from '../../src/tasks/queries.js'
 import { BENCH_ADMIN, ROLES, SALES_NOTE } from './common.js'
 import { type BenchUser, monthRange, type Samples } from './data.js'
 import {
@@ -38,10 +39,10 @@ export async function captureStatements(
   url: string,
   users: Record<Role, BenchUser>,
   samples: Samples,
+  defaultTimeZone: string,
 ): Promise<Record<string, Statement>> {
   const captured: Statement[] = []
   const pool = new pg.Pool({ connectionString: url, max: 2, statement_timeout: 600_000 })
-  pool.on('connect', (client) => client.query(SEARCH_SESSION_SQL).catch(() => {}))
   const db = new Kysely<DB>({
     dialect: new PostgresDialect({ pool }),
     log: (event) => {
@@ -91,16 +92,53 @@ export async function captureStatements(
       ] as const) {
         await leadStats(db, actor(role), filter)
         const stats = take()
-        statements[STATEMENT_NAMES.statsGroups(variant)] = pick(stats, 'stats groups', (text) =>
-          text.includes('grouping sets'),
+        const isResponses = (text: string) => text.includes('response_seconds')
+        const isValue = (text: string) => text.includes('currency')
+        statements[STATEMENT_NAMES.statsGroups(variant)] = pick(
+          stats,
+          'stats groups',
+          (text) => text.includes('grouping sets') && !isResponses(text) && !isValue(text),
         )
-        statements[STATEMENT_NAMES.statsClosed(variant)] = pick(stats, 'stats closed per day', (text) =>
-          text.includes('closed_day'),
+        statements[STATEMENT_NAMES.statsValueOpen(variant)] = pick(
+          stats,
+          'stats value by status',
+          (text) => isValue(text) && text.includes('stage_probability'),
+        )
+        statements[STATEMENT_NAMES.statsValueWon(variant)] = pick(
+          stats,
+          'stats value won per month',
+          (text) => isValue(text) && !text.includes('stage_probability'),
+        )
+        statements[STATEMENT_NAMES.statsSettings(variant)] = pick(stats, 'stats settings', (text) =>
+          text.includes('"pipeline_settings"'),
+        )
+        statements[STATEMENT_NAMES.statsResponses(variant)] = pick(stats, 'stats response times', isResponses)
+        statements[STATEMENT_NAMES.statsResponsesSetting(variant)] = pick(stats, 'stats response setting', (text) =>
+          text.startsWith('set local'),
+        )
+        statements[STATEMENT_NAMES.statsClosed(variant)] = pick(
+          stats,
+          'stats closed per day',
+          (text) => text.includes('closed_day') && !isResponses(text) && !isValue(text),
         )
         // Absent when no lead is assigned: then the floor never needs it either.
         const usersStatement = stats.find((statement) => statement.text.includes('from "users"'))
         if (usersStatement) statements[STATEMENT_NAMES.statsUsers(variant)] = usersStatement
       }
+    }
+
+    // GET /me/agenda: the caller's own, so one capture each; its lists run in parallel, kept in text order.
+    for (const role of ROLES) {
+      const timeZone = await callerTimeZone(db, users[role].id, defaultTimeZone)
+      const [zone] = take()
+      if (!zone) throw new Error('GET /me/agenda read no time zone')
+      statements[STATEMENT_NAMES.agendaTimeZone(role)] = zone
+      await getAgenda(db, actor(role), timeZone)
+      const lists = take().sort((a, b) => a.text.localeCompare(b.text))
+      if (lists.length !== 8) throw new Error(`expected eight agenda statements, found ${lists.length}`)
+      lists.forEach((list, index) => {
+        statements[STATEMENT_NAMES.agendaList(role, index)] = list
+      })
     }
 
     // GET /search: scoped for sales, so one capture each.
@@ -210,8 +248,20 @@ export function apiStatements(spec: FloorSpec, scenario: string, role: Role, inp
         get(STATEMENT_NAMES.statsGroups(variant)),
         get(STATEMENT_NAMES.statsClosed(variant)),
         ...optional(STATEMENT_NAMES.statsUsers(variant)),
+        get(STATEMENT_NAMES.statsSettings(variant)),
+        get(STATEMENT_NAMES.statsResponsesSetting(variant)),
+        get(STATEMENT_NAMES.statsResponses(variant)),
+        get(STATEMENT_NAMES.statsValueOpen(variant)),
+        get(STATEMENT_NAMES.statsValueWon(variant)),
       ]
     }
+    case 'agenda':
+      return [
+        get(STATEMENT_NAMES.agendaTimeZone(role)),
+        ...Object.keys(spec.statements)
+          .filter((name) => name.startsWith(STATEMENT_NAMES.agendaList(role)))
+          .map(get),
+      ]
     default:
       throw new Error(`no read scenario ${scenario}`)
   }

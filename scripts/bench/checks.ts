@@ -1,5 +1,4 @@
 import pg from 'pg'
-import { SEARCH_SESSION_SQL } from '../../src/db/search.js'
 import type { ServerProcess } from '../../tests/helpers/server.js'
 import { apiStatements } from './capture.js'
 import { ROLES, SALES_NOTE } from './common.js'
@@ -66,6 +65,7 @@ export async function checkFloorSql(floor: ServerProcess, spec: FloorSpec): Prom
       ['fulltext', `/${role}/search?q=${encodeURIComponent(sentinels.qFullText)}`, { q: sentinels.qFullText }],
       ['stats', `/${role}/leads/stats`, {}],
       ['stats_month', `/${role}/leads/stats${monthly}`, {}],
+      ['agenda', `/${role}/me/agenda`, {}],
     ]
     for (const [scenario, path, inputs] of reads) {
       compare(
@@ -111,7 +111,6 @@ export interface PlanRecord {
 export async function explainReads(url: string, spec: FloorSpec, samples: Samples): Promise<PlanRecord[]> {
   const client = new pg.Client({ connectionString: url, statement_timeout: 600_000 })
   await client.connect()
-  await client.query(SEARCH_SESSION_SQL)
   const records: PlanRecord[] = []
   const explain = async (scenario: string, role: Role | 'any', statements: Statement[], q?: string) => {
     await client.query('begin')
@@ -154,6 +153,7 @@ export async function explainReads(url: string, spec: FloorSpec, samples: Sample
       await explain('list_deep', role, apiStatements(spec, 'list_deep', role, {}))
       await explain('stats', role, apiStatements(spec, 'stats', role, {}))
       await explain('stats_month', role, apiStatements(spec, 'stats_month', role, {}))
+      await explain('agenda', role, apiStatements(spec, 'agenda', role, {}))
     }
     for (const q of samples.fragments) await explain('search', 'any', apiStatements(spec, 'search', 'admin', { q }), q)
     for (const role of ROLES) {

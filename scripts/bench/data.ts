@@ -103,6 +103,51 @@ export async function prepareUsers(db: Database): Promise<Record<Role, BenchUser
   }
 }
 
+const BENCH_TASK_TITLE = 'Bench: call back'
+/** Leads with a bench task: about one in fifty. */
+const TASK_SHARE = 0.02
+
+/**
+ * Tasks for GET /me/agenda, made once (again with --skip-seed only when missing): on about one live
+ * lead in fifty, assigned to its assignee (bench.admin for an unassigned one), due from 20 days ago to
+ * 20 days ahead, so that about half are overdue and a few due today; a third done. Marked as reminded,
+ * so that no reminder is owed for them, and the leads' next_task_at kept as the tasks service keeps it.
+ */
+export async function prepareTasks(db: Database, users: Record<Role, BenchUser>): Promise<void> {
+  const counted = await sql<{ tasks: number; leads: number }>`
+    select (select count(*) from tasks where title = ${BENCH_TASK_TITLE})::int as tasks,
+      (select count(*) from leads where deleted_at is null)::int as leads`.execute(db)
+  const { tasks, leads } = counted.rows[0] ?? { tasks: 0, leads: 0 }
+  if (tasks >= leads * TASK_SHARE * 0.9) {
+    log(`${tasks} bench tasks there`)
+    return
+  }
+  const started = performance.now()
+  await db.transaction().execute(async (trx) => {
+    await sql`
+      with picked as (
+        select id, assigned_to from leads tablesample system (${TASK_SHARE * 100}) where deleted_at is null
+      ),
+      drawn as (
+        select id, coalesce(assigned_to, ${users.admin.id}) as assigned_to,
+          now() - interval '20 days' + random() * interval '40 days' as due_at, random() as r_done
+        from picked
+      )
+      insert into tasks (title, due_at, lead_id, assigned_to, created_by, done_at, reminded_for, created_at)
+      select ${BENCH_TASK_TITLE}, due_at, id, assigned_to, ${users.admin.id},
+        case when r_done < 0.33 then least(due_at, now()) end, due_at, least(due_at, now()) - interval '1 day'
+      from drawn`.execute(trx)
+    await sql`
+      update leads set next_task_at = next.due_at
+      from (
+        select lead_id, min(due_at) as due_at from tasks
+        where done_at is null and lead_id is not null group by lead_id
+      ) next
+      where leads.id = next.lead_id and leads.next_task_at is distinct from next.due_at`.execute(trx)
+  })
+  log(`bench tasks made in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+}
+
 /** The searches measured: one letter, three, eight, and a full name with a typo. */
 export const SEARCH_KINDS = ['one_letter', 'three_letters', 'eight_letters', 'name_with_typo'] as const
 export type SearchKind = (typeof SEARCH_KINDS)[number]

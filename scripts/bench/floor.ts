@@ -16,7 +16,10 @@
  *                                           (deep: the page after the 10,000th, by cursor)
  *   GET  /:role/clients/search?q=           items and count (the search setting is sent on each new connection)
  *   GET  /:role/search?q=                   BEGIN; the planner setting; ranked hits; their count; COMMIT
- *   GET  /:role/leads/stats[?month=1]        grouped counters and closed per day, then assignee names
+ *   GET  /:role/leads/stats[?month=1]        grouped counters and closed per day, then assignee names; beside
+ *                                           them the pipeline settings, then BEGIN; a setting; the response
+ *                                           times; COMMIT
+ *   GET  /:role/me/agenda                   the caller's time zone, then four lists' items and counts
  *   POST /:role/leads                       BEGIN; insert lead returning it with its client; insert audit row; COMMIT
  *   PATCH /:role/leads/:id/status           BEGIN; lock; update + audit row + client in one statement; COMMIT
  *   POST /login                             the user's row and an argon2 verification
@@ -28,7 +31,7 @@ import { pathToFileURL } from 'node:url'
 import argon2 from 'argon2'
 import Fastify, { type FastifyRequest } from 'fastify'
 import pg from 'pg'
-import { fullTextTerms, queryWords, SEARCH_SESSION_SQL } from '../../src/db/search.js'
+import { fullTextTerms, queryWords } from '../../src/db/search.js'
 
 export interface Statement {
   text: string
@@ -70,6 +73,17 @@ export const STATEMENT_NAMES = {
   statsGroups: (variant: string) => `stats.groups.${variant}`,
   statsUsers: (variant: string) => `stats.users.${variant}`,
   statsClosed: (variant: string) => `stats.closed.${variant}`,
+  statsSettings: (variant: string) => `stats.settings.${variant}`,
+  statsResponses: (variant: string) => `stats.responses.${variant}`,
+  /** Deal values per currency: open by status with the forecast, and won per month (sent in parallel). */
+  statsValueOpen: (variant: string) => `stats.value_open.${variant}`,
+  statsValueWon: (variant: string) => `stats.value_won.${variant}`,
+  /** The setting the response times' transaction makes before their statement. */
+  statsResponsesSetting: (variant: string) => `stats.responses_setting.${variant}`,
+  /** GET /me/agenda: the caller's time zone, then its eight lists' items and counts (sent in parallel). */
+  agendaTimeZone: (role: Role) => `agenda.time_zone.${role}`,
+  /** Without an index: the prefix of them all. */
+  agendaList: (role: Role, index?: number) => `agenda.list.${role}.${index ?? ''}`,
   /** The statements of a write, in the order the API sends them. */
   createStep: (index: number) => `lead.create.${String(index).padStart(2, '0')}`,
   statusStep: (index: number) => `lead.status.${String(index).padStart(2, '0')}`,
@@ -168,7 +182,6 @@ async function main(): Promise<void> {
     application_name: 'mini-crm-bench-floor',
   })
   pool.on('error', () => {})
-  pool.on('connect', (client) => client.query(SEARCH_SESSION_SQL).catch(() => {}))
 
   /** Runs a statement, writing it down when the request asked for a trace. */
   const runner = (request: FastifyRequest) => {
@@ -275,23 +288,57 @@ async function main(): Promise<void> {
     const variant = (request.query as { month?: string }).month ? `${role}_month` : role
     const groupsStatement = statement(STATEMENT_NAMES.statsGroups(variant))
     const closedStatement = statement(STATEMENT_NAMES.statsClosed(variant))
-    const [groups, closed] = await Promise.all([
-      run<{ grouping: number; assigned_to: number | null; total: number }>(
-        pool,
-        groupsStatement.text,
-        groupsStatement.params,
-      ),
-      run(pool, closedStatement.text, closedStatement.params),
-    ])
-    // grouping 0b1101: the rows by assignee.
-    const assignees = groups
-      .filter((row) => Number(row.grouping) === 0b1101 && row.assigned_to !== null && Number(row.total) !== 0)
-      .map((row) => row.assigned_to as number)
-    const users =
-      assignees.length === 0
-        ? []
-        : await run(pool, inListText(statement(STATEMENT_NAMES.statsUsers(variant)).text, assignees.length), assignees)
-    return answer({ groups, users, closed })
+    const settingsStatement = statement(STATEMENT_NAMES.statsSettings(variant))
+    const responsesStatement = statement(STATEMENT_NAMES.statsResponses(variant))
+    const responsesSetting = statement(STATEMENT_NAMES.statsResponsesSetting(variant))
+    const counts = async () => {
+      const [groups, closed] = await Promise.all([
+        run<{ grouping: number; assigned_to: number | null; total: number }>(
+          pool,
+          groupsStatement.text,
+          groupsStatement.params,
+        ),
+        run(pool, closedStatement.text, closedStatement.params),
+      ])
+      // grouping 0b1101: the rows by assignee.
+      const assignees = groups
+        .filter((row) => Number(row.grouping) === 0b1101 && row.assigned_to !== null && Number(row.total) !== 0)
+        .map((row) => row.assigned_to as number)
+      const users =
+        assignees.length === 0
+          ? []
+          : await run(
+              pool,
+              inListText(statement(STATEMENT_NAMES.statsUsers(variant)).text, assignees.length),
+              assignees,
+            )
+      return { groups, closed, users }
+    }
+    // The response target is the captured one: the floor reads the settings as the API does, not to use them.
+    const responses = async () => {
+      await run(pool, settingsStatement.text, settingsStatement.params)
+      return transaction(async (client) => {
+        await run(client, responsesSetting.text, responsesSetting.params)
+        return run(client, responsesStatement.text, responsesStatement.params)
+      })
+    }
+    const valueOpen = statement(STATEMENT_NAMES.statsValueOpen(variant))
+    const valueWon = statement(STATEMENT_NAMES.statsValueWon(variant))
+    const values = () =>
+      Promise.all([run(pool, valueOpen.text, valueOpen.params), run(pool, valueWon.text, valueWon.params)])
+    const [{ groups, closed, users }, times, value] = await Promise.all([counts(), responses(), values()])
+    return answer({ groups, users, closed, times, value })
+  })
+
+  app.get('/:role/me/agenda', async (request) => {
+    const role = roleOf(request)
+    const { run, answer } = runner(request)
+    const zone = statement(STATEMENT_NAMES.agendaTimeZone(role))
+    await run(pool, zone.text, zone.params)
+    const lists = Object.keys(spec.statements)
+      .filter((name) => name.startsWith(STATEMENT_NAMES.agendaList(role)))
+      .map((name) => spec.statements[name] as Statement)
+    return answer(await Promise.all(lists.map((list) => run(pool, list.text, list.params))))
   })
 
   app.post('/:role/leads', async (request, reply) => {

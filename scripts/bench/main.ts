@@ -24,11 +24,12 @@ import { join } from 'node:path'
 import { sql } from 'kysely'
 import { openDatabase } from '../../src/db/database.js'
 import { migrate } from '../../src/db/migrate.js'
+import { EnvSchema } from '../../src/env.js'
 import { type ServerProcess, startServer } from '../../tests/helpers/server.js'
 import { captureStatements } from './capture.js'
 import { checkFloorSql, explainReads } from './checks.js'
 import { log, ROLES } from './common.js'
-import { countRows, monthRange, prepareUsers, sample, seedMissing } from './data.js'
+import { countRows, monthRange, prepareTasks, prepareUsers, sample, seedMissing } from './data.js'
 import type { FloorSpec, Role } from './floor.js'
 import { drain, type HttpRequest, measure } from './measure.js'
 import { type Options, parseOptions, USAGE } from './options.js'
@@ -73,12 +74,15 @@ async function main(): Promise<void> {
     await sql`analyze`.execute(db)
     const data = await countRows(db)
     const users = await prepareUsers(db)
+    await prepareTasks(db, users)
     const samples = await sample(db, users)
     log(`sales user ${users.sales.username}; search fragments ${samples.fragments.join(', ')}`)
     log(`full-text searches ${samples.fullText.join(', ')}`)
 
     log('capturing the SQL the API sends')
-    const statements = await captureStatements(url, users, samples)
+    // The API below gets no DEFAULT_TIME_ZONE of its own: it has the one of this environment or the default.
+    const timeZone = process.env.DEFAULT_TIME_ZONE ?? (EnvSchema.properties.DEFAULT_TIME_ZONE.default as string)
+    const statements = await captureStatements(url, users, samples, timeZone)
     const spec: FloorSpec = {
       sentinels: samples.sentinels,
       users: {

@@ -4,7 +4,7 @@ import type { Role } from './floor.js'
 import type { Figures, HttpRequest } from './measure.js'
 
 // The targets for reads at this data size, and for the API ÷ floor ratio.
-export const P99_TARGET_MS = { list: 30, search: 50, stats: 100, stats_month: 100 } as const
+export const P99_TARGET_MS = { list: 30, search: 50, stats: 100, stats_month: 100, agenda: 50 } as const
 export const READ_RATIO_TARGET = 0.7
 export const WRITE_RATIO_TARGET = 0.6
 
@@ -134,6 +134,13 @@ export function scenarios(samples: Samples, users: Record<Role, BenchUser>): Sce
         () => `/leads/stats?${monthQuery}`,
         () => `/${role}/leads/stats?month=1`,
         P99_TARGET_MS.stats_month,
+      ),
+      read(
+        'agenda',
+        'GET /me/agenda',
+        () => '/me/agenda',
+        () => `/${role}/me/agenda`,
+        P99_TARGET_MS.agenda,
       ),
     )
   }

@@ -68,7 +68,7 @@ async function insertLeads(
         random() as r_status, random() as r_changed, random() as r_updated,
         random() as r_updated_at, random() as r_assigned, random() as r_assignee, random() as r_sales_note,
         random() as r_sales_note_text, random() as r_admin_note, random() as r_admin_note_text,
-        random() as r_creator, random() as r_creator_id
+        random() as r_creator, random() as r_creator_id, random() as r_answered, random() as r_response
       from generate_series(1, ${size}::int) as g(i)
     ),
     dated as (
@@ -94,9 +94,19 @@ async function insertLeads(
           as status_changed_at
       from classified s
     ),
+    answered as (
+      -- Most leads past \`new\` were answered, at the latest when they left it; a few \`new\` ones were too.
+      -- The delay spreads from seconds to days (log-uniform, 5 s to 10 days); a few leads never got one.
+      select c.*,
+        case when c.r_answered < case when c.status_index = 1 then 0.15 else 0.95 end then
+          least(c.created_at + make_interval(secs => floor(exp(ln(5) + c.r_response * ln(172800)))),
+            case when c.status_index = 1 then now() else c.status_changed_at end)
+        end as first_response_at
+      from changed c
+    ),
     inserted as (
       insert into leads (client_id, channel, status, admin_notes, sales_notes, assigned_to, created_by, created_at,
-        updated_at, status_changed_at)
+        updated_at, status_changed_at, first_response_at)
       select l.client_id,
         (${LEAD_CHANNELS}::lead_channel[])[l.channel_index],
         (${LEAD_STATUSES}::lead_status[])[l.status_index],
@@ -114,8 +124,9 @@ async function insertLeads(
         l.created_at,
         case when l.r_updated < 0.5 then l.status_changed_at
           else l.status_changed_at + l.r_updated_at * least(interval '20 days', now() - l.status_changed_at) end,
-        l.status_changed_at
-      from changed l
+        l.status_changed_at,
+        l.first_response_at
+      from answered l
       order by l.created_at
       returning *
     ),

@@ -49,9 +49,9 @@ export function parseSort<F extends string>(sort: F | `-${F}`): { column: F; dir
  * The SQL type of a sort key, which says how a cursor carries it: timestamps as integer
  * microseconds since the epoch (a JS Date would lose PostgreSQL's microseconds and skip rows),
  * text as text, integers and reals (float4, the trigram distances) as JSON numbers, read back into
- * the same type so that the comparison is exact.
+ * the same type so that the comparison is exact; numerics (amounts) and dates as their text.
  */
-export type SortKeyType = 'timestamp' | 'text' | 'integer' | 'real'
+export type SortKeyType = 'timestamp' | 'text' | 'integer' | 'real' | 'numeric' | 'date'
 
 export interface SortKey {
   /** The expression the rows are ordered by; NOT NULL (wrap a nullable column in coalesce and add an `is null` key). */
@@ -218,15 +218,17 @@ export async function countUpTo<DB>(
 }
 
 function cursorValue(key: SortKey): RawBuilder<unknown> {
-  return key.type === 'timestamp'
-    ? sql`(extract(epoch from ${key.expression}) * 1000000)::bigint`
-    : sql`${key.expression}`
+  if (key.type === 'timestamp') return sql`(extract(epoch from ${key.expression}) * 1000000)::bigint`
+  if (key.type === 'numeric' || key.type === 'date') return sql`${key.expression}::text`
+  return sql`${key.expression}`
 }
 
 function fromCursorValue(key: SortKey, value: unknown): RawBuilder<unknown> {
   if (key.type === 'timestamp') return sql`timestamptz 'epoch' + ${value}::bigint * interval '1 microsecond'`
   if (key.type === 'integer') return sql`${value}::bigint`
   if (key.type === 'real') return sql`${value}::real`
+  if (key.type === 'numeric') return sql`${value}::numeric`
+  if (key.type === 'date') return sql`${value}::date`
   return sql`${value}::text`
 }
 
@@ -247,6 +249,13 @@ function filterDigest(filters: object): string {
  */
 export function cursorAfter(values: unknown[], filters: object): string {
   return encodeCursor(values, filterDigest(filters))
+}
+
+/** 2027-03-31, a day that exists (PostgreSQL would refuse 2027-02-30 with an error, not a 400). */
+export function isCalendarDate(value: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return false
+  const date = new Date(`${value}T00:00:00Z`)
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value
 }
 
 function encodeCursor(values: unknown[], digest: string): string {
@@ -283,9 +292,13 @@ function decodeCursor(cursor: string, order: PageOrder, digest: string): unknown
     const valid =
       type === 'text'
         ? typeof value === 'string' && !value.includes('\u0000')
-        : type === 'real'
-          ? typeof value === 'number' && Number.isFinite(value)
-          : Number.isSafeInteger(value)
+        : type === 'numeric'
+          ? typeof value === 'string' && /^\d{1,15}(\.\d{1,2})?$/.test(value)
+          : type === 'date'
+            ? typeof value === 'string' && isCalendarDate(value)
+            : type === 'real'
+              ? typeof value === 'number' && Number.isFinite(value)
+              : Number.isSafeInteger(value)
     if (!valid) throw invalid()
   })
   return values

@@ -1,15 +1,17 @@
 import { type Expression, type QueryCreator, type RawBuilder, type SqlBool, sql } from 'kysely'
 import type { DB } from './types.js'
 
-// A typo in a name ("Peres" for "Pérez") scores about 0.5; pg_trgm's default of 0.6 would miss it.
-const WORD_SIMILARITY_THRESHOLD = 0.45
-const MIN_FUZZY_LENGTH = 4
-
 /**
- * The session setting every search needs, sent once on each new connection (src/db/database.ts), so
- * that the `<%` operator, which the GIN index answers, matches what the ranking expects.
+ * The threshold of the `<%` operator the trigram indexes answer: a typo in a name ("Peres" for
+ * "Pérez") scores about 0.5, pg_trgm's default of 0.6 would miss it. The database holds it as its
+ * default for every session (db/migrations/20261207172000_search_threshold_default.sql), so that it
+ * holds behind a pooler too.
  */
-export const SEARCH_SESSION_SQL = `select set_config('pg_trgm.word_similarity_threshold', '${WORD_SIMILARITY_THRESHOLD}', false)`
+export const WORD_SIMILARITY_THRESHOLD = 0.45
+
+/** The embedded database runs as one session that reads no database defaults: it is set there instead. */
+export const EMBEDDED_SESSION_SQL = `select set_config('pg_trgm.word_similarity_threshold', '${WORD_SIMILARITY_THRESHOLD}', false)`
+const MIN_FUZZY_LENGTH = 4
 
 /** A pattern for LIKE and ILIKE that matches `text` literally anywhere. */
 export function containsPattern(text: string): string {

@@ -41,6 +41,8 @@ export type LeadStatus = "closed" | "contacted" | "discarded" | "new" | "quoted"
 
 export type NotificationState = "failed" | "pending" | "sending" | "sent" | "skipped";
 
+export type Numeric = ColumnType<string, number | string, number | string>;
+
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export type UserLocale = "en" | "es";
@@ -170,8 +172,8 @@ export interface LeadActivities {
 export interface LeadClosedCounts {
   assigned_to: number | null;
   channel: LeadChannel;
-  closed_day: Timestamp;
-  day: Timestamp;
+  closed_day: string;
+  day: string;
   leads: number;
   shard: number;
 }
@@ -179,7 +181,7 @@ export interface LeadClosedCounts {
 export interface LeadClosedDayCounts {
   assigned_to: number | null;
   channel: LeadChannel;
-  closed_day: Timestamp;
+  closed_day: string;
   leads: number;
   shard: number;
 }
@@ -187,24 +189,36 @@ export interface LeadClosedDayCounts {
 export interface LeadCounts {
   assigned_to: number | null;
   channel: LeadChannel;
-  day: Timestamp;
+  day: string;
   leads: number;
   shard: number;
   status: LeadStatus;
 }
 
+export interface LeadResponseBuckets {
+  assigned_to: number | null;
+  bucket: number | null;
+  channel: LeadChannel;
+  leads: number;
+  shard: number;
+}
+
 export interface Leads {
   admin_notes: string | null;
+  amount: Numeric | null;
   assigned_to: number | null;
   channel: LeadChannel;
   client_id: number;
   created_at: Generated<Timestamp>;
   created_by: number | null;
+  currency: Generated<string>;
   deleted_at: Timestamp | null;
   deleted_by: number | null;
+  expected_close_date: string | null;
   first_response_at: Timestamp | null;
   id: Generated<number>;
   last_activity_at: Timestamp | null;
+  lost_reason: string | null;
   next_task_at: Timestamp | null;
   response_business_seconds: number | null;
   response_seconds: Generated<number | null>;
@@ -222,6 +236,28 @@ export interface LeadTotals {
   leads: number;
   shard: number;
   status: LeadStatus;
+}
+
+export interface LeadValueTotals {
+  amount: Numeric;
+  assigned_to: number | null;
+  channel: LeadChannel;
+  currency: string;
+  leads: number;
+  priced: number;
+  shard: number;
+  status: LeadStatus;
+}
+
+export interface LeadWonMonthTotals {
+  amount: Numeric;
+  assigned_to: number | null;
+  channel: LeadChannel;
+  currency: string;
+  leads: number;
+  month: string;
+  priced: number;
+  shard: number;
 }
 
 export interface LoginFailures {
@@ -250,10 +286,18 @@ export interface PipelineSettings {
   business_hours: Generated<Json>;
   holidays: Generated<Json>;
   id: Generated<number>;
+  lost_reasons: Generated<Json>;
   response_target: Generated<string>;
+  stage_probability: Generated<Json>;
   stale_after: Generated<Json>;
   time_zone: string | null;
   updated_at: Generated<Timestamp>;
+}
+
+export interface ResponseBucketBounds {
+  bucket: number;
+  hi: number;
+  lo: number;
 }
 
 export interface SavedViews {
@@ -360,11 +404,15 @@ export interface DB {
   lead_closed_counts: LeadClosedCounts;
   lead_closed_day_counts: LeadClosedDayCounts;
   lead_counts: LeadCounts;
+  lead_response_buckets: LeadResponseBuckets;
   lead_totals: LeadTotals;
+  lead_value_totals: LeadValueTotals;
+  lead_won_month_totals: LeadWonMonthTotals;
   leads: Leads;
   login_failures: LoginFailures;
   notifications: Notifications;
   pipeline_settings: PipelineSettings;
+  response_bucket_bounds: ResponseBucketBounds;
   saved_views: SavedViews;
   tasks: Tasks;
   users: Users;

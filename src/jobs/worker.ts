@@ -3,6 +3,7 @@ import type { Config } from '../config.js'
 import type { Database } from '../db/database.js'
 import { isDatabaseUnavailable } from '../db/errors.js'
 import { eventsWritten } from '../events/outbox.js'
+import { setDefaultCurrency } from '../money.js'
 import { planDigests } from '../notifications/digest.js'
 import { sendDueNotifications } from '../notifications/jobs.js'
 import { createMailer } from '../notifications/mailer.js'
@@ -41,6 +42,7 @@ export function startWorkers(
   const clock = options.clock ?? (() => new Date())
   // Housekeeping (an import undone) may change a lead's status: its first response needs the zone too.
   setDefaultTimeZone(config.defaultTimeZone)
+  setDefaultCurrency(config.defaultCurrency)
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, log })
   const webhookOptions = webhookJobOptions(config)
   const mailOptions = {

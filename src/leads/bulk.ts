@@ -5,6 +5,7 @@ import type { Database } from '../db/database.js'
 import type { DB, LeadStatus } from '../db/types.js'
 import { DomainError, ForbiddenError, ValidationError } from '../errors/domain.js'
 import { assignLead, changeLeadStatus, lockLead, trashLead } from './commands.js'
+import { lostReasonFor } from './deal.js'
 import type { Lead } from './queries.js'
 import { LEAD_ACTION_ROLES } from './transitions.js'
 
@@ -12,6 +13,7 @@ export interface BulkRequest {
   action: 'assign' | 'status' | 'delete'
   assigned_to?: number | null
   status?: LeadStatus
+  lost_reason?: string
   items?: Array<{ id: number; if_match?: string }>
   ids?: number[]
 }
@@ -35,8 +37,8 @@ function changeOf(
     }
     case 'status': {
       if (request.status === undefined) throw ValidationError.field('status', 'is required for status')
-      const status = request.status
-      return (trx, id) => changeLeadStatus(trx, actor, id, status)
+      const { status, lost_reason } = request
+      return (trx, id) => changeLeadStatus(trx, actor, id, status, lost_reason)
     }
     case 'delete':
       return (trx, id) => trashLead(trx, actor, id)
@@ -63,6 +65,14 @@ export async function runBulk(
   }
   if (request.action !== 'status' && request.status !== undefined) {
     throw ValidationError.field('status', 'is only for action status')
+  }
+  if (request.action !== 'status' && request.lost_reason !== undefined) {
+    throw ValidationError.field('lost_reason', 'is only for action status')
+  }
+  // A reason missing, or not in the list, would fail every item alike: the request is the mistake.
+  if (request.action === 'status' && request.status !== undefined) {
+    const { status, lost_reason } = request
+    await db.transaction().execute((trx) => lostReasonFor(trx, status, lost_reason))
   }
   const items = request.items ?? (request.ids ?? []).map((id) => ({ id, if_match: undefined }))
   const change = changeOf(request, actor)

@@ -11,6 +11,7 @@ import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '.
 import { type EventType, writeEvent } from '../events/outbox.js'
 import { firstResponseOf, transactionTime } from '../pipeline/first-response.js'
 import { type NewActivity, recordActivities } from '../timeline/record.js'
+import { assertKnownLostReason, checkedCurrency, lostReasonFor, newLeadCurrency, storedAmount } from './deal.js'
 import { getLead, LEAD_COLUMNS, type Lead, type LeadRow, withClient } from './queries.js'
 import { assertTransition } from './transitions.js'
 
@@ -65,6 +66,10 @@ export interface NewLead {
   admin_notes?: string | null
   sales_notes?: string | null
   assigned_to?: number | null
+  amount?: string | null
+  currency?: string
+  expected_close_date?: string | null
+  lost_reason?: string
 }
 
 /** Created by a person, or by a web form or WhatsApp (an actor that is no user) for an inbound lead. */
@@ -78,6 +83,9 @@ export async function createLead(trx: Transaction<DB>, actor: Actor, input: NewL
     assignedTo = actor.userId
   }
   // The caller is an active user (authentication checked it): only someone else needs the check.
+  const status = input.status ?? 'new'
+  const currency = newLeadCurrency(input.currency)
+  const lostReason = await lostReasonFor(trx, status, input.lost_reason)
   if (assignedTo != null && assignedTo !== actor.userId) await assertActiveUser(trx, assignedTo, 'assigned_to')
   await assertLiveClient(trx, input.client_id)
   // The new row comes back joined to its client from the insert itself, without a second read.
@@ -90,11 +98,15 @@ export async function createLead(trx: Transaction<DB>, actor: Actor, input: NewL
             .values({
               client_id: input.client_id,
               channel: input.channel,
-              status: input.status ?? 'new',
+              status,
               admin_notes: input.admin_notes ?? null,
               sales_notes: input.sales_notes ?? null,
               assigned_to: assignedTo ?? null,
               created_by: actor.userId,
+              amount: input.amount ?? null,
+              currency,
+              expected_close_date: input.expected_close_date ?? null,
+              lost_reason: lostReason,
             })
             .returning(LEAD_COLUMNS),
         )
@@ -139,6 +151,10 @@ export interface LeadPatch {
   channel?: LeadChannel
   admin_notes?: string | null
   sales_notes?: string | null
+  amount?: string | null
+  currency?: string
+  expected_close_date?: string | null
+  lost_reason?: string
 }
 
 /** One statement: the update, its audit row, and the lead joined to its client. */
@@ -232,7 +248,14 @@ export async function updateLead(
   if (actor.role === 'sales' && patch.admin_notes !== undefined) {
     throw new ForbiddenError('admin_notes is read-only for sales users')
   }
-  const changes = diff(current, patch)
+  checkedCurrency(patch.currency)
+  if (patch.lost_reason !== undefined) {
+    if (current.status !== 'discarded') {
+      throw ValidationError.field('lost_reason', 'is only for a discarded lead: send it with PATCH /leads/{id}/status')
+    }
+    await assertKnownLostReason(trx, patch.lost_reason)
+  }
+  const changes = diff(current, { ...patch, amount: storedAmount(patch.amount) })
   if (!changes) return getLead(trx, actor, id)
   if (changes.set.client_id !== undefined) await assertLiveClient(trx, changes.set.client_id)
   return applyChange(trx, actor, 'lead.updated', current, changes)
@@ -243,12 +266,15 @@ export async function changeLeadStatus(
   actor: AuthenticatedActor,
   id: number,
   status: LeadStatus,
+  lostReason?: string,
 ): Promise<Lead> {
   const current = await lockVisibleLead(trx, actor, id)
-  const changes = diff(current, { status })
+  if (status !== current.status) assertTransition(current.status, status, actor.role)
+  const changes = diff(current, { status, lost_reason: await lostReasonFor(trx, status, lostReason) })
   // Setting the current status again is a no-op: no audit row, no moved timestamps.
   if (!changes) return getLead(trx, actor, id)
-  assertTransition(current.status, status, actor.role)
+  // A discarded lead given another reason changes its reason only.
+  if (changes.set.status === undefined) return applyChange(trx, actor, 'lead.updated', current, changes)
   return applyChange(trx, actor, 'lead.status_changed', current, changes, { statusChanged: true })
 }
 

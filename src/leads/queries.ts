@@ -1,5 +1,5 @@
 // Reading leads: the columns, the filters of the lists, exports and stats, one lead, a client's leads.
-import { type Selectable, type SelectQueryBuilder, type SqlBool, sql, type Transaction } from 'kysely'
+import { type RawBuilder, type Selectable, type SelectQueryBuilder, type SqlBool, sql, type Transaction } from 'kysely'
 import { jsonBuildObject } from 'kysely/helpers/postgres'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { visibleLeads } from '../auth/scope.js'
@@ -9,7 +9,8 @@ import { OPEN_LEAD_STATUSES } from '../db/enums.js'
 import { columnKey, type Page, type PageRequest, paginate, parseSort, type SortKey } from '../db/paginate.js'
 import { clientIdsMatching, fullTextQuery, queryWords } from '../db/search.js'
 import type { ClientType, DB, LeadChannel, LeadStatus, Leads } from '../db/types.js'
-import { NotFoundError } from '../errors/domain.js'
+import { NotFoundError, ValidationError } from '../errors/domain.js'
+import { isCurrency } from '../money.js'
 import { CLIENT_LEADS_SHOWN, type LEAD_SORTS } from './schemas.js'
 
 export type LeadRow = Omit<Selectable<Leads>, 'search_vector' | 'deleted_at' | 'deleted_by' | 'stale_published_for'>
@@ -36,6 +37,10 @@ export const LEAD_COLUMNS = [
   'leads.response_business_seconds',
   'leads.next_task_at',
   'leads.last_activity_at',
+  'leads.amount',
+  'leads.currency',
+  'leads.expected_close_date',
+  'leads.lost_reason',
 ] as const
 
 /** When the lead's stay in its status began: its status change or its last activity, whichever is later. */
@@ -100,6 +105,11 @@ export interface LeadFilter {
   next_task_to?: string
   stale?: boolean
   awaiting_first_response?: boolean
+  amount_min?: string
+  amount_max?: string
+  currency?: string[]
+  expected_close_from?: string
+  expected_close_to?: string
 }
 
 /** The lead columns that the `${name}_from` and `${name}_to` filters bound. */
@@ -151,6 +161,19 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
       filter.awaiting_first_response ? AWAITING_FIRST_RESPONSE : sql<SqlBool>`not ${AWAITING_FIRST_RESPONSE}`,
     )
   }
+  if (filter.amount_min !== undefined) query = query.where('leads.amount', '>=', filter.amount_min)
+  if (filter.amount_max !== undefined) query = query.where('leads.amount', '<=', filter.amount_max)
+  if (filter.currency?.length) {
+    const unknown = filter.currency.find((code) => !isCurrency(code))
+    if (unknown) throw ValidationError.field('currency', `${unknown} is not an ISO 4217 currency code`)
+    query = query.where('leads.currency', 'in', filter.currency)
+  }
+  if (filter.expected_close_from !== undefined) {
+    query = query.where('leads.expected_close_date', '>=', filter.expected_close_from)
+  }
+  if (filter.expected_close_to !== undefined) {
+    query = query.where('leads.expected_close_date', '<=', filter.expected_close_to)
+  }
   if (filter.client_type) {
     const type = filter.client_type
     query = query.where('leads.client_id', 'in', (eb) =>
@@ -188,7 +211,19 @@ export function filteredLeads(db: Database, actor: AuthenticatedActor, filter: L
 export async function listLeads(db: Database, actor: AuthenticatedActor, query: LeadListQuery): Promise<Page<Lead>> {
   const { limit: _limit, offset: _offset, cursor: _cursor, sort, ...filter } = query
   const { column, direction } = parseSort(sort)
-  const keys = column === 'next_task_at' ? nextTaskKeys(direction) : [columnKey(`leads.${column}`, 'timestamp')]
+  const keys =
+    column === 'next_task_at'
+      ? nextTaskKeys(direction)
+      : column === 'amount'
+        ? nullsLastKeys(sql`coalesce(leads.amount, 0)`, sql`leads.amount`, 'numeric', direction)
+        : column === 'expected_close_date'
+          ? nullsLastKeys(
+              sql`coalesce(leads.expected_close_date, 'epoch'::date)`,
+              sql`leads.expected_close_date`,
+              'date',
+              direction,
+            )
+          : [columnKey(`leads.${column}`, 'timestamp')]
   return paginate(db, {
     matching: filteredLeads(db, actor, filter),
     select: (matching) => withClient(matching),
@@ -208,6 +243,23 @@ function nextTaskKeys(direction: 'asc' | 'desc'): SortKey[] {
   return [
     { expression: last, type: 'integer' },
     { expression: sql`coalesce(leads.next_task_at, 'epoch'::timestamptz)`, type: 'timestamp' },
+  ]
+}
+
+/**
+ * A nullable column with the leads without a value last in either direction, as next_task_at:
+ * the keys are the expressions of the column's two indexes (db/migrations/20261207173000_lead_value.sql).
+ */
+function nullsLastKeys(
+  filled: RawBuilder<unknown>,
+  column: RawBuilder<unknown>,
+  type: 'numeric' | 'date',
+  direction: 'asc' | 'desc',
+): SortKey[] {
+  const last = direction === 'asc' ? sql`(${column} is null)::int` : sql`(${column} is not null)::int`
+  return [
+    { expression: last, type: 'integer' },
+    { expression: filled, type },
   ]
 }
 

@@ -99,7 +99,8 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       schema: {
         operationId: 'getLeadStats',
         tags: ['leads'],
-        summary: 'Counts by status, channel, assignee and day, with the same filters as the list',
+        summary:
+          'Counts by status, channel, assignee and day, and deal values per currency, with the same filters as the list',
         description: `per_day covers created_from..created_to, or the first lead's day to today without them: at most ${MAX_STATS_DAYS} days, a longer range is a 400.`,
         querystring: LeadStatsQuery,
         response: { 200: ref(LeadStatsSchema) },
@@ -135,7 +136,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
       schema: {
         operationId: 'updateLead',
         tags: ['leads'],
-        summary: 'Change a lead’s client, channel or notes',
+        summary: 'Change a lead’s client, channel, notes or deal (amount, currency, expected close date, lost reason)',
         params: IdParams,
         body: ref(LeadUpdateSchema),
         response: { 200: ref(LeadSchema), ...problems(403, 404) },
@@ -155,7 +156,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
         operationId: 'changeLeadStatus',
         tags: ['leads'],
         summary: 'Move a lead to another status',
-        description: `${describeTransitions()} Anything else is a 409 invalid_transition listing the allowed next states.`,
+        description: `${describeTransitions()} Anything else is a 409 invalid_transition listing the allowed next states. Moving to discarded needs a lost_reason from lost_reasons in GET /pipeline-settings (400 naming lost_reason otherwise); reopening clears it.`,
         params: IdParams,
         body: ref(LeadStatusChangeSchema),
         response: { 200: ref(LeadSchema), ...problems(404, 409) },
@@ -163,7 +164,7 @@ export const leadRoutes: FastifyPluginAsyncTypebox<{ db: Database }> = async (ap
     },
     async (request, reply) =>
       changeLead(request, reply, request.params.id, (trx) =>
-        changeLeadStatus(trx, request.actor, request.params.id, request.body.status),
+        changeLeadStatus(trx, request.actor, request.params.id, request.body.status, request.body.lost_reason),
       ),
   )
 

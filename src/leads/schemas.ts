@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { ClientSchema, ClientTypeSchema } from '../clients/schemas.js'
-import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
+import { LEAD_CHANNELS, LEAD_STATUSES, OPEN_LEAD_STATUSES } from '../db/enums.js'
 import {
   DateOrTimestamp,
   DateTime,
@@ -13,6 +13,8 @@ import {
   StringEnum,
   viewParameter,
 } from '../http/schemas.js'
+import { ERROR_MESSAGE } from '../http/validation.js'
+import { AMOUNT_PATTERN } from '../money.js'
 
 const LeadStatusSchema = StringEnum(LEAD_STATUSES, { $id: 'LeadStatus' })
 const ChannelSchema = StringEnum(LEAD_CHANNELS, { $id: 'Channel' })
@@ -20,6 +22,40 @@ const ChannelSchema = StringEnum(LEAD_CHANNELS, { $id: 'Channel' })
 /** The longest admin or sales notes of a lead. */
 export const MAX_NOTES = 5000
 const Notes = Type.String({ maxLength: MAX_NOTES })
+
+const AMOUNT_MESSAGE =
+  'must be a decimal string of at most 2 decimals, not negative, such as "1234.50" (not a JSON number)'
+/** A decimal string: a JSON number would pass through a float, which cannot hold 0.10 exactly. */
+export const Amount = Type.String({
+  pattern: AMOUNT_PATTERN,
+  maxLength: 15,
+  description:
+    'A decimal string, at most 12 digits before the point and 2 after, not negative: "1234567890.12", "0.10"',
+  examples: ['1500.00'],
+  [ERROR_MESSAGE]: { pattern: AMOUNT_MESSAGE, type: AMOUNT_MESSAGE },
+})
+export const Currency = Type.String({
+  pattern: '^[A-Z]{3}$',
+  description: 'An ISO 4217 code in capitals (USD, EUR, VES)',
+  examples: ['USD'],
+})
+/** The longest lost reason (each one of the list in GET /pipeline-settings). */
+export const MAX_LOST_REASON = 200
+const LostReason = Type.String({ minLength: 1, maxLength: MAX_LOST_REASON })
+const CloseDate = Type.String({ format: 'date', description: 'A calendar date, 2027-03-31' })
+
+const dealFields = {
+  amount: Type.Optional(Nullable(Amount)),
+  currency: Type.Optional({ ...Currency, description: 'An ISO 4217 code; DEFAULT_CURRENCY when left out at creation' }),
+  expected_close_date: Type.Optional(Nullable(CloseDate)),
+}
+const lostReasonField = {
+  lost_reason: Type.Optional({
+    ...LostReason,
+    description:
+      'Required when the lead becomes discarded, one of lost_reasons in GET /pipeline-settings; refused for any other status',
+  }),
+}
 
 const LeadClientSchema = Type.Object(
   {
@@ -76,6 +112,16 @@ export const LeadSchema = Type.Object(
       description:
         'true when the lead has sat in its open status longer than stale_after of that status (GET /pipeline-settings) without an activity',
     }),
+    amount: {
+      ...Nullable(Amount),
+      description: 'What the deal is worth, always with 2 decimals ("0.10"); null when not set',
+    },
+    currency: Currency,
+    expected_close_date: Nullable(CloseDate),
+    lost_reason: Nullable({
+      ...LostReason,
+      description: 'Why it was discarded; null for any other status (cleared when the lead is reopened)',
+    }),
   },
   { $id: 'Lead', additionalProperties: false },
 )
@@ -88,6 +134,8 @@ export const LeadCreateSchema = Type.Object(
     admin_notes: Type.Optional(Nullable(Notes)),
     sales_notes: Type.Optional(Nullable(Notes)),
     assigned_to: Type.Optional(Nullable(Id)),
+    ...dealFields,
+    ...lostReasonField,
   },
   {
     $id: 'LeadCreate',
@@ -99,6 +147,9 @@ export const LeadCreateSchema = Type.Object(
         status: 'new',
         admin_notes: 'Cliente interesado en servicios',
         sales_notes: 'Llamar el lunes',
+        amount: '1500.00',
+        currency: 'USD',
+        expected_close_date: '2027-03-31',
       },
     ],
   },
@@ -110,6 +161,12 @@ export const LeadUpdateSchema = Type.Object(
     channel: Type.Optional(ref(ChannelSchema)),
     admin_notes: Type.Optional(Nullable(Notes)),
     sales_notes: Type.Optional(Nullable(Notes)),
+    ...dealFields,
+    lost_reason: Type.Optional({
+      ...LostReason,
+      description:
+        'Another reason for a discarded lead, one of lost_reasons in GET /pipeline-settings; refused for any other status',
+    }),
   },
   {
     $id: 'LeadUpdate',
@@ -120,8 +177,12 @@ export const LeadUpdateSchema = Type.Object(
 )
 
 export const LeadStatusChangeSchema = Type.Object(
-  { status: ref(LeadStatusSchema) },
-  { $id: 'LeadStatusChange', additionalProperties: false, examples: [{ status: 'contacted' }] },
+  { status: ref(LeadStatusSchema), ...lostReasonField },
+  {
+    $id: 'LeadStatusChange',
+    additionalProperties: false,
+    examples: [{ status: 'contacted' }, { status: 'discarded', lost_reason: 'price' }],
+  },
 )
 
 export const LeadAssignmentSchema = Type.Object(
@@ -175,6 +236,60 @@ const ResponseTimeSchema = Type.Object(responseTimeProperties, {
   description: 'First responses of the matching leads (percentile_disc: each figure is a time a lead really had)',
 })
 
+const DecimalText = Type.String({ pattern: '^\\d+\\.\\d{2}$', description: 'A decimal string with 2 decimals' })
+const valueSum = (description: string) =>
+  Type.Object(
+    { amount: DecimalText, leads: Type.Integer({ minimum: 0, description: 'How many leads (with an amount or not)' }) },
+    { additionalProperties: false, description },
+  )
+
+const CurrencyValueSchema = Type.Object(
+  {
+    currency: Currency,
+    open: Type.Object(
+      {
+        ...valueSum('').properties,
+        by_status: Type.Object(
+          Object.fromEntries(OPEN_LEAD_STATUSES.map((status) => [status, valueSum(`Leads in ${status}`)])),
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false, description: 'The open pipeline (new, contacted, quoted): the sum of amounts' },
+    ),
+    weighted_forecast: {
+      ...DecimalText,
+      description: 'The sum of amount × stage_probability of its status over the open leads, rounded to cents once',
+    },
+    won: Type.Object(
+      {
+        ...valueSum('').properties,
+        by_month: Type.Array(
+          Type.Object(
+            {
+              month: Type.String({
+                pattern: '^\\d{4}-\\d{2}$',
+                description: 'The UTC month they were closed, 2026-12',
+              }),
+              ...valueSum('').properties,
+            },
+            { additionalProperties: false },
+          ),
+          { description: 'Months with closed leads only, oldest first' },
+        ),
+      },
+      { additionalProperties: false, description: 'Closed (won) leads' },
+    ),
+    average_won: Nullable({
+      ...DecimalText,
+      description: 'The won amount ÷ the closed leads that have an amount, to the nearest cent; null when none',
+    }),
+    win_rate: Nullable(
+      Type.Number({ minimum: 0, maximum: 1, description: 'closed ÷ (closed + discarded) leads; null when neither' }),
+    ),
+  },
+  { $id: 'CurrencyValue', additionalProperties: false, description: 'Deal values in one currency' },
+)
+
 export const LeadStatsSchema = Type.Object(
   {
     total: Type.Integer({ minimum: 0 }),
@@ -215,11 +330,27 @@ export const LeadStatsSchema = Type.Object(
       },
       { additionalProperties: false, description: 'How fast the matching leads got their first response' },
     ),
+    value: Type.Object(
+      {
+        by_currency: Type.Array(ref(CurrencyValueSchema), {
+          description:
+            'One entry per currency of the matching leads, by code: amounts of two currencies are never summed',
+        }),
+      },
+      { additionalProperties: false, description: 'Deal values of the matching leads' },
+    ),
   },
   { $id: 'LeadStats', additionalProperties: false },
 )
 
-export const LEAD_SORTS = ['created_at', 'updated_at', 'status_changed_at', 'next_task_at'] as const
+export const LEAD_SORTS = [
+  'created_at',
+  'updated_at',
+  'status_changed_at',
+  'next_task_at',
+  'amount',
+  'expected_close_date',
+] as const
 
 const leadFilters = {
   status: Type.Optional(Type.Array(ref(LeadStatusSchema), { maxItems: 5, description: 'Repeatable' })),
@@ -261,6 +392,17 @@ const leadFilters = {
       description: 'true: open leads not answered yet (first_response_at null); false: the others',
     }),
   ),
+  amount_min: Type.Optional({
+    ...Amount,
+    description: 'Leads whose amount is at least this (leads without one never match)',
+  }),
+  amount_max: Type.Optional({
+    ...Amount,
+    description: 'Leads whose amount is at most this (leads without one never match)',
+  }),
+  currency: Type.Optional(Type.Array(Currency, { maxItems: 20, description: 'Repeatable: ISO 4217 codes' })),
+  expected_close_from: Type.Optional({ ...CloseDate, description: 'expected_close_date on or after this date' }),
+  expected_close_to: Type.Optional({ ...CloseDate, description: 'expected_close_date on or before this date' }),
 }
 
 export const LeadListQuery = Type.Object(
@@ -281,6 +423,11 @@ export const LeadBulkSchema = Type.Object(
     }),
     assigned_to: Type.Optional(Nullable(Id)),
     status: Type.Optional(ref(LeadStatusSchema)),
+    lost_reason: Type.Optional({
+      ...LostReason,
+      description:
+        'With status discarded (required then): the reason every lead gets, from lost_reasons in GET /pipeline-settings',
+    }),
     items: Type.Optional(
       Type.Array(
         Type.Object(
@@ -335,6 +482,7 @@ export const leadSchemas = [
   LeadClientSchema,
   LeadSchema,
   ResponseTimeSchema,
+  CurrencyValueSchema,
   LeadCreateSchema,
   LeadUpdateSchema,
   LeadStatusChangeSchema,

@@ -1,15 +1,16 @@
-import { type Expression, type SqlBool, sql } from 'kysely'
+import { type Expression, type RawBuilder, type SqlBool, sql, type Transaction } from 'kysely'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { scopedAssignee } from '../auth/scope.js'
 import type { Database } from '../db/database.js'
 import { dateRange } from '../db/dates.js'
 import { LEAD_CHANNELS, LEAD_STATUSES, OPEN_LEAD_STATUSES } from '../db/enums.js'
-import type { LeadChannel, LeadStatus } from '../db/types.js'
+import type { DB, LeadChannel, LeadStatus } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
 import { durationSeconds } from '../pipeline/business-time.js'
 import { getPipelineSettings } from '../pipeline/service.js'
 import { filteredLeads, type LeadFilter, parseAssignees } from './queries.js'
 import { MAX_STATS_DAYS } from './schemas.js'
+import { type LeadValueStats, leadValueStats } from './value-stats.js'
 
 /** How fast leads got their first response (see docs/api.md, "Response times"). */
 export interface ResponseTime {
@@ -34,10 +35,11 @@ export interface LeadStats {
   conversion_rate: number
   per_day: Array<{ date: string; created: number; closed: number }>
   response_time: ResponseTime & { by_channel: Record<LeadChannel, ResponseTime> }
+  value: LeadValueStats
 }
 
 /** The counts, from the counters or a scan; the response times come from a query of their own. */
-export type LeadCounts = Omit<LeadStats, 'by_assignee' | 'response_time'> & {
+export type LeadCounts = Omit<LeadStats, 'by_assignee' | 'response_time' | 'value'> & {
   by_assignee: Array<Omit<LeadStats['by_assignee'][number], 'response_time'>>
 }
 
@@ -54,9 +56,10 @@ const DAY_MS = 86_400_000
 export async function leadStats(db: Database, actor: AuthenticatedActor, filter: LeadFilter): Promise<LeadStats> {
   // A range refused before either query starts.
   statsRange(filter)
-  const [counts, responses] = await Promise.all([
+  const [counts, responses, value] = await Promise.all([
     countersAnswer(filter) ? statsFromCounters(db, actor, filter) : statsFromScan(db, actor, filter),
     responseTimes(db, actor, filter),
+    leadValueStats(db, actor, filter),
   ])
   const of = (key: string) => responses.get(key) ?? NO_RESPONSES
   return {
@@ -69,6 +72,7 @@ export async function leadStats(db: Database, actor: AuthenticatedActor, filter:
         ResponseTime
       >,
     },
+    value,
   }
 }
 
@@ -85,9 +89,21 @@ interface ResponseRow {
   waiting: number
 }
 
+/** Filters the response-time histogram can answer; any other is answered by a scan. */
+const BUCKETED_FILTERS = new Set<string>(['channel', 'assigned_to'])
+
+/** The percentiles reported, in the order of `percentiles` in a row. */
+const PERCENTILES = [0.5, 0.9]
+
+/** True when no filter is beyond the channel and the assignee (the keys of lead_response_buckets). */
+export function bucketsAnswer(filter: LeadFilter): boolean {
+  return Object.entries(filter).every(([name, value]) => value === undefined || BUCKETED_FILTERS.has(name))
+}
+
 /**
- * Exact percentiles of response_seconds over the matching leads, overall, by channel and by assignee,
- * in one grouped scan: percentile_disc, so each figure is a response time a lead really had.
+ * Exact percentiles of response_seconds over the matching leads, overall, by channel and by assignee:
+ * percentile_disc, so each figure is a response time a lead really had. From the histogram when the
+ * filters allow, otherwise from one grouped scan of the matching leads.
  */
 async function responseTimes(
   db: Database,
@@ -95,16 +111,26 @@ async function responseTimes(
   filter: LeadFilter,
 ): Promise<Map<string, ResponseTime>> {
   const settings = await getPipelineSettings(db)
-  const target = durationSeconds(settings.response_target) ?? 0
-  const { rows } = await sql<ResponseRow>`
-    with matching as (${filteredLeads(db, actor, filter).select(['leads.channel', 'leads.assigned_to', 'leads.status', 'leads.response_seconds'])})
-    select channel, assigned_to, grouping(channel, assigned_to) as grouping,
-      percentile_disc(array[0.5, 0.9]) within group (order by response_seconds) as percentiles,
-      count(response_seconds)::int as answered,
-      (count(*) filter (where response_seconds <= ${target}))::int as within,
-      (count(*) filter (where response_seconds is null and status = any(${[...OPEN_LEAD_STATUSES]})))::int as waiting
-    from matching
-    group by grouping sets ((), (channel), (assigned_to))`.execute(db)
+  // response_seconds is whole: it is within a fractional target exactly when within its whole part.
+  const target = Math.floor(durationSeconds(settings.response_target) ?? 0)
+  const rows = await db.transaction().execute(async (trx) => {
+    // Both reads are estimated far above their cost (the planner cannot bound a lookup inside a bucket,
+    // nor see the index-only range of a month): past jit_above_cost, compiling would take ~100 ms, longer
+    // than the read itself. Local to this transaction, as every setting a request makes.
+    await sql`set local jit = off`.execute(trx)
+    const read = bucketsAnswer(filter)
+      ? responseRowsFromBuckets(trx, actor, filter, target)
+      : sql<ResponseRow>`
+          with matching as (${filteredLeads(trx, actor, filter).select(['leads.channel', 'leads.assigned_to', 'leads.status', 'leads.response_seconds'])})
+          select channel, assigned_to, grouping(channel, assigned_to) as grouping,
+            percentile_disc(${PERCENTILES}::float8[]) within group (order by response_seconds) as percentiles,
+            count(response_seconds)::int as answered,
+            (count(*) filter (where response_seconds <= ${target}::bigint))::int as within,
+            (count(*) filter (where response_seconds is null and status = any(${[...OPEN_LEAD_STATUSES]})))::int as waiting
+          from matching
+          group by grouping sets ((), (channel), (assigned_to))`.execute(trx)
+    return (await read).rows
+  })
   const times = new Map<string, ResponseTime>()
   for (const row of rows) {
     const answered = Number(row.answered)
@@ -122,6 +148,103 @@ async function responseTimes(
     })
   }
   return times
+}
+
+/**
+ * The same rows from lead_response_buckets (db/migrations/20261207160000_lead_response_buckets.sql),
+ * in one statement: the buckets summed per group give the counts and, for each percentile, the bucket
+ * holding its rank (ceil(fraction × answered), as percentile_disc computes it) and the rank inside it;
+ * an index range scan inside that bucket reads the value at that rank. The count under the target is
+ * the buckets wholly under it plus, in the bucket it falls in, a count of the leads at or under it.
+ */
+function responseRowsFromBuckets(db: Transaction<DB>, actor: AuthenticatedActor, filter: LeadFilter, target: number) {
+  const keys = keyConditions(actor, filter)
+  // One branch per kind of group, each gated on its kind so that only one runs, each on its own index.
+  const inGroup = (branch: (where: RawBuilder<unknown>) => RawBuilder<unknown>) =>
+    sql.join(
+      [
+        sql`w.grouping = 3`,
+        sql`w.grouping = 1 and channel = w.channel`,
+        sql`w.grouping = 2 and assigned_to = w.assigned_to`,
+        sql`w.grouping = 2 and w.assigned_to is null and assigned_to is null`,
+      ].map(
+        (group) =>
+          sql`(${branch(sql`leads where ${group}
+            and deleted_at is null and response_seconds >= w.lo and response_seconds < w.hi
+            ${keys.length ? sql`and ${and(keys)}` : sql``}`)})`,
+      ),
+      sql` union all `,
+    )
+  return sql<ResponseRow>`
+    with grouped as (
+      select g.*, b.lo, b.hi
+      from (
+        select grouping(channel, assigned_to)::int as grouping, channel, assigned_to, bucket, sum(leads)::bigint as leads
+        from lead_response_buckets
+        where ${and([sql<SqlBool>`leads <> 0`, ...keys])}
+        group by grouping sets ((bucket), (channel, bucket), (assigned_to, bucket))
+        having sum(leads) <> 0
+      ) g
+      left join response_bucket_bounds b on b.bucket = g.bucket
+    ),
+    groups as (
+      select grouping, channel, assigned_to,
+        coalesce(sum(leads) filter (where bucket is not null), 0)::bigint as answered,
+        coalesce(sum(leads) filter (where bucket is null), 0)::bigint as waiting,
+        coalesce(sum(leads) filter (where hi <= ${target}::bigint + 1), 0)::bigint as within
+      from grouped
+      group by grouping, channel, assigned_to
+    ),
+    ranked as (
+      select grouping, channel, assigned_to, leads, lo, hi,
+        sum(leads) over (partition by grouping, channel, assigned_to) as answered,
+        sum(leads) over (partition by grouping, channel, assigned_to order by bucket) as upto
+      from grouped
+      where bucket is not null
+    ),
+    -- The bucket holding each percentile's rank, and the rank inside it (from 0).
+    wanted as (
+      select r.grouping, r.channel, r.assigned_to, p.i, r.lo, r.hi, p.k - (r.upto - r.leads) - 1 as skip
+      from ranked r
+      cross join lateral (
+        select f.i, greatest(1, ceil(f.fraction * r.answered::float8))::bigint as k
+        from unnest(${PERCENTILES}::float8[]) with ordinality as f(fraction, i)
+      ) p
+      where r.upto >= p.k and r.upto - r.leads < p.k
+    ),
+    picked as (
+      select w.grouping, w.channel, w.assigned_to, w.i, v.value
+      from wanted w
+      left join lateral (
+        ${inGroup((from) => sql`select response_seconds as value from ${from} order by response_seconds offset w.skip limit 1`)}
+      ) v on true
+    ),
+    -- The bucket the target falls in, when it holds values on both sides of it: those up to the target.
+    -- The limit (the bucket's count, never reached) keeps the planner's estimate of each count small.
+    boundary as (
+      select w.grouping, w.channel, w.assigned_to, c.under
+      from (
+        select grouping, channel, assigned_to, leads, lo, ${target}::bigint + 1 as hi
+        from ranked where lo <= ${target}::bigint and hi > ${target}::bigint + 1
+      ) w
+      cross join lateral (
+        select sum(n) as under
+        from (${inGroup((from) => sql`select count(*) as n from (select from ${from} limit w.leads) as l`)}) as counted
+      ) c
+    )
+    select s.grouping, s.channel, s.assigned_to, s.answered::int, s.waiting::int,
+      (s.within + coalesce(b.under, 0))::int as within, p.percentiles
+    from groups s
+    left join (
+      select grouping, channel, assigned_to, array_agg(value order by i) as percentiles
+      from picked group by grouping, channel, assigned_to
+    ) p on p.grouping = s.grouping and p.channel is not distinct from s.channel
+      and p.assigned_to is not distinct from s.assigned_to
+    left join (
+      select grouping, channel, assigned_to, sum(under) as under
+      from boundary group by grouping, channel, assigned_to
+    ) b on b.grouping = s.grouping and b.channel is not distinct from s.channel
+      and b.assigned_to is not distinct from s.assigned_to`.execute(db)
 }
 
 /** True when no filter is beyond the counters and the creation range falls on whole UTC days. */
@@ -212,8 +335,17 @@ function counterConditions(
   filter: LeadFilter,
   columns: { status: boolean; day: boolean },
 ): Expression<SqlBool>[] {
-  const conditions: Expression<SqlBool>[] = [sql<SqlBool>`leads <> 0`]
+  const conditions: Expression<SqlBool>[] = [sql<SqlBool>`leads <> 0`, ...keyConditions(actor, filter)]
   if (columns.status && filter.status?.length) conditions.push(sql<SqlBool>`status = any(${filter.status})`)
+  const range = statsRange(filter)
+  if (columns.day && range.from) conditions.push(sql<SqlBool>`day >= ${utcDate(range.from)}::date`)
+  if (columns.day && range.before) conditions.push(sql<SqlBool>`day < ${utcDate(range.before)}::date`)
+  return conditions
+}
+
+/** The channel and assignee filters, and the sales scope, on unqualified `channel` and `assigned_to`. */
+function keyConditions(actor: AuthenticatedActor, filter: LeadFilter): Expression<SqlBool>[] {
+  const conditions: Expression<SqlBool>[] = []
   if (filter.channel?.length) conditions.push(sql<SqlBool>`channel = any(${filter.channel})`)
   const assignee = scopedAssignee(actor)
   if (assignee !== undefined) conditions.push(sql<SqlBool>`assigned_to = ${assignee}`)
@@ -224,9 +356,6 @@ function counterConditions(
       sql<SqlBool>`(assigned_to = any(${ids}::int[]) ${unassigned ? sql`or assigned_to is null` : sql``})`,
     )
   }
-  const range = statsRange(filter)
-  if (columns.day && range.from) conditions.push(sql<SqlBool>`day >= ${utcDate(range.from)}::date`)
-  if (columns.day && range.before) conditions.push(sql<SqlBool>`day < ${utcDate(range.before)}::date`)
   return conditions
 }
 

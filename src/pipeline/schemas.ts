@@ -6,6 +6,9 @@ import { WEEKDAYS } from './business-time.js'
 /** At most this many open intervals a day (a split shift needs two). */
 export const MAX_INTERVALS_A_DAY = 6
 export const MAX_HOLIDAYS = 366
+export const MAX_LOST_REASONS = 50
+
+const Probability = Type.Number({ minimum: 0, maximum: 1, description: 'From 0 (never won) to 1 (always)' })
 
 const Duration = Type.String({
   minLength: 2,
@@ -50,6 +53,24 @@ const settingsProperties = {
     maxLength: 64,
     description: 'The IANA zone of the business hours and holidays (America/Caracas, Europe/Madrid, UTC)',
   }),
+  lost_reasons: Type.Array(Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' }), {
+    minItems: 1,
+    maxItems: MAX_LOST_REASONS,
+    uniqueItems: true,
+    description:
+      'The reasons a lead may be discarded with (lost_reason, required then, matched exactly); changing the list changes no lead',
+  }),
+  stage_probability: Type.Object(
+    Object.fromEntries(OPEN_LEAD_STATUSES.map((status) => [status, Probability])) as Record<
+      'new' | 'contacted' | 'quoted',
+      typeof Probability
+    >,
+    {
+      additionalProperties: false,
+      description:
+        'Per open status, the chance (0 to 1) that a lead in it is won: the weighted forecast of GET /leads/stats',
+    },
+  ),
 }
 
 const example = {
@@ -69,6 +90,8 @@ const example = {
   holidays: ['2026-12-25', '2027-01-01'],
   response_target: 'PT1H',
   time_zone: 'America/Caracas',
+  lost_reasons: ['price', 'competitor', 'no_response', 'not_interested', 'other'],
+  stage_probability: { new: 0.1, contacted: 0.3, quoted: 0.6 },
 }
 
 export const PipelineSettingsSchema = Type.Object(settingsProperties, {
@@ -84,12 +107,14 @@ export const PipelineSettingsUpdateSchema = Type.Object(
     holidays: Type.Optional(settingsProperties.holidays),
     response_target: Type.Optional(settingsProperties.response_target),
     time_zone: Type.Optional(Nullable(settingsProperties.time_zone)),
+    lost_reasons: Type.Optional(settingsProperties.lost_reasons),
+    stage_probability: Type.Optional(settingsProperties.stage_probability),
   },
   {
     $id: 'PipelineSettingsUpdate',
     additionalProperties: false,
     description:
-      'The whole settings: a field left out (or time_zone null) returns to its default (no stale leads, Monday to Friday 09:00–18:00, no holidays, PT1H, DEFAULT_TIME_ZONE)',
+      'The whole settings: a field left out (or time_zone null) returns to its default (no stale leads, Monday to Friday 09:00–18:00, no holidays, PT1H, DEFAULT_TIME_ZONE, the lost reasons and stage probabilities of the example)',
     examples: [example],
   },
 )

@@ -10,9 +10,13 @@ import { type BusinessCalendar, durationSeconds, type OpenHours, WEEKDAYS, type 
 
 export type StaleAfter = Record<'new' | 'contacted' | 'quoted', string | null>
 
+export type StageProbability = Record<'new' | 'contacted' | 'quoted', number>
+
 export interface PipelineSettings extends BusinessCalendar {
   stale_after: StaleAfter
   response_target: string
+  lost_reasons: string[]
+  stage_probability: StageProbability
 }
 
 export interface PipelineSettingsUpdate {
@@ -22,6 +26,8 @@ export interface PipelineSettingsUpdate {
   response_target?: string
   /** null or left out: DEFAULT_TIME_ZONE. */
   time_zone?: string | null
+  lost_reasons?: string[]
+  stage_probability?: StageProbability
 }
 
 const SETTINGS_ID = 1
@@ -41,6 +47,8 @@ export const DEFAULT_PIPELINE_SETTINGS: Omit<PipelineSettings, 'time_zone'> = {
   },
   holidays: [],
   response_target: 'PT1H',
+  lost_reasons: ['price', 'competitor', 'no_response', 'not_interested', 'other'],
+  stage_probability: { new: 0.1, contacted: 0.3, quoted: 0.6 },
 }
 
 // The zone of settings that name none: DEFAULT_TIME_ZONE, given once at start (buildApp); the
@@ -57,6 +65,8 @@ type Row = {
   holidays: unknown
   response_target: string
   time_zone: string | null
+  lost_reasons: unknown
+  stage_probability: unknown
 }
 
 const settingsOf = (row: Row): PipelineSettings => ({
@@ -65,12 +75,22 @@ const settingsOf = (row: Row): PipelineSettings => ({
   holidays: row.holidays as string[],
   response_target: row.response_target,
   time_zone: row.time_zone ?? defaultTimeZone,
+  lost_reasons: row.lost_reasons as string[],
+  stage_probability: row.stage_probability as StageProbability,
 })
 
 async function readRow(db: Database, options: { lock: boolean }): Promise<Row> {
   let query = db
     .selectFrom('pipeline_settings')
-    .select(['stale_after', 'business_hours', 'holidays', 'response_target', 'time_zone'])
+    .select([
+      'stale_after',
+      'business_hours',
+      'holidays',
+      'response_target',
+      'time_zone',
+      'lost_reasons',
+      'stage_probability',
+    ])
     .where('id', '=', SETTINGS_ID)
   if (options.lock) query = query.forUpdate()
   return query.executeTakeFirstOrThrow()
@@ -132,6 +152,8 @@ export async function replacePipelineSettings(
     holidays: input.holidays ?? DEFAULT_PIPELINE_SETTINGS.holidays,
     response_target: input.response_target ?? DEFAULT_PIPELINE_SETTINGS.response_target,
     time_zone: input.time_zone ?? null,
+    lost_reasons: input.lost_reasons ?? DEFAULT_PIPELINE_SETTINGS.lost_reasons,
+    stage_probability: input.stage_probability ?? DEFAULT_PIPELINE_SETTINGS.stage_probability,
   }
   const changed = (Object.keys(stored) as Array<keyof typeof stored>).filter(
     // jsonb keeps keys in its own order: compare with keys sorted.
@@ -147,6 +169,8 @@ export async function replacePipelineSettings(
       holidays: JSON.stringify(stored.holidays),
       response_target: stored.response_target,
       time_zone: stored.time_zone,
+      lost_reasons: JSON.stringify(stored.lost_reasons),
+      stage_probability: JSON.stringify(stored.stage_probability),
       updated_at: sql`now()`,
     })
     .where('id', '=', SETTINGS_ID)

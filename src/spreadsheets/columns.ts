@@ -30,6 +30,10 @@ export const LEAD_FIELD_ALIASES = {
   assignee: ['assignee_username', 'assignee', 'asignado', 'asignado_a', 'vendedor', 'responsable'],
   admin_notes: ['admin_notes', 'notas_admin', 'notas_administrativas'],
   sales_notes: ['sales_notes', 'notas', 'notas_ventas', 'notas_de_venta'],
+  amount: ['amount', 'monto', 'valor', 'importe'],
+  currency: ['currency', 'moneda', 'divisa'],
+  expected_close_date: ['expected_close_date', 'fecha_de_cierre', 'fecha_cierre', 'cierre_esperado'],
+  lost_reason: ['lost_reason', 'motivo_de_perdida', 'motivo_perdida', 'razon_de_perdida'],
 } as const satisfies FieldAliases<string>
 
 /** Where each field is in a row, and its header as the file writes it (row errors name it so). */

@@ -57,6 +57,10 @@ export interface LeadExportRow extends KeysetPosition {
   created_at: Date
   updated_at: Date
   status_changed_at: Date
+  amount: string | null
+  currency: string
+  expected_close_date: string | null
+  lost_reason: string | null
 }
 
 export const LEAD_EXPORT_COLUMNS: ExportColumn<LeadExportRow>[] = [
@@ -75,6 +79,11 @@ export const LEAD_EXPORT_COLUMNS: ExportColumn<LeadExportRow>[] = [
   { header: 'created_at', value: (row) => row.created_at, width: 20 },
   { header: 'updated_at', value: (row) => row.updated_at, width: 20 },
   { header: 'status_changed_at', value: (row) => row.status_changed_at, width: 20 },
+  // The decimal text as stored ("1500.00"): a spreadsheet number is a float.
+  { header: 'amount', value: (row) => row.amount, width: 16 },
+  { header: 'currency', value: (row) => row.currency, width: 8 },
+  { header: 'expected_close_date', value: (row) => row.expected_close_date, width: 12 },
+  { header: 'lost_reason', value: (row) => row.lost_reason, width: 24 },
 ]
 
 /** The leads of GET /leads that the caller may see, with the same filters and sort, batch after batch. */
@@ -84,11 +93,17 @@ export function leadExportBatches(
   filter: LeadFilter & { sort: Sort<typeof LEAD_SORTS> },
 ): AsyncGenerator<LeadExportRow[]> {
   const { column, direction } = parseSort(filter.sort)
-  // Leads without an open task last either way: an infinite bound is a value the keyset can pass.
+  // Leads without an open task (an amount, a close date) last either way: an infinite bound is a
+  // value the keyset can pass.
+  const infinity = sql.lit(direction === 'asc' ? 'infinity' : '-infinity')
   const sortColumn =
     column === 'next_task_at'
-      ? sql`coalesce(leads.next_task_at, ${sql.lit(direction === 'asc' ? 'infinity' : '-infinity')}::timestamptz)`
-      : `leads.${column}`
+      ? sql`coalesce(leads.next_task_at, ${infinity}::timestamptz)`
+      : column === 'amount'
+        ? sql`coalesce(leads.amount, ${infinity}::numeric)`
+        : column === 'expected_close_date'
+          ? sql`coalesce(leads.expected_close_date, ${infinity}::date)`
+          : `leads.${column}`
   const order = { column: sortColumn, id: 'leads.id', direction }
   return keysetBatches((after, limit) => {
     const rows = filteredLeads(db, actor, filter)

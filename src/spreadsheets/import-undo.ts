@@ -268,7 +268,7 @@ async function restoreClient(trx: Transaction<DB>, actor: Actor, change: Change)
   return true
 }
 
-/** Puts back the fields the import changed on a lead (status, assignee, notes, client). */
+/** Puts back the fields the import changed on a lead (status, assignee, notes, client, deal). */
 async function restoreLead(trx: Transaction<DB>, actor: Actor, change: Change): Promise<boolean> {
   const current = await trx
     .selectFrom('leads')

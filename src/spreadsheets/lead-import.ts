@@ -5,12 +5,16 @@ import type { AuthenticatedActor } from '../auth/authenticate.js'
 import { type ClientPatch as ClientInput, createClient } from '../clients/commands.js'
 import type { Database } from '../db/database.js'
 import { LEAD_CHANNELS, LEAD_STATUSES } from '../db/enums.js'
+import { isCalendarDate } from '../db/paginate.js'
 import type { DB, LeadChannel, LeadStatus, UserRole } from '../db/types.js'
 import { ConflictError, NotFoundError } from '../errors/domain.js'
 import { applyLeadChanges, assertLiveClient, createLead } from '../leads/commands.js'
+import { assertKnownLostReason, storedAmount } from '../leads/deal.js'
 import { LEAD_COLUMNS } from '../leads/queries.js'
-import { MAX_NOTES } from '../leads/schemas.js'
+import { MAX_LOST_REASON, MAX_NOTES } from '../leads/schemas.js'
 import { assertTransition } from '../leads/transitions.js'
+import { AMOUNT_PATTERN, isCurrency } from '../money.js'
+import { getPipelineSettings } from '../pipeline/service.js'
 import { type ClientField, clientInputOf, clientsByPhone, type ImportRules } from './client-import.js'
 import { type ColumnMap, cellsOf, headerKey, LEAD_FIELD_ALIASES } from './columns.js'
 import type { Applied, ImportOptions, ImportResult, PlannedRow, Report } from './imports.js'
@@ -60,7 +64,15 @@ interface LeadRowInput {
   assignee?: string
   admin_notes?: string
   sales_notes?: string
+  amount?: string
+  currency?: string
+  expected_close_date?: string
+  lost_reason?: string
 }
+
+const AMOUNT = new RegExp(AMOUNT_PATTERN)
+/** A date as text, or as an XLSX date cell reads (midnight UTC). */
+const CELL_DATE = /^(\d{4}-\d{2}-\d{2})(T00:00:00(\.000)?Z)?$/
 
 function leadInputOf(
   row: SheetRow,
@@ -90,6 +102,25 @@ function leadInputOf(
     if ((cells[field]?.length ?? 0) > MAX_NOTES)
       report.fail(row.row, columns.header[field], `must be at most ${MAX_NOTES} characters`)
   }
+  const amount = cells.amount?.trim()
+  if (amount !== undefined && !AMOUNT.test(amount)) {
+    report.fail(
+      row.row,
+      columns.header.amount,
+      'must be a number of at most 2 decimals, not negative, with a point: 1234.50',
+    )
+  }
+  const currency = cells.currency?.trim().toUpperCase()
+  if (currency !== undefined && !isCurrency(currency)) {
+    report.fail(row.row, columns.header.currency, `${cells.currency} is not an ISO 4217 currency code`)
+  }
+  const closeDate = cells.expected_close_date ? CELL_DATE.exec(cells.expected_close_date.trim())?.[1] : undefined
+  if (cells.expected_close_date !== undefined && (closeDate === undefined || !isCalendarDate(closeDate))) {
+    report.fail(row.row, columns.header.expected_close_date, 'must be a date, 2027-03-31')
+  }
+  if ((cells.lost_reason?.length ?? 0) > MAX_LOST_REASON) {
+    report.fail(row.row, columns.header.lost_reason, `must be at most ${MAX_LOST_REASON} characters`)
+  }
   if (report.result.failed > failedBefore || !client) return null
   return {
     row,
@@ -101,10 +132,27 @@ function leadInputOf(
     assignee: cells.assignee?.toLowerCase(),
     admin_notes: cells.admin_notes,
     sales_notes: cells.sales_notes,
+    amount: amount === undefined ? undefined : storedAmount(amount),
+    currency,
+    expected_close_date: closeDate,
+    lost_reason: cells.lost_reason,
   }
 }
 
-type LeadChanges = Partial<Pick<ExistingLead, 'client_id' | 'status' | 'assigned_to' | 'admin_notes' | 'sales_notes'>>
+type LeadChanges = Partial<
+  Pick<
+    ExistingLead,
+    | 'client_id'
+    | 'status'
+    | 'assigned_to'
+    | 'admin_notes'
+    | 'sales_notes'
+    | 'amount'
+    | 'currency'
+    | 'expected_close_date'
+    | 'lost_reason'
+  >
+>
 
 /** A lead to update (`id`, with the cells that change it) or to create (with its client when absent). */
 interface PlannedLead extends PlannedRow {
@@ -132,10 +180,11 @@ export async function importLeads(
   rules: ImportRules,
 ): Promise<ImportResult & { clients_created: number }> {
   const columns = await headerOf(rows, LEAD_FIELD_ALIASES, ['phone'])
+  const { lost_reasons: lostReasons } = await getPipelineSettings(db)
   // Phones of the clients the plan creates.
   const newClients = new Set<string>()
   const { result, clientsCreated } = await runImport<PlannedLead>(db, actor, 'leads', options, {
-    plan: (report) => planLeads(db, actor, rows, columns, options, rules, report, newClients),
+    plan: (report) => planLeads(db, actor, rows, columns, options, rules, report, newClients, lostReasons),
     apply: (trx, items, writer) => applyLeads(trx, writer, items, rules),
     plannedClients: () => newClients.size,
   })
@@ -151,6 +200,7 @@ async function planLeads(
   rules: ImportRules,
   report: Report,
   newClients: Set<string>,
+  lostReasons: readonly string[],
 ): Promise<PlannedLead[]> {
   const firstRowOfLead = new Map<string, number>()
   const users = new Map<string, number | null>()
@@ -176,7 +226,7 @@ async function planLeads(
       [...clients.values()].map((client) => client.id),
     )
 
-    const known: KnownRecords = { users, clients, leads }
+    const known: KnownRecords = { users, clients, leads, lostReasons }
     planned.push(...decideLeadRows(inputs, known, columns, options, actor.role, report, newClients))
   }
   return planned
@@ -215,6 +265,8 @@ export interface KnownRecords {
   users: Map<string, number | null>
   clients: Map<string, { id: number }>
   leads: ExistingLead[]
+  /** lost_reasons of the pipeline settings: a row that discards a lead names one. */
+  lostReasons: readonly string[]
 }
 
 /**
@@ -266,11 +318,20 @@ export function decideLeadRows(
       report.fail(row.row, columns.header.contact_name, `is required to create the client with phone ${input.phone}`)
       continue
     }
+    const lostReason = lostReasonOf(input, current, known.lostReasons)
+    if (typeof lostReason === 'object' && lostReason !== null) {
+      report.fail(row.row, columns.header.lost_reason, lostReason.error)
+      continue
+    }
     const patch: LeadChanges = {
       ...(input.status && { status: input.status }),
       ...(assignedTo !== undefined && { assigned_to: assignedTo }),
       ...(input.admin_notes && { admin_notes: input.admin_notes }),
       ...(input.sales_notes && { sales_notes: input.sales_notes }),
+      ...(input.amount && { amount: input.amount }),
+      ...(input.currency && { currency: input.currency }),
+      ...(input.expected_close_date && { expected_close_date: input.expected_close_date }),
+      ...(lostReason !== undefined && { lost_reason: lostReason }),
     }
     const entry = { row: row.row, patch, channel: input.channel, phone: input.phone, client: input.client }
     if (current) {
@@ -306,6 +367,30 @@ export function decideLeadRows(
     planned.push({ ...entry, field: columns.header.phone, kind: 'created' })
   }
   return planned
+}
+
+/**
+ * The lost_reason a row writes, as PATCH /leads/{id}/status would: required (from the list) when
+ * the lead is or becomes discarded and has none, refused for any other status, and null when a
+ * discarded lead is reopened. undefined: nothing to write.
+ */
+function lostReasonOf(
+  input: LeadRowInput,
+  current: ExistingLead | undefined,
+  lostReasons: readonly string[],
+): string | null | undefined | { error: string } {
+  const status = input.status ?? current?.status ?? 'new'
+  if (status !== 'discarded') {
+    if (input.lost_reason !== undefined) return { error: 'is only for a discarded lead' }
+    return current?.status === 'discarded' ? null : undefined
+  }
+  if (input.lost_reason === undefined) {
+    return current?.status === 'discarded' ? undefined : { error: 'is required to discard a lead' }
+  }
+  if (!lostReasons.includes(input.lost_reason)) {
+    return { error: `must be one of lost_reasons (GET /pipeline-settings): ${lostReasons.join(', ')}` }
+  }
+  return input.lost_reason
 }
 
 /**
@@ -352,6 +437,10 @@ async function applyLeads(
       admin_notes: item.patch.admin_notes ?? null,
       sales_notes: item.patch.sales_notes ?? null,
       assigned_to: item.patch.assigned_to ?? null,
+      amount: item.patch.amount ?? null,
+      currency: item.patch.currency,
+      expected_close_date: item.patch.expected_close_date ?? null,
+      lost_reason: item.patch.lost_reason ?? undefined,
     })
   }
   return { lost: [], clientsCreated }
@@ -376,5 +465,7 @@ async function updateLead(
   if (changes.set.assigned_to != null) await assertActiveUser(trx, changes.set.assigned_to, 'assigned_to')
   if (changes.set.client_id !== undefined) await assertLiveClient(trx, changes.set.client_id)
   if (changes.set.status) assertTransition(current.status, changes.set.status, actor.role)
+  // The list as it is now: an admin may have changed it since the plan.
+  if (changes.set.lost_reason) await assertKnownLostReason(trx, changes.set.lost_reason)
   await applyLeadChanges(trx, actor, current, changes)
 }

@@ -75,6 +75,8 @@ export function testConfig(overrides: Record<string, string> = {}, dataDir?: str
       LOG_LEVEL: 'silent',
       JWT_SECRET: randomBytes(32).toString('hex'),
       DATA_DIR: dataDir ?? join(tmpdir(), 'mini-crm-test-unused'),
+      // Through PgBouncer, CI sets 0: the pooler refuses the setting at connect.
+      ...(process.env.DB_STATEMENT_TIMEOUT_MS && { DB_STATEMENT_TIMEOUT_MS: process.env.DB_STATEMENT_TIMEOUT_MS }),
       ...overrides,
     },
     { dotenv: false },
