@@ -38,6 +38,11 @@ describe('no session state a pooler would lose', () => {
     )
   })
 
+  it('every new session of the database compiles nothing just in time', async (t) => {
+    if (ctx.embedded) return t.skip('the embedded database has no JIT compiler')
+    assert.equal(await freshSetting(ctx, 'jit'), 'off')
+  })
+
   it('sends no statement_timeout when DB_STATEMENT_TIMEOUT_MS is 0, as PgBouncer needs', async (t) => {
     if (ctx.embedded) return t.skip('the embedded database takes no startup parameters')
     const server = await freshSetting(ctx, 'statement_timeout')
