@@ -143,7 +143,10 @@ async function main(): Promise<void> {
     const results: ScenarioResult[] = []
     const warmup = Math.max(1, Math.round(options.duration / 5))
     const singleDuration = Math.max(4, Math.ceil(options.duration / 2))
-    for (const scenario of scenarios(samples, users)) {
+    const chosen = scenarios(samples, users).filter(
+      (scenario) => options.only.length === 0 || options.only.includes(scenario.id),
+    )
+    for (const scenario of chosen) {
       const apiHeaders: Record<string, string> =
         scenario.kind === 'login' ? {} : { authorization: `Bearer ${tokens[scenario.role]}` }
       const run = async (

@@ -7,11 +7,13 @@ export interface Options {
   connections: number
   json: boolean
   skipSeed: boolean
+  /** Scenario ids to measure (stats,agenda…); empty: all. */
+  only: string[]
 }
 
 export const USAGE =
   'usage: DATABASE_URL=postgres://... npm run bench -- [--clients N=100000] [--leads M=500000] ' +
-  '[--duration S=10] [--connections C=32] [--json] [--skip-seed]'
+  '[--duration S=10] [--connections C=32] [--json] [--skip-seed] [--only id,id…]'
 
 export function parseOptions(): Options {
   const { values } = parseArgs({
@@ -22,6 +24,7 @@ export function parseOptions(): Options {
       connections: { type: 'string', default: '32' },
       json: { type: 'boolean', default: false },
       'skip-seed': { type: 'boolean', default: false },
+      only: { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   })
@@ -44,5 +47,6 @@ export function parseOptions(): Options {
     connections: count('connections', values.connections, 1, 200),
     json: values.json,
     skipSeed: values['skip-seed'],
+    only: values.only.split(',').filter(Boolean),
   }
 }
