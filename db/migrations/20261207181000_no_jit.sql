@@ -10,6 +10,8 @@ exception when insufficient_privilege then
   raise warning 'not the owner of database %: run ALTER ROLE <the API''s role> SET jit = off as its owner, or long lists may spend their time compiling', current_database();
 end
 $$;
+-- This session too: behind a pooler it is a server connection that others will be handed.
+select set_config('jit', 'off', false);
 
 -- migrate:down
 do $$
