@@ -1,6 +1,5 @@
 import { type Expression, type RawBuilder, type SqlBool, sql, type Transaction } from 'kysely'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { scopedAssignee } from '../auth/scope.js'
 import type { Database } from '../db/database.js'
 import { dateRange } from '../db/dates.js'
 import { LEAD_CHANNELS, LEAD_STATUSES, OPEN_LEAD_STATUSES } from '../db/enums.js'
@@ -8,7 +7,8 @@ import type { DB, LeadChannel, LeadStatus } from '../db/types.js'
 import { ValidationError } from '../errors/domain.js'
 import { durationSeconds } from '../pipeline/business-time.js'
 import { getPipelineSettings } from '../pipeline/service.js'
-import { filteredLeads, type LeadFilter, parseAssignees } from './queries.js'
+import { keyConditions } from './counter-keys.js'
+import { filteredLeads, type LeadFilter } from './queries.js'
 import { MAX_STATS_DAYS } from './schemas.js'
 import { type LeadValueStats, leadValueStats } from './value-stats.js'
 
@@ -340,22 +340,6 @@ function counterConditions(
   const range = statsRange(filter)
   if (columns.day && range.from) conditions.push(sql<SqlBool>`day >= ${utcDate(range.from)}::date`)
   if (columns.day && range.before) conditions.push(sql<SqlBool>`day < ${utcDate(range.before)}::date`)
-  return conditions
-}
-
-/** The channel and assignee filters, and the sales scope, on unqualified `channel` and `assigned_to`. */
-function keyConditions(actor: AuthenticatedActor, filter: LeadFilter): Expression<SqlBool>[] {
-  const conditions: Expression<SqlBool>[] = []
-  if (filter.channel?.length) conditions.push(sql<SqlBool>`channel = any(${filter.channel})`)
-  const assignee = scopedAssignee(actor)
-  if (assignee !== undefined) conditions.push(sql<SqlBool>`assigned_to = ${assignee}`)
-  const assignees = parseAssignees(actor, filter.assigned_to)
-  if (assignees) {
-    const { ids, unassigned } = assignees
-    conditions.push(
-      sql<SqlBool>`(assigned_to = any(${ids}::int[]) ${unassigned ? sql`or assigned_to is null` : sql``})`,
-    )
-  }
   return conditions
 }
 

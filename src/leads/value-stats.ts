@@ -1,11 +1,11 @@
 // The `value` block of GET /leads/stats: deal values per currency, never summed across currencies.
 import { type Expression, type RawBuilder, type SqlBool, sql } from 'kysely'
 import type { AuthenticatedActor } from '../auth/authenticate.js'
-import { scopedAssignee } from '../auth/scope.js'
 import type { Database } from '../db/database.js'
 import { OPEN_LEAD_STATUSES } from '../db/enums.js'
 import type { LeadStatus } from '../db/types.js'
-import { filteredLeads, type LeadFilter, parseAssignees } from './queries.js'
+import { keyConditions } from './counter-keys.js'
+import { filteredLeads, type LeadFilter } from './queries.js'
 
 type OpenStatus = (typeof OPEN_LEAD_STATUSES)[number]
 
@@ -57,16 +57,7 @@ interface Sources {
 function counterConditions(actor: AuthenticatedActor, filter: LeadFilter, withStatus: boolean): Expression<SqlBool> {
   const conditions: Expression<SqlBool>[] = [sql<SqlBool>`(leads <> 0 or priced <> 0 or amount <> 0)`]
   if (withStatus && filter.status?.length) conditions.push(sql<SqlBool>`status = any(${filter.status})`)
-  if (filter.channel?.length) conditions.push(sql<SqlBool>`channel = any(${filter.channel})`)
-  const assignee = scopedAssignee(actor)
-  if (assignee !== undefined) conditions.push(sql<SqlBool>`assigned_to = ${assignee}`)
-  const assignees = parseAssignees(actor, filter.assigned_to)
-  if (assignees) {
-    const { ids, unassigned } = assignees
-    conditions.push(
-      sql<SqlBool>`(assigned_to = any(${ids}::int[]) ${unassigned ? sql`or assigned_to is null` : sql``})`,
-    )
-  }
+  conditions.push(...keyConditions(actor, filter))
   return sql.join(conditions, sql` and `) as Expression<SqlBool>
 }
 
