@@ -11,6 +11,7 @@
  */
 import { sql } from 'kysely'
 import type { Database } from '../../src/db/database.js'
+import { countHistoricResponses } from '../../src/pipeline/first-response.js'
 import { seedClients } from './clients.js'
 import { seedLeads } from './leads.js'
 import { seedUsers } from './users.js'
@@ -54,6 +55,9 @@ export async function seedDemo(db: Database, options: SeedOptions, log: Log = co
       creatorIds,
       progress: (done) => log(`leads: ${format(done)} / ${format(options.leads)} (${elapsed()} s)`),
     })
+    // The seed writes first responses in SQL; their open-hours spans need the application's calendar.
+    const counted = await countHistoricResponses(conn, 10_000)
+    if (counted > 0) log(`response business seconds: ${format(counted)} (${elapsed()} s)`)
     if (clientsAdded + leadsAdded > 0) {
       await sql`analyze clients`.execute(conn)
       await sql`analyze leads`.execute(conn)

@@ -76,8 +76,8 @@ export async function recordFirstResponses(
 }
 
 /**
- * Counts the business seconds of first responses taken from history when they were first recorded
- * (db/migrations/20261207171000_first_response_history.sql), with today's settings, in batches of
+ * Counts the business seconds of first responses written without them (taken from history by
+ * db/migrations/20261207171000_first_response_history.sql, or by the demo seed), with today's settings, in batches of
  * `batch` leads per transaction until none is left. Returns how many it counted. Safe on several
  * instances at once: each batch skips the leads another holds.
  */
