@@ -1,6 +1,6 @@
 // Changing tasks: create, update, complete, reopen, delete, each with its audit row and event, and
 // the next_task_at of the leads concerned kept in the same transaction.
-import { type ExpressionBuilder, sql, type Transaction } from 'kysely'
+import { sql, type Transaction } from 'kysely'
 import { type AuditValues, diff, writeAudit } from '../audit/write.js'
 import { assertActiveUser } from '../auth/active-user.js'
 import type { Actor } from '../auth/actor.js'
@@ -354,57 +354,4 @@ export async function unassignTasksOf(trx: Transaction<DB>, actor: Actor, userId
 /** A merged duplicate's own tasks move to the client kept (its leads' tasks follow their leads). */
 export async function moveTasksOfClient(trx: Transaction<DB>, actor: Actor, fromId: number, toId: number) {
   await changeTasks(trx, actor, 'client_id', fromId, toId)
-}
-
-/**
- * The tasks of leads and clients purged from the trash go with them, each with its `purge` audit
- * row and `task.deleted` event, before the delete would cascade to them unrecorded.
- */
-export async function purgeTasksOf(
-  trx: Transaction<DB>,
-  actor: Actor,
-  parents: { leadIds: number[]; clientIds: number[] },
-): Promise<void> {
-  if (parents.leadIds.length === 0 && parents.clientIds.length === 0) return
-  const doomed = (eb: ExpressionBuilder<DB, 'tasks'>) =>
-    eb.or([
-      ...(parents.leadIds.length > 0 ? [eb('tasks.lead_id', 'in', parents.leadIds)] : []),
-      ...(parents.clientIds.length > 0 ? [eb('tasks.client_id', 'in', parents.clientIds)] : []),
-    ])
-  const tasks = await selectTask(
-    trx
-      .selectFrom('tasks')
-      .leftJoin('leads', 'leads.id', 'tasks.lead_id')
-      .leftJoin('clients', 'clients.id', 'tasks.client_id')
-      .where(doomed)
-      .orderBy('tasks.id'),
-  ).execute()
-  if (tasks.length === 0) return
-  const rows = await trx.deleteFrom('tasks').where(doomed).returningAll().execute()
-  const rowOf = new Map(rows.map((row) => [row.id, row]))
-  await writeAudit(
-    trx,
-    actor,
-    // As the trash's purges do: the row purged in new_values.
-    rows.map((row) => ({ table: 'tasks', recordId: row.id, action: 'purge', oldValues: null, newValues: { ...row } })),
-  )
-  await writeEvent(
-    trx,
-    actor,
-    tasks.flatMap((task) => {
-      const row = rowOf.get(task.id)
-      return row
-        ? [
-            {
-              type: 'task.deleted' as const,
-              resource: 'task' as const,
-              id: task.id,
-              old: { ...row },
-              new: null,
-              object: task,
-            },
-          ]
-        : []
-    }),
-  )
 }

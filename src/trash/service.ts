@@ -7,7 +7,7 @@ import { columnKey, type Page, type PageOrder, type PageRequest, paginate } from
 import type { DB } from '../db/types.js'
 import { NotFoundError } from '../errors/domain.js'
 import { LEAD_COLUMNS, type Lead, withClient } from '../leads/queries.js'
-import { purgeTasksOf } from '../tasks/commands.js'
+import { purgeTasksOf } from '../tasks/purge.js'
 import type { TrashType } from './schemas.js'
 
 const TRASHED_CLIENT_COLUMNS = [...CLIENT_COLUMNS, 'clients.deleted_at', 'clients.deleted_by'] as const
